@@ -1,0 +1,152 @@
+"""Callbacks receive every event of a run. The CLI's progress bar, the run folder's metrics and
+log files, and the GUI's signal bridge are all just callbacks: the engine knows none of them."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, TextIO, runtime_checkable
+
+from studio.core.events import (
+    CheckpointSaved,
+    DataProgress,
+    DataReady,
+    EvalLogged,
+    Event,
+    LogMessage,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    StepLogged,
+)
+
+
+@runtime_checkable
+class Callback(Protocol):
+    def on_event(self, event: Event) -> None: ...
+
+
+class FunctionCallback:
+    """Wrap a plain function as a callback."""
+
+    def __init__(self, fn: Callable[[Event], None]):
+        self.fn = fn
+
+    def on_event(self, event: Event) -> None:
+        self.fn(event)
+
+
+class Dispatcher:
+    """Sends each event to every callback. A failing callback is reported once, never fatal:
+    a broken progress bar must not kill a four-hour run."""
+
+    def __init__(self, callbacks: Sequence[Callback]):
+        self.callbacks = list(callbacks)
+        self._broken: set[int] = set()
+
+    def __call__(self, event: Event) -> None:
+        for i, cb in enumerate(self.callbacks):
+            if i in self._broken:
+                continue
+            try:
+                cb.on_event(event)
+            except Exception as e:  # noqa: BLE001 - isolate sinks from the run
+                self._broken.add(i)
+                print(f"studio: a {type(cb).__name__} callback failed and was switched off: {e!r}", file=sys.stderr)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+class MetricsWriter:
+    """Appends every event except data progress to ``metrics.jsonl``, one JSON object per line."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file: TextIO | None = None
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, DataProgress):
+            return
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8")
+        data = {k: (_finite(v) if isinstance(v, float) else v) for k, v in event.to_dict().items()}
+        self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
+        self._file.flush()
+        if isinstance(event, RunFinished | RunFailed):
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def describe(event: Event) -> str | None:
+    """One human line per event, shared by the log file, the CLI and the GUI's log view."""
+    match event:
+        case RunStarted():
+            how = f"resuming at step {event.start_step}" if event.resumed else "starting"
+            return (
+                f"{how}: {event.name} ({event.arch}, {event.parameters:,} parameters) on {event.device}, "
+                f"{event.threads} CPU thread(s), {event.total_steps} steps. {event.memory_estimate}"
+            )
+        case DataReady():
+            src = "token cache" if event.cache_hit else "encoded"
+            return (
+                f"data ready ({src}, {event.seconds:.1f} s): {event.tokenizer}; tokens train {event.train_tokens:,}, "
+                f"valid {event.valid_tokens:,}, test {event.test_tokens:,}; encoding {', '.join(sorted(set(event.encodings)))}"
+            )
+        case EvalLogged():
+            best = " (best)" if event.is_best else ""
+            return f"step {event.step}: valid loss {event.loss:.4f}, perplexity {event.perplexity:.2f}{best}"
+        case CheckpointSaved():
+            return f"step {event.step}: saved {event.label} checkpoint"
+        case RunPaused():
+            return f"paused at step {event.step}"
+        case RunResumed():
+            return f"resumed at step {event.step}"
+        case LogMessage():
+            return f"{event.level}: {event.text}" if event.level != "info" else event.text
+        case RunFinished():
+            words = {"finished": "finished", "stopped": "stopped", "early_stopped": "stopped early"}[event.status]
+            best = f", best valid loss {event.best_loss:.4f}" if math.isfinite(event.best_loss) else ""
+            why = f" ({event.reason})" if event.reason else ""
+            return f"{words} at step {event.step} after {event.elapsed_s:.0f} s{best}{why}"
+        case RunFailed():
+            saved = f" Last good state saved to {event.checkpoint}." if event.checkpoint else ""
+            return f"FAILED at step {event.step}: {event.error}{saved}"
+    return None
+
+
+class LogWriter:
+    """A readable ``log.txt``: one line per event, every 50th training step, and failure tracebacks."""
+
+    def __init__(self, path: Path, step_every: int = 50):
+        self.path = Path(path)
+        self.step_every = step_every
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, DataProgress):
+            return
+        if isinstance(event, StepLogged):
+            if event.step % self.step_every and event.step != event.total_steps:
+                return
+            line = f"step {event.step}/{event.total_steps}: loss {event.loss:.4f}, lr {event.lr:.2e}, grad norm {event.grad_norm:.2f}, {event.tokens_per_s:,.0f} tokens/s"
+        else:
+            line = describe(event)
+        if line is None:
+            return
+        import time
+
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.time))
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(f"{stamp}  {line}\n")
+            if isinstance(event, RunFailed) and event.detail:
+                f.write(event.detail.rstrip() + "\n")

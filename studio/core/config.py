@@ -1,0 +1,562 @@
+"""Typed run configuration: one dataclass per component, composed into ``RunConfig``.
+
+The same dataclasses drive three front ends, so each field carries its own metadata (label, help,
+range, unit, choices) through :func:`setting`:
+
+- TOML files (``RunConfig.load`` / ``RunConfig.save``), written with the help text as comments;
+- CLI overrides such as ``--set train.lr=3e-4``;
+- the GUI, which generates its forms from :meth:`Section.field_specs`.
+
+Nothing here imports torch, so reading a config (and drawing a form) is instant. Model configs are
+polymorphic (``[model] arch = "gpt"``); their classes live beside each architecture in
+``studio.core.models`` and are looked up through the registry when a config is parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self
+
+import tomli_w
+
+from studio.core.errors import ConfigError, ConfigIssue
+
+CONFIG_FORMAT_VERSION = 1
+
+
+def setting(
+    default: Any,
+    *,
+    label: str,
+    help: str,
+    unit: str = "",
+    min: float | None = None,
+    max: float | None = None,
+    advanced: bool = False,
+) -> Any:
+    """A dataclass field with the metadata that forms, TOML comments and validation read."""
+    meta = {"label": label, "help": help, "unit": unit, "min": min, "max": max, "advanced": advanced}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Everything a form needs to show and check one setting."""
+
+    key: str  # "train.lr"
+    name: str  # "lr"
+    kind: Literal["int", "float", "bool", "str", "choice", "str_list"]
+    default: Any
+    label: str
+    help: str
+    unit: str
+    min: float | None
+    max: float | None
+    choices: tuple[str, ...]
+    advanced: bool
+
+
+def _kind_of(tp: Any) -> tuple[str, tuple[str, ...]]:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "choice", tuple(str(a) for a in typing.get_args(tp))
+    if origin is list:
+        return "str_list", ()
+    if tp is bool:
+        return "bool", ()
+    if tp is int:
+        return "int", ()
+    if tp is float:
+        return "float", ()
+    if tp is str:
+        return "str", ()
+    raise TypeError(f"unsupported config field type {tp!r}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip() if not isinstance(value, dict) else "a table"
+
+
+def _coerce(value: Any, spec: FieldSpec) -> tuple[Any, str | None]:
+    """Return (value, None) or (None, reason) for a value read from TOML or an override."""
+    kind = spec.kind
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        return None, f"expected true or false, got {_describe(value)}"
+    if kind == "int":
+        if isinstance(value, bool):
+            return None, f"expected a whole number, got {_describe(value)}"
+        if isinstance(value, int):
+            return value, None
+        if isinstance(value, float) and value.is_integer():
+            return int(value), None
+        return None, f"expected a whole number, got {_describe(value)}"
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, f"expected a number, got {_describe(value)}"
+        return float(value), None
+    if kind == "str":
+        if isinstance(value, str):
+            return value, None
+        return None, f"expected text, got {_describe(value)}"
+    if kind == "choice":
+        if isinstance(value, str) and value in spec.choices:
+            return value, None
+        return None, f"must be one of {', '.join(spec.choices)} (got {_describe(value)})"
+    if kind == "str_list":
+        if isinstance(value, str):
+            return [value], None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value), None
+        return None, f"expected a list of text values, got {_describe(value)}"
+    raise AssertionError(kind)
+
+
+class Section:
+    """Base of every config component. Subclasses are dataclasses with a ``section`` name."""
+
+    section: ClassVar[str] = ""
+
+    @classmethod
+    def field_specs(cls) -> list[FieldSpec]:
+        hints = typing.get_type_hints(cls)
+        specs = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            kind, choices = _kind_of(hints[f.name])
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            meta = f.metadata
+            specs.append(
+                FieldSpec(
+                    key=f"{cls.section}.{f.name}",
+                    name=f.name,
+                    kind=kind,  # type: ignore[arg-type]
+                    default=default,
+                    label=meta.get("label", f.name),
+                    help=meta.get("help", ""),
+                    unit=meta.get("unit", ""),
+                    min=meta.get("min"),
+                    max=meta.get("max"),
+                    choices=choices,
+                    advanced=meta.get("advanced", False),
+                )
+            )
+        return specs
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], issues: list[ConfigIssue] | None = None) -> Self:
+        """Build from a TOML table. Collects every problem into ``issues`` (or raises ConfigError)."""
+        own = issues is None
+        issues = [] if issues is None else issues
+        specs = {s.name: s for s in cls.field_specs()}
+        if not isinstance(data, Mapping):
+            issues.append(ConfigIssue(cls.section, "expected a table of settings"))
+            data = {}
+        values: dict[str, Any] = {}
+        for name, raw in data.items():
+            spec = specs.get(name)
+            if spec is None:
+                known = ", ".join(sorted(specs))
+                issues.append(ConfigIssue(f"{cls.section}.{name}", f"unknown setting (known: {known})"))
+                continue
+            value, problem = _coerce(raw, spec)
+            if problem:
+                issues.append(ConfigIssue(spec.key, problem))
+            else:
+                values[name] = value
+        obj = cls(**values)  # type: ignore[call-arg]
+        if not any(i.key.startswith(cls.section + ".") for i in issues):
+            issues.extend(obj.validate())
+        if own and issues:
+            raise ConfigError(issues)
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def validate(self) -> list[ConfigIssue]:
+        """Range checks from the metadata, then the section's own cross-field rules."""
+        issues = []
+        for spec in self.field_specs():
+            value = getattr(self, spec.name)
+            if spec.kind in ("int", "float"):
+                if spec.min is not None and value < spec.min:
+                    issues.append(ConfigIssue(spec.key, f"{spec.key}={value} is below the minimum {_num(spec.min)}"))
+                if spec.max is not None and value > spec.max:
+                    issues.append(ConfigIssue(spec.key, f"{spec.key}={value} is above the maximum {_num(spec.max)}"))
+        if not issues:
+            issues.extend(self.check())
+        return issues
+
+    def check(self) -> list[ConfigIssue]:
+        """Cross-field rules; override in sections that have them."""
+        return []
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+# --------------------------------------------------------------------------------------------
+# Components
+# --------------------------------------------------------------------------------------------
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class RunSection(Section):
+    section: ClassVar[str] = "run"
+
+    name: str = setting("", label="Run name", help="Shown in the run list. Empty: the architecture and the start time.")
+    device: str = setting(
+        "auto", label="Device", help="auto (a GPU when there is one), cpu, cuda, cuda:1 or mps."
+    )
+    precision: Literal["auto", "fp32", "bf16"] = setting(
+        "auto",
+        label="Precision",
+        help="auto uses bf16 only where the device computes it natively; on most CPUs bf16 is ~100x slower.",
+    )
+    threads: int = setting(
+        0,
+        label="CPU threads",
+        help="Threads for PyTorch's CPU math. 0 picks one fewer than the cores: two threads on two busy cores spin-wait and slow down 20x.",
+        min=0,
+        max=512,
+        advanced=True,
+    )
+    compile: bool = setting(
+        False, label="torch.compile", help="Compile the model first. Costs a minute up front; measure before relying on it.", advanced=True
+    )
+
+    def check(self) -> list[ConfigIssue]:
+        if not _DEVICE_RE.match(self.device):
+            return [ConfigIssue("run.device", f"run.device={self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")]
+        return []
+
+
+@dataclass
+class DataConfig(Section):
+    section: ClassVar[str] = "data"
+
+    dataset: str = setting(
+        "",
+        label="Built-in dataset",
+        help="demo (written by Studio), tinyshakespeare, wikitext-2, imdb, three-kingdoms. Empty: use the files below.",
+    )
+    paths: list[str] = setting([], label="Corpus files", help="Text, CSV/TSV or JSONL files, or folders of them.")
+    format: Literal["auto", "text", "csv", "tsv", "jsonl"] = setting(
+        "auto", label="Format", help="auto reads the file extension: .csv, .tsv, .jsonl/.json, anything else is plain text."
+    )
+    column: str = setting("text", label="CSV column", help="The column that holds the text, by header name.")
+    json_field: str = setting("text", label="JSONL field", help="The field of each JSON line that holds the text.")
+    encoding: str = setting(
+        "auto",
+        label="Encoding",
+        help="auto detects UTF-8 (with or without BOM), UTF-16, GB18030/GBK and Latin-1; or name a Python codec.",
+    )
+    valid_paths: list[str] = setting([], label="Validation files", help="Given files for the validation split. Empty: take a fraction.")
+    test_paths: list[str] = setting([], label="Test files", help="Given files for the test split. Empty: take a fraction.")
+    valid_fraction: float = setting(0.1, label="Validation share", help="Share held out for validation.", min=0.0, max=0.5)
+    test_fraction: float = setting(0.0, label="Test share", help="Share held out for testing.", min=0.0, max=0.5)
+    split_mode: Literal["auto", "tail", "shuffle"] = setting(
+        "auto",
+        label="Split by",
+        help="tail: the last share of each text (no leakage between neighbouring lines); shuffle: whole rows or files, seeded. auto: shuffle when there are 20+ rows or files.",
+    )
+    split_seed: int = setting(1234, label="Split seed", help="Seed for the shuffled split.", min=0, advanced=True)
+    skip_bad_rows: bool = setting(
+        False, label="Skip bad rows", help="Skip malformed CSV/JSONL rows (and count them) instead of stopping.", advanced=True
+    )
+
+    def check(self) -> list[ConfigIssue]:
+        issues = []
+        if self.valid_fraction + self.test_fraction >= 0.9:
+            issues.append(ConfigIssue("data.valid_fraction", "validation and test shares leave too little for training"))
+        if not self.dataset and not self.paths:
+            issues.append(ConfigIssue("data.paths", "no corpus: give data.paths or a built-in data.dataset"))
+        return issues
+
+
+@dataclass
+class TokenizerConfig(Section):
+    section: ClassVar[str] = "tokenizer"
+
+    kind: Literal["char", "word", "bpe"] = setting(
+        "char",
+        label="Tokenizer",
+        help="char: one token per character. word: spaCy's rule-based tokenizer for a language. bpe: subwords learned from the corpus.",
+    )
+    vocab_size: int = setting(
+        8000,
+        label="Vocabulary size",
+        help="Upper limit, special tokens included. BPE learns merges up to it; char and word keep the most frequent entries.",
+        min=16,
+        max=1_000_000,
+    )
+    min_frequency: int = setting(1, label="Minimum frequency", help="Entries seen fewer times become <unk> (char, word) or are not merged (BPE).", min=1)
+    language: str = setting("en", label="Language", help="spaCy language code for word tokenization: en, fr, de, zh, ja, es, ...")
+    lowercase: bool = setting(False, label="Lowercase", help="Lowercase text before tokenizing.")
+
+    def check(self) -> list[ConfigIssue]:
+        if self.kind == "word" and not re.fullmatch(r"[a-z]{2,3}|xx", self.language):
+            return [ConfigIssue("tokenizer.language", f"{self.language!r} is not a language code such as en, fr, zh")]
+        if self.kind == "bpe" and self.vocab_size < 300:
+            return [ConfigIssue("tokenizer.vocab_size", "BPE needs at least 300 entries (256 bytes plus merges and specials)")]
+        return []
+
+
+@dataclass
+class OptimizerConfig(Section):
+    section: ClassVar[str] = "optimizer"
+
+    name: Literal["adamw", "adam", "sgd"] = setting("adamw", label="Optimizer", help="AdamW decouples weight decay from the gradient; SGD uses momentum.")
+    beta1: float = setting(0.9, label="β1", help="Adam's first-moment decay.", min=0.0, max=0.9999, advanced=True)
+    beta2: float = setting(0.99, label="β2", help="Adam's second-moment decay. 0.99 suits small, noisy batches.", min=0.0, max=0.99999, advanced=True)
+    eps: float = setting(1e-8, label="ε", help="Adam's denominator guard.", min=0.0, max=1.0, advanced=True)
+    weight_decay: float = setting(0.1, label="Weight decay", help="Applied to weight matrices and embeddings, not to biases or norms.", min=0.0, max=10.0)
+    momentum: float = setting(0.9, label="Momentum", help="SGD only.", min=0.0, max=0.9999)
+
+
+@dataclass
+class ScheduleConfig(Section):
+    section: ClassVar[str] = "schedule"
+
+    warmup_steps: int = setting(100, label="Warm-up", help="Steps of linear warm-up from zero to the learning rate.", unit="steps", min=0)
+    decay: Literal["cosine", "linear", "constant"] = setting("cosine", label="Decay", help="How the rate falls after warm-up, until the last step.")
+    min_lr_ratio: float = setting(0.1, label="Final rate", help="The rate at the last step, as a share of the peak.", min=0.0, max=1.0)
+
+
+@dataclass
+class TrainConfig(Section):
+    section: ClassVar[str] = "train"
+
+    lr: float = setting(1e-3, label="Learning rate", help="Peak rate after warm-up.", min=0.0, max=10.0)
+    batch_size: int = setting(12, label="Batch size", help="Sequences per step (per device).", min=1, max=65536)
+    steps: int = setting(2000, label="Steps", help="Optimizer steps to train for.", min=1)
+    epochs: float = setting(
+        0.0, label="Epochs", help="If above 0, sets the steps so that training sees the training split this many times.", min=0.0
+    )
+    grad_accum_steps: int = setting(1, label="Accumulation", help="Micro-batches per optimizer step; the effective batch is batch size x this.", min=1, max=1024)
+    grad_clip: float = setting(1.0, label="Gradient clip", help="Clip the global gradient norm to this; 0 turns clipping off.", min=0.0)
+    eval_interval: int = setting(250, label="Evaluate every", help="Validation loss and a text sample every this many steps.", unit="steps", min=1)
+    eval_batches: int = setting(20, label="Evaluation batches", help="Batches averaged for each validation loss.", min=1)
+    early_stopping_patience: int = setting(
+        0, label="Early-stopping patience", help="Stop after this many evaluations without a better validation loss; 0 never stops early.", min=0
+    )
+    early_stopping_min_delta: float = setting(0.0, label="Minimum improvement", help="A smaller drop in validation loss does not count as better.", min=0.0, advanced=True)
+    checkpoint_interval: int = setting(0, label="Save every", help="Save the last checkpoint every this many steps; 0 saves at each evaluation.", unit="steps", min=0)
+    seed: int = setting(1337, label="Seed", help="Seeds weights, batches and dropout: the same seed gives the same run.", min=0)
+    sample_tokens: int = setting(200, label="Sample length", help="Tokens of text sampled at each evaluation; 0 turns sampling off.", min=0, max=10000)
+    sample_prompt: str = setting("", label="Sample prompt", help="Text the samples start from. Empty: start from <bos>.")
+
+    def check(self) -> list[ConfigIssue]:
+        return []
+
+
+@dataclass
+class ModelConfig(Section):
+    """Base of the per-architecture configs (each is a dataclass in its model's file)."""
+
+    section: ClassVar[str] = "model"
+    arch: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    objective: ClassVar[Literal["causal", "masked", "seq2seq"]] = "causal"
+    # Size presets shown on the Model page: name -> field values.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    context_length: int = setting(64, label="Context length", help="Tokens the model sees at once during training.", unit="tokens", min=2, max=1_000_000)
+    dropout: float = setting(0.0, label="Dropout", help="Share of activations zeroed in training; helps small corpora, slows learning.", min=0.0, max=0.9)
+
+    def param_count(self, vocab_size: int) -> int:
+        raise NotImplementedError
+
+    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch, **super().to_dict()}
+
+
+# --------------------------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------------------------
+
+SECTIONS: dict[str, type[Section]] = {
+    "run": RunSection,
+    "data": DataConfig,
+    "tokenizer": TokenizerConfig,
+    "optimizer": OptimizerConfig,
+    "schedule": ScheduleConfig,
+    "train": TrainConfig,
+}
+SECTION_ORDER = ("run", "data", "tokenizer", "model", "optimizer", "schedule", "train")
+
+
+def _default_model() -> ModelConfig:
+    from studio.core.models.registry import config_class
+
+    return config_class("gpt")()
+
+
+@dataclass
+class RunConfig:
+    run: RunSection = field(default_factory=RunSection)
+    data: DataConfig = field(default_factory=lambda: DataConfig(dataset="demo"))
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=_default_model)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ---- (de)serialisation ------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format_version": CONFIG_FORMAT_VERSION}
+        for name in SECTION_ORDER:
+            out[name] = getattr(self, name).to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> RunConfig:
+        """Parse and validate. Every problem is reported at once, each naming its key."""
+        from studio.core.models.registry import ARCH_NAMES, config_class
+
+        data = migrate(dict(data), source)
+        issues: list[ConfigIssue] = []
+        for key in data:
+            if key != "format_version" and key not in SECTION_ORDER:
+                issues.append(ConfigIssue(key, f"unknown section (known: {', '.join(SECTION_ORDER)})"))
+        parts: dict[str, Any] = {}
+        for name, section_cls in SECTIONS.items():
+            parts[name] = section_cls.from_dict(data.get(name, {}), issues)
+        model_table = dict(data.get("model", {}))
+        arch = model_table.pop("arch", "gpt")
+        if arch not in ARCH_NAMES:
+            issues.append(ConfigIssue("model.arch", f"unknown architecture {arch!r} (known: {', '.join(ARCH_NAMES)})"))
+            parts["model"] = _default_model()
+        else:
+            parts["model"] = config_class(arch).from_dict(model_table, issues)
+        config = cls(**parts)
+        if not issues:
+            issues.extend(config.cross_check())
+        if issues:
+            raise ConfigError(issues, source)
+        return config
+
+    def cross_check(self) -> list[ConfigIssue]:
+        """Rules that span sections."""
+        issues = []
+        if self.model.objective == "seq2seq" and self.model.context_length < 4:
+            issues.append(ConfigIssue("model.context_length", "an encoder-decoder needs a context of at least 4 tokens"))
+        return issues
+
+    def to_toml(self) -> str:
+        """TOML with each setting's help as a comment, so a saved config documents itself."""
+        lines = [f"# Studio run configuration (format {CONFIG_FORMAT_VERSION}).", f"format_version = {CONFIG_FORMAT_VERSION}", ""]
+        for name in SECTION_ORDER:
+            section = getattr(self, name)
+            lines.append(f"[{name}]")
+            if name == "model":
+                lines.append(f'arch = "{section.arch}"')
+            for spec in section.field_specs():
+                if spec.help:
+                    lines.append(f"# {spec.help}")
+                lines.append(tomli_w.dumps({spec.name: getattr(section, spec.name)}).strip())
+            lines.append("")
+        return "\n".join(lines)
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.to_toml(), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | str, overrides: Iterable[str] = ()) -> RunConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ConfigError(f"{path} does not exist") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path} is not valid TOML: {e}") from None
+        return cls.from_dict(apply_overrides(data, overrides), source=str(path))
+
+    def with_overrides(self, overrides: Iterable[str]) -> RunConfig:
+        return RunConfig.from_dict(apply_overrides(self.to_dict(), overrides))
+
+    def replace(self, **sections: Any) -> RunConfig:
+        return dataclasses.replace(self, **sections)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"train.lr=3e-4"`` -> ("train", "lr", 0.0003). Values are read as TOML, else as plain text."""
+    if "=" not in text:
+        raise ConfigError(ConfigIssue(text, "an override looks like section.key=value, for example train.lr=3e-4"))
+    key, raw = text.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    if key.count(".") != 1 or not all(key.split(".")):
+        raise ConfigError(ConfigIssue(key, "an override key has the form section.key, for example train.lr"))
+    section, name = key.split(".")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as  model.arch=lstm
+    return section, name, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to a config table.
+
+    Switching ``model.arch`` keeps only the model settings the new architecture also has (context
+    length, dropout, ...), so ``--set model.arch=lstm`` works on a GPT config file.
+    """
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        if section not in SECTION_ORDER:
+            raise ConfigError(ConfigIssue(section, f"unknown section (known: {', '.join(SECTION_ORDER)})"))
+        table = out.setdefault(section, {})
+        if section == "model" and name == "arch" and value != table.get("arch", "gpt"):
+            from studio.core.models.registry import ARCH_NAMES, config_class
+
+            if value in ARCH_NAMES:
+                keep = {s.name for s in config_class(value).field_specs()}
+                table = {k: v for k, v in table.items() if k in keep}
+                out["model"] = table
+        table[name] = value
+    return out
+
+
+def migrate(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
+    """Bring an older config table up to ``CONFIG_FORMAT_VERSION``."""
+    version = data.get("format_version", CONFIG_FORMAT_VERSION)
+    if not isinstance(version, int) or version < 1:
+        raise ConfigError(ConfigIssue("format_version", f"{version!r} is not a config format version"), source)
+    if version > CONFIG_FORMAT_VERSION:
+        raise ConfigError(
+            ConfigIssue("format_version", f"format {version} was written by a newer Studio (this one reads up to {CONFIG_FORMAT_VERSION})"),
+            source,
+        )
+    # Version 1 is the first; later versions add their upgrade steps here, oldest first.
+    data["format_version"] = CONFIG_FORMAT_VERSION
+    return data

@@ -1,0 +1,373 @@
+"""Turn a data + tokenizer config into token arrays on disk, once.
+
+``prepare_corpus`` resolves the sources (files or a built-in dataset), scans them, trains the
+tokenizer on the training split, and encodes every split into a flat binary file of token ids that
+training reads through ``numpy.memmap``. The result lives in the user cache folder under a key
+made from the corpus bytes, the split settings and the tokenizer settings, so:
+
+- the second run with the same data starts at once (a cache hit skips everything above);
+- a corpus larger than RAM is streamed through in flat memory and trained on from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core.config import DataConfig, TokenizerConfig
+from studio.core.control import RunControl
+from studio.core.data.corpus import Corpus, Record, scan_corpus
+from studio.core.data.datasets import resolve_dataset
+from studio.core.data.special_tokens import EOS_ID, UNK_ID
+from studio.core.data.splits import SPLITS, Splitter
+from studio.core.data.tokenizers import Tokenizer, load_tokenizer, train_tokenizer
+from studio.core.errors import DataError
+from studio.core.paths import token_cache_dir
+
+CACHE_FORMAT_VERSION = 1
+MAX_TRACKED_LENGTH = 4096  # longer records land in one overflow bin of the histogram
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class SplitStats:
+    characters: int = 0
+    records: int = 0  # lines of plain text, rows of CSV/JSONL
+    tokens: int = 0
+    unknown: int = 0
+    length_counts: list[int] = field(default_factory=list)  # records per token length 0..MAX
+    overflow: int = 0
+
+    @property
+    def unknown_rate(self) -> float:
+        return self.unknown / self.tokens if self.tokens else 0.0
+
+    def histogram(self, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+        """(bin edges, counts) of tokens per line or row, for plotting."""
+        counts = np.asarray(self.length_counts, dtype=np.int64)
+        if counts.sum() == 0:
+            return np.array([0.0, 1.0]), np.array([0])
+        lengths = np.arange(len(counts))
+        top = max(1, int(lengths[counts > 0].max()))
+        edges = np.linspace(0, top + 1, bins + 1)
+        hist, _ = np.histogram(lengths, bins=edges, weights=counts)
+        return edges, hist.astype(np.int64)
+
+
+@dataclass
+class CorpusStats:
+    vocab_size: int
+    tokenizer: str
+    files: list[dict[str, Any]]
+    splits: dict[str, SplitStats]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vocab_size": self.vocab_size,
+            "tokenizer": self.tokenizer,
+            "files": self.files,
+            "splits": {k: vars(v) for k, v in self.splits.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CorpusStats:
+        return cls(
+            data["vocab_size"], data["tokenizer"], data["files"], {k: SplitStats(**v) for k, v in data["splits"].items()}
+        )
+
+    @property
+    def total(self) -> SplitStats:
+        out = SplitStats()
+        for s in self.splits.values():
+            out.characters += s.characters
+            out.records += s.records
+            out.tokens += s.tokens
+            out.unknown += s.unknown
+            out.overflow += s.overflow
+            if len(s.length_counts) > len(out.length_counts):
+                out.length_counts.extend([0] * (len(s.length_counts) - len(out.length_counts)))
+            for i, c in enumerate(s.length_counts):
+                out.length_counts[i] += c
+        return out
+
+
+@dataclass
+class PreparedCorpus:
+    tokenizer: Tokenizer
+    stats: CorpusStats
+    directory: Path
+    cache_hit: bool
+    seconds: float
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def tokens(self, split: str) -> np.ndarray:
+        """The split's token ids as a read-only memmap (empty array for an empty split)."""
+        if split not in self._arrays:
+            meta = json.loads((self.directory / "meta.json").read_text())
+            dtype = np.dtype(meta["dtype"])
+            path = self.directory / f"{split}.bin"
+            n = path.stat().st_size // dtype.itemsize if path.exists() else 0
+            self._arrays[split] = np.memmap(path, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype=dtype)
+        return self._arrays[split]
+
+    def encodings(self) -> list[tuple[str, str]]:
+        return [(f["path"], f["encoding"]) for f in self.stats.files]
+
+
+# ---- sources ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sources:
+    train: list[Path]
+    valid: list[Path]
+    test: list[Path]
+    format: str
+    json_field: str
+
+
+def resolve_sources(data: DataConfig, progress: ProgressFn | None = None, control: RunControl | None = None) -> Sources:
+    if data.paths:
+        return Sources([Path(p) for p in data.paths], [Path(p) for p in data.valid_paths], [Path(p) for p in data.test_paths], data.format, data.json_field)
+    files = resolve_dataset(data.dataset, progress, control)
+    return Sources(
+        files.train,
+        [Path(p) for p in data.valid_paths] or files.valid,
+        [Path(p) for p in data.test_paths] or files.test,
+        files.format if data.format == "auto" else data.format,
+        data.json_field if data.json_field != "text" else files.json_field,
+    )
+
+
+# ---- the cache -----------------------------------------------------------------------------
+
+
+def prepare_corpus(
+    data: DataConfig,
+    tokenizer_config: TokenizerConfig,
+    *,
+    progress: ProgressFn | None = None,
+    control: RunControl | None = None,
+    cache_root: Path | None = None,
+    tokenizer: Tokenizer | None = None,
+) -> PreparedCorpus:
+    """Scan, tokenize and cache a corpus; return its token arrays, tokenizer and statistics.
+
+    ``tokenizer``: encode with this (for example a checkpoint's) instead of training a new one.
+    """
+    started = time.perf_counter()
+    progress = progress or (lambda stage, done, total: None)
+    cache_root = Path(cache_root) if cache_root else token_cache_dir()
+    sources = resolve_sources(data, progress, control)
+    scan_args = dict(
+        format=sources.format, column=data.column, json_field=sources.json_field, encoding=data.encoding,
+        skip_bad_rows=data.skip_bad_rows, control=control,
+    )
+
+    quick = _quick_key(sources, data, tokenizer_config, tokenizer)
+    pointer = cache_root / "quick" / quick
+    if pointer.exists():
+        hit = cache_root / pointer.read_text().strip()
+        if (hit / "meta.json").exists():
+            return _load(hit, started)
+
+    corpora = {"train": scan_corpus(sources.train, progress=progress, **scan_args)}  # type: ignore[arg-type]
+    if sources.valid:
+        corpora["valid"] = scan_corpus(sources.valid, progress=progress, **scan_args)  # type: ignore[arg-type]
+    if sources.test:
+        corpora["test"] = scan_corpus(sources.test, progress=progress, **scan_args)  # type: ignore[arg-type]
+
+    key = _content_key(corpora, data, tokenizer_config, tokenizer)
+    final = cache_root / key
+    if not (final / "meta.json").exists():
+        _build(final, corpora, data, tokenizer_config, tokenizer, progress, control)
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(key)
+    return _load(final, started, cache_hit=False)
+
+
+def _quick_key(sources: Sources, data: DataConfig, tok: TokenizerConfig, tokenizer: Tokenizer | None) -> str:
+    """A key from file names, sizes and modification times: lets a repeat run skip even the scan."""
+    h = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}".encode())
+    for split, paths in (("train", sources.train), ("valid", sources.valid), ("test", sources.test)):
+        for p in paths:
+            p = Path(p).expanduser()
+            entries = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+            for q in entries:
+                try:
+                    st = q.stat()
+                except OSError:
+                    continue
+                h.update(f"{split}|{q.resolve()}|{st.st_size}|{st.st_mtime_ns}|".encode())
+    h.update(json.dumps([sources.format, sources.json_field, data.to_dict(), tok.to_dict()], sort_keys=True).encode())
+    if tokenizer is not None:
+        h.update(tokenizer.fingerprint().encode())
+    return h.hexdigest()[:32]
+
+
+def _content_key(corpora: dict[str, Corpus], data: DataConfig, tok: TokenizerConfig, tokenizer: Tokenizer | None) -> str:
+    h = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}".encode())
+    for split, corpus in corpora.items():
+        h.update(f"{split}:{corpus.fingerprint()}|".encode())
+    split_settings = {k: data.to_dict()[k] for k in ("valid_fraction", "test_fraction", "split_mode", "split_seed")}
+    h.update(json.dumps([split_settings, tok.to_dict()], sort_keys=True).encode())
+    if tokenizer is not None:
+        h.update(tokenizer.fingerprint().encode())
+    return h.hexdigest()[:32]
+
+
+def _load(directory: Path, started: float, cache_hit: bool = True) -> PreparedCorpus:
+    meta = json.loads((directory / "meta.json").read_text())
+    return PreparedCorpus(
+        tokenizer=load_tokenizer(directory / "tokenizer"),
+        stats=CorpusStats.from_json(meta["stats"]),
+        directory=directory,
+        cache_hit=cache_hit,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _routed_records(corpora: dict[str, Corpus], data: DataConfig) -> Iterator[tuple[str, Record]]:
+    """Every record of every corpus with the split it belongs to."""
+    given = set(corpora) - {"train"}
+    splitter = Splitter(
+        corpora["train"],
+        0.0 if "valid" in given else data.valid_fraction,
+        0.0 if "test" in given else data.test_fraction,
+        data.split_mode,
+        data.split_seed,
+    )
+    for record in corpora["train"].records():
+        yield splitter.split_of(record), record
+    for split in ("valid", "test"):
+        if split in corpora:
+            for record in corpora[split].records():
+                yield split, record
+
+
+def _build(
+    final: Path,
+    corpora: dict[str, Corpus],
+    data: DataConfig,
+    tok_config: TokenizerConfig,
+    tokenizer: Tokenizer | None,
+    progress: ProgressFn,
+    control: RunControl | None,
+) -> None:
+    total_units = sum(f.lines if f.format == "text" else f.units for c in corpora.values() for f in c.files)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    try:
+        if tokenizer is None:
+            tokenizer = train_tokenizer(tok_config, _train_texts(corpora, data, total_units, progress, control))
+        tokenizer.save(work / "tokenizer")
+        dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.uint32)
+        stats = {s: SplitStats(length_counts=[0] * (MAX_TRACKED_LENGTH + 1)) for s in SPLITS}
+        outs = {s: (work / f"{s}.bin").open("wb") for s in SPLITS}
+        last_doc: dict[str, tuple[Path, int] | None] = {s: None for s in SPLITS}
+        last_id: dict[str, int] = {s: -1 for s in SPLITS}
+        pending: dict[str, list[Record]] = {s: [] for s in SPLITS}
+        done = 0
+
+        def flush(split: str) -> None:
+            records = pending[split]
+            if not records:
+                return
+            texts = [r.text for r in records]
+            st = stats[split]
+            ids_per_record = tokenizer.encode_batch(texts)
+            chunks = []
+            for record, ids in zip(records, ids_per_record, strict=True):
+                doc = (record.path, record.doc)
+                if last_doc[split] is not None and doc != last_doc[split] and last_id[split] != EOS_ID:
+                    chunks.append([EOS_ID])  # close the previous document
+                    st.tokens += 1
+                last_doc[split] = doc
+                if ids:
+                    chunks.append(ids)
+                    last_id[split] = ids[-1]
+                n = len(ids)
+                st.tokens += n
+                st.records += 1
+                st.characters += len(record.text)
+                if n > MAX_TRACKED_LENGTH:
+                    st.overflow += 1
+                else:
+                    st.length_counts[n] += 1
+            if chunks:
+                flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in chunks])
+                st.unknown += int((flat == UNK_ID).sum())
+                outs[split].write(flat.astype(dtype).tobytes())
+            pending[split] = []
+
+        for split, record in _routed_records(corpora, data):
+            pending[split].append(record)
+            done += 1
+            if len(pending[split]) >= 2000:
+                flush(split)
+                progress("encode", done, total_units)
+                if control is not None:
+                    control.raise_if_stopped()
+        for split in SPLITS:
+            flush(split)
+            if last_doc[split] is not None and last_id[split] != EOS_ID:
+                outs[split].write(np.array([EOS_ID], dtype=dtype).tobytes())
+                stats[split].tokens += 1
+            outs[split].close()
+        progress("encode", total_units, total_units)
+
+        if stats["train"].tokens == 0:
+            raise DataError("the training split is empty: the corpus has no text left after splitting")
+        for st in stats.values():  # trim the histogram to the longest record seen
+            while len(st.length_counts) > 1 and st.length_counts[-1] == 0:
+                st.length_counts.pop()
+        files = [
+            {
+                "split": split,
+                "path": str(f.path),
+                "format": f.format,
+                "encoding": f.encoding.label,
+                "encoding_reason": f.encoding.reason,
+                "bytes": f.size,
+                "units": f.units,
+                "skipped_rows": f.skipped_rows,
+            }
+            for split, c in corpora.items()
+            for f in c.files
+        ]
+        corpus_stats = CorpusStats(tokenizer.vocab_size, tokenizer.describe(), files, stats)
+        meta = {"format_version": CACHE_FORMAT_VERSION, "dtype": dtype.name, "stats": corpus_stats.to_json()}
+        (work / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
+        if final.exists():  # an incomplete leftover from a crash
+            shutil.rmtree(final)
+        os.replace(work, final)
+    except BaseException:
+        for f in locals().get("outs", {}).values():
+            f.close()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _train_texts(
+    corpora: dict[str, Corpus], data: DataConfig, total: int, progress: ProgressFn, control: RunControl | None
+) -> Iterator[str]:
+    n = 0
+    for split, record in _routed_records(corpora, data):
+        n += 1
+        if n % 5000 == 0:
+            progress("tokenizer", n, total)
+            if control is not None:
+                control.raise_if_stopped()
+        if split == "train":
+            yield record.text
+    progress("tokenizer", total, total)

@@ -1,0 +1,103 @@
+"""The interface every tokenizer offers, and how tokenizers are saved beside a model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL, SPECIAL_TOKENS
+from studio.core.errors import CheckpointError
+
+MANIFEST = "studio_tokenizer.json"
+TOKENIZER_FORMAT_VERSION = 1
+
+
+class Tokenizer(ABC):
+    """Text <-> ids. Ids 0-6 are always the special tokens in ``special_tokens.SPECIAL_TOKENS``."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, lowercase: bool = False):
+        self.lowercase = lowercase
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]: ...
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    @abstractmethod
+    def decode(self, ids: Iterable[int], skip_special: bool = True) -> str: ...
+
+    @abstractmethod
+    def id_to_token(self, token_id: int) -> str: ...
+
+    @abstractmethod
+    def pieces(self, text: str) -> list[tuple[str, int]]:
+        """(surface text, id) per token: what the Data page shows as chips."""
+
+    def ends_document(self, ids: list[int]) -> list[int]:
+        """Mark the end of a document (a file or a row) with <eos>, once."""
+        if not ids or ids[-1] != EOS_ID:
+            ids.append(EOS_ID)
+        return ids
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """JSON-safe contents, written to the manifest."""
+
+    def _save_extra(self, directory: Path) -> None:
+        """Files beyond the manifest (BPE writes its tokenizer.json)."""
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save_extra(directory)
+        manifest = {
+            "format_version": TOKENIZER_FORMAT_VERSION,
+            "kind": self.kind,
+            "lowercase": self.lowercase,
+            "special_tokens": list(SPECIAL_TOKENS),
+            **self._state(),
+        }
+        (directory / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self._state(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"{self.kind} tokenizer, {self.vocab_size:,} entries"
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory} holds no tokenizer ({MANIFEST} is missing)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is damaged: {e}") from None
+    if not isinstance(manifest, dict) or "kind" not in manifest:
+        raise CheckpointError(f"{path} is not a Studio tokenizer manifest")
+    version = manifest.get("format_version", 1)
+    if not isinstance(version, int) or version > TOKENIZER_FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer Studio (tokenizer format {version})")
+    if manifest.get("special_tokens", list(SPECIAL_TOKENS)) != list(SPECIAL_TOKENS):
+        raise CheckpointError(f"{path} uses different special tokens than this Studio")
+    return manifest
+
+
+def keep_most_frequent(counts: dict[str, int], vocab_size: int, min_frequency: int) -> list[str]:
+    """Entries by descending count (ties by text), at least ``min_frequency``, up to the size limit."""
+    ranked = sorted((item for item in counts.items() if item[1] >= min_frequency), key=lambda kv: (-kv[1], kv[0]))
+    return [token for token, _ in ranked[: max(0, vocab_size - NUM_SPECIAL)]]

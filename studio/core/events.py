@@ -1,0 +1,154 @@
+"""What the engine reports while it works: small frozen records of plain Python values.
+
+Events cross threads (the GUI turns them into Qt signals) and processes (distributed ranks, child
+processes), and are written one per line to a run's ``metrics.jsonl``. So they hold floats,
+ints and strings only: never tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_dir: str
+    name: str
+    arch: str
+    parameters: int
+    total_steps: int
+    start_step: int
+    device: str
+    threads: int
+    resumed: bool
+    memory_estimate: str
+
+
+@dataclass(frozen=True)
+class DataProgress(Event):
+    kind: ClassVar[str] = "data_progress"
+    stage: str  # scan, tokenizer, encode, download <file>
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DataReady(Event):
+    kind: ClassVar[str] = "data_ready"
+    cache_hit: bool
+    seconds: float
+    vocab_size: int
+    tokenizer: str
+    train_tokens: int
+    valid_tokens: int
+    test_tokens: int
+    encodings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StepLogged(Event):
+    kind: ClassVar[str] = "step"
+    step: int  # optimizer steps completed
+    total_steps: int
+    loss: float
+    lr: float
+    grad_norm: float
+    tokens_per_s: float
+    tokens_seen: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class EvalLogged(Event):
+    kind: ClassVar[str] = "eval"
+    step: int
+    loss: float
+    perplexity: float
+    best_loss: float
+    is_best: bool
+    tokens_seen: int
+    elapsed_s: float
+    sample: str = ""
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    kind: ClassVar[str] = "checkpoint"
+    step: int
+    path: str
+    label: str  # "last" or "best"
+
+
+@dataclass(frozen=True)
+class RunPaused(Event):
+    kind: ClassVar[str] = "paused"
+    step: int
+
+
+@dataclass(frozen=True)
+class RunResumed(Event):
+    kind: ClassVar[str] = "resumed"
+    step: int
+
+
+@dataclass(frozen=True)
+class LogMessage(Event):
+    kind: ClassVar[str] = "log"
+    level: str  # info, warning
+    text: str
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    """The run ended without an error. ``status`` says how: it never claims more than happened."""
+
+    kind: ClassVar[str] = "finished"
+    status: str  # finished | stopped | early_stopped
+    step: int
+    best_loss: float
+    elapsed_s: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    kind: ClassVar[str] = "failed"
+    step: int
+    error: str  # for the user
+    detail: str = ""  # the traceback, for the log
+    checkpoint: str = ""  # where the last good state was saved, if it was
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, CheckpointSaved,
+        RunPaused, RunResumed, LogMessage, RunFinished, RunFailed,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """Rebuild an event from a metrics.jsonl line (unknown kinds and fields are ignored)."""
+    cls = EVENT_TYPES.get(data.get("event", ""))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    try:
+        return cls(**values)
+    except TypeError:
+        return None

@@ -1,0 +1,171 @@
+"""Text generation: streamed sampling for any causal model, greedy and beam search for encoder-decoders.
+
+Sampling draws from its own ``torch.Generator``, so generating a sample in the middle of training
+never disturbs the training run's random state (and so never breaks exact resume).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from studio.core.data.special_tokens import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID
+from studio.core.data.tokenizers import Tokenizer
+from studio.core.models.base import LanguageModel
+from studio.core.models.seq2seq import Seq2SeqTransformer
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    max_new_tokens: int = 200
+    temperature: float = 0.8  # 0 means greedy
+    top_k: int = 0  # 0 = no limit
+    top_p: float = 1.0  # 1 = no nucleus cut
+    stop_at_eos: bool = True
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be 0 (greedy) or more")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.top_k < 0 or self.max_new_tokens < 0:
+            raise ValueError("top_k and max_new_tokens must not be negative")
+
+
+@dataclass(frozen=True)
+class GeneratedToken:
+    token_id: int
+    text: str  # the new text this token completes (may be "" while a multi-byte character is pending)
+    probability: float  # under the distribution it was drawn from
+
+
+def filter_logits(logits: Tensor, top_k: int, top_p: float) -> Tensor:
+    """Keep the k most likely tokens and the smallest set with cumulative probability >= p."""
+    if top_k > 0 and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1, None]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # keep the token that crosses p
+        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+@torch.no_grad()
+def stream_tokens(
+    model: LanguageModel, tokenizer: Tokenizer, prompt: str, settings: SamplingSettings = SamplingSettings()
+) -> Iterator[GeneratedToken]:
+    """Yield generated tokens one by one, with the text each adds. Stops at <eos> if asked."""
+    settings.validate()
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device="cpu")
+    if settings.seed is not None:
+        generator.manual_seed(settings.seed)
+    else:
+        generator.seed()
+    try:
+        # Documents in the training stream are separated by <eos>, so an empty prompt starts
+        # after one: "the beginning of a document".
+        prompt_ids = (tokenizer.encode(prompt) if prompt else []) or [EOS_ID]
+        logits, state = model.start_decoding(torch.tensor([prompt_ids], dtype=torch.long, device=device))
+        produced: list[int] = []
+        shown = ""
+        for _ in range(settings.max_new_tokens):
+            logits = logits[0].float()
+            logits[:NUM_SPECIAL] = torch.where(
+                torch.arange(NUM_SPECIAL, device=logits.device) == EOS_ID, logits[:NUM_SPECIAL], float("-inf")
+            )  # never emit <pad>, <bos>, <mask>...; <eos> may end the text
+            if settings.temperature == 0:
+                token = int(logits.argmax())
+                probability = float(logits.softmax(-1)[token])
+            else:
+                filtered = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p)
+                probs = filtered.softmax(-1).cpu()
+                token = int(torch.multinomial(probs, 1, generator=generator))
+                probability = float(probs[token])
+            if token == EOS_ID and settings.stop_at_eos:
+                return
+            produced.append(token)
+            text = tokenizer.decode(produced)
+            # Byte-level BPE can split a character across tokens; hold text back until it is whole.
+            delta = ""
+            if not text.endswith("\ufffd"):
+                delta, shown = text[len(shown) :], text
+            yield GeneratedToken(token, delta, probability)
+            logits, state = model.continue_decoding(torch.tensor([token], device=device), state)
+    finally:
+        model.train(was_training)
+
+
+def generate_text(model: LanguageModel, tokenizer: Tokenizer, prompt: str, settings: SamplingSettings = SamplingSettings()) -> str:
+    return "".join(t.text for t in stream_tokens(model, tokenizer, prompt, settings))
+
+
+# ---- encoder-decoder search ------------------------------------------------------------------
+
+
+@torch.no_grad()
+def greedy_decode(model: Seq2SeqTransformer, src: list[int], max_len: int = 64) -> list[int]:
+    return beam_search(model, src, beam_size=1, max_len=max_len)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2SeqTransformer, src: list[int], beam_size: int = 4, max_len: int = 64, length_penalty: float = 1.0
+) -> list[int]:
+    """The best target (without <bos>/<eos>) by beam search; scores are log-probabilities divided
+    by length**length_penalty so longer hypotheses are not unfairly punished."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        ctx = model.config.context_length
+        max_len = min(max_len, ctx - 1)
+        src_t = torch.tensor([src[-ctx:] or [PAD_ID]], dtype=torch.long, device=device)
+        src_mask = src_t != PAD_ID
+        memory = model.encode(src_t, src_mask)
+        beams: list[tuple[list[int], float]] = [([BOS_ID], 0.0)]
+        finished: list[tuple[list[int], float]] = []
+        for _ in range(max_len):
+            tgt = torch.tensor([b for b, _ in beams], dtype=torch.long, device=device)
+            n = tgt.size(0)
+            logp = F.log_softmax(
+                model.decode(tgt, memory.expand(n, -1, -1), src_mask.expand(n, -1))[:, -1, :].float(), dim=-1
+            )
+            logp[:, :NUM_SPECIAL] = torch.where(
+                torch.arange(NUM_SPECIAL, device=device) == EOS_ID, logp[:, :NUM_SPECIAL], float("-inf")
+            )
+            scores = torch.tensor([s for _, s in beams], device=device)[:, None] + logp
+            top = torch.topk(scores.view(-1), min(beam_size * 2, scores.numel()))
+            candidates: list[tuple[list[int], float]] = []
+            for score, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                b, tok = divmod(flat, logp.size(1))
+                seq = beams[b][0] + [tok]
+                if tok == EOS_ID:
+                    finished.append((seq, score))
+                else:
+                    candidates.append((seq, score))
+                if len(candidates) == beam_size:
+                    break
+            beams = candidates
+            if not beams or (len(finished) >= beam_size and max(_norm(f, length_penalty) for f in finished) >= max(_norm(c, length_penalty) for c in beams)):
+                break
+        pool = finished or beams
+        best = max(pool, key=lambda item: _norm(item, length_penalty))[0]
+        return [t for t in best[1:] if t != EOS_ID]
+    finally:
+        model.train(was_training)
+
+
+def _norm(item: tuple[list[int], float], alpha: float) -> float:
+    seq, score = item
+    return score / max(1, len(seq) - 1) ** alpha

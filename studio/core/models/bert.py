@@ -1,0 +1,126 @@
+"""BERT-style encoder: bidirectional self-attention, pre-trained with a masked-language-model objective.
+
+The loss is cross-entropy on masked positions only (BERT uses no CRF: that is a tagging layer,
+not a language model). Its pooled states feed classification heads when fine-tuning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from studio.core.config import setting
+from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL, PAD_ID
+from studio.core.models.base import IGNORE_INDEX, LanguageModel, init_weights
+from studio.core.models.transformer_layers import Block, TransformerConfig, layer_norm, scale_residual_projections
+
+
+@dataclass
+class BERTConfig(TransformerConfig):
+    arch: ClassVar[str] = "bert"
+    label: ClassVar[str] = "BERT-style encoder"
+    objective: ClassVar[str] = "masked"  # type: ignore[assignment]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"n_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
+        "small": {"n_layers": 4, "n_heads": 4, "d_model": 128, "context_length": 128},
+        "medium": {"n_layers": 6, "n_heads": 8, "d_model": 384, "context_length": 256},
+    }
+
+    n_layers: int = setting(4, label="Layers", help="Stacked Transformer layers.", min=1, max=256)
+    mask_prob: float = setting(
+        0.15, label="Mask rate", help="Share of tokens hidden for the model to predict (80% <mask>, 10% random, 10% kept).", min=0.01, max=0.9
+    )
+
+    def param_count(self, vocab_size: int) -> int:
+        d = self.d_model
+        total = vocab_size * d + self.context_length * d + self._ln()  # embeddings + embedding norm
+        total += self.n_layers * (self._attn() + self._mlp() + 2 * self._ln())
+        total += self._ln()  # final norm
+        total += d * d + d + self._ln() + vocab_size  # MLM transform, its norm, output bias (weights tied)
+        return total
+
+    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
+        floats = self.n_layers * self._layer_activation_floats(batch_size, seq_len)
+        floats += batch_size * seq_len * (4 * self.d_model + 3 * vocab_size)
+        return 4 * floats
+
+
+class BERT(LanguageModel):
+    config: BERTConfig
+
+    def __init__(self, config: BERTConfig, vocab_size: int):
+        super().__init__(config, vocab_size)
+        c = config
+        self.tok_emb = nn.Embedding(vocab_size, c.d_model)
+        self.pos_emb = nn.Embedding(c.context_length, c.d_model)
+        self.emb_ln = layer_norm(c.d_model, c.bias)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList([Block(c, "bidirectional") for _ in range(c.n_layers)])
+        self.ln_f = layer_norm(c.d_model, c.bias)
+        self.mlm_transform = nn.Linear(c.d_model, c.d_model)
+        self.mlm_ln = layer_norm(c.d_model, c.bias)
+        self.mlm_bias = nn.Parameter(torch.zeros(vocab_size))
+        init_weights(self)
+        scale_residual_projections(self, c.n_layers)
+
+    def encode(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Hidden states [B, T, d]. ``attention_mask`` is True (or 1) for real tokens."""
+        t = idx.size(1)
+        if t > self.config.context_length:
+            raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
+        x = self.tok_emb(idx) + self.pos_emb(torch.arange(t, device=idx.device))
+        x = self.drop(self.emb_ln(x))
+        for block in self.blocks:
+            x = block(x, key_mask=attention_mask)
+        return self.ln_f(x)
+
+    def pooled(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Mean of the hidden states over real tokens: the input to classification heads."""
+        h = self.encode(idx, attention_mask)
+        if attention_mask is None:
+            return h.mean(dim=1)
+        m = attention_mask.to(h.dtype).unsqueeze(-1)
+        return (h * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+
+    def mlm_logits(self, hidden: Tensor) -> Tensor:
+        h = self.mlm_ln(F.gelu(self.mlm_transform(hidden)))
+        return F.linear(h, self.tok_emb.weight, self.mlm_bias)
+
+    def forward(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.mlm_logits(self.encode(idx, attention_mask))
+
+    def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        inputs, labels = mask_tokens(windows[:, :-1], self.config.mask_prob, self.vocab_size, generator)
+        logits = self(inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def mask_tokens(
+    tokens: Tensor, mask_prob: float, vocab_size: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """BERT's corruption: choose ``mask_prob`` of the real tokens; of those 80% -> <mask>, 10% -> random, 10% kept.
+
+    Randomness is drawn on the CPU from ``generator`` so that a seeded run (and a resumed one)
+    masks the same positions.
+    """
+    cpu = tokens.detach().cpu()
+    draw = torch.rand(cpu.shape, generator=generator)
+    chosen = (draw < mask_prob) & (cpu >= NUM_SPECIAL)
+    if not chosen.any():  # a tiny batch can draw nothing; always predict at least one token
+        candidates = (cpu >= NUM_SPECIAL).nonzero()
+        if len(candidates):
+            pick = candidates[torch.randint(len(candidates), (1,), generator=generator)][0]
+            chosen[pick[0], pick[1]] = True
+    labels = torch.where(chosen, cpu, torch.full_like(cpu, IGNORE_INDEX))
+    action = torch.rand(cpu.shape, generator=generator)
+    random_ids = torch.randint(NUM_SPECIAL, max(vocab_size, NUM_SPECIAL + 1), cpu.shape, generator=generator)
+    inputs = cpu.clone()
+    inputs[chosen & (action < 0.8)] = MASK_ID
+    swap = chosen & (action >= 0.8) & (action < 0.9)
+    inputs[swap] = random_ids[swap]
+    inputs[cpu == PAD_ID] = PAD_ID
+    return inputs.to(tokens.device), labels.to(tokens.device)

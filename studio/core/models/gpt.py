@@ -1,0 +1,109 @@
+"""GPT-style decoder: pre-norm Transformer layers with causal self-attention, predicting the next token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from studio.core.config import setting
+from studio.core.errors import ConfigIssue
+from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
+from studio.core.models.transformer_layers import (
+    Block,
+    RotaryEmbedding,
+    TransformerConfig,
+    layer_norm,
+    scale_residual_projections,
+)
+
+
+@dataclass
+class GPTConfig(TransformerConfig):
+    arch: ClassVar[str] = "gpt"
+    label: ClassVar[str] = "GPT-style decoder"
+    objective: ClassVar[str] = "causal"  # type: ignore[assignment]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"n_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
+        "small": {"n_layers": 4, "n_heads": 4, "d_model": 128, "context_length": 64},
+        "medium": {"n_layers": 6, "n_heads": 6, "d_model": 384, "context_length": 256},
+    }
+
+    n_layers: int = setting(4, label="Layers", help="Stacked Transformer layers.", min=1, max=256)
+    positions: Literal["learned", "rotary"] = setting(
+        "learned", label="Positions", help="learned: a vector per position. rotary: rotate queries and keys by position (RoPE)."
+    )
+    tie_embeddings: bool = setting(True, label="Tie embeddings", help="Share the token embedding with the output layer.")
+
+    def check(self) -> list[ConfigIssue]:
+        issues = super().check()
+        if not issues and self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
+            issues.append(
+                ConfigIssue(
+                    "model.positions",
+                    f"rotary positions need an even head size; model.d_model/model.n_heads = {self.d_model // self.n_heads}",
+                )
+            )
+        return issues
+
+    def param_count(self, vocab_size: int) -> int:
+        d = self.d_model
+        total = vocab_size * d
+        if self.positions == "learned":
+            total += self.context_length * d
+        total += self.n_layers * (self._attn() + self._mlp() + 2 * self._ln())
+        total += self._ln()
+        if not self.tie_embeddings:
+            total += vocab_size * d
+        return total
+
+    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
+        floats = self.n_layers * self._layer_activation_floats(batch_size, seq_len)
+        floats += batch_size * seq_len * (2 * self.d_model + 3 * vocab_size)
+        return 4 * floats
+
+
+class GPT(LanguageModel):
+    config: GPTConfig
+
+    def __init__(self, config: GPTConfig, vocab_size: int):
+        super().__init__(config, vocab_size)
+        c = config
+        self.tok_emb = nn.Embedding(vocab_size, c.d_model)
+        self.pos_emb = nn.Embedding(c.context_length, c.d_model) if c.positions == "learned" else None
+        rotary = RotaryEmbedding(c.d_model // c.n_heads, c.context_length) if c.positions == "rotary" else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList([Block(c, "causal", rotary) for _ in range(c.n_layers)])
+        self.ln_f = layer_norm(c.d_model, c.bias)
+        self.head = nn.Linear(c.d_model, vocab_size, bias=False)
+        init_weights(self)
+        scale_residual_projections(self, c.n_layers)
+        if c.tie_embeddings:
+            self.head.weight = self.tok_emb.weight
+
+    def forward(self, idx: Tensor) -> Tensor:
+        t = idx.size(1)
+        if t > self.config.context_length:
+            raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(t, device=idx.device))
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+    def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return causal_lm_loss(self(windows[:, :-1]), windows[:, 1:])
+
+    # Decoding recomputes over the last context_length tokens each step: for models of this size
+    # that costs less than it saves in code, and it handles prompts longer than the context.
+    def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
+        state = prompt[:, -self.config.context_length :]
+        return self(state)[:, -1, :], state
+
+    def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        state = torch.cat([state, token.view(1, 1)], dim=1)[:, -self.config.context_length :]
+        return self(state)[:, -1, :], state

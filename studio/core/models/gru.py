@@ -1,0 +1,28 @@
+"""GRU language model: an LSTM's gating with fewer parameters and no separate cell state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import nn
+
+from studio.core.models.recurrent import RecurrentConfig, RecurrentLM
+
+
+@dataclass
+class GRUConfig(RecurrentConfig):
+    arch: ClassVar[str] = "gru"
+    label: ClassVar[str] = "GRU"
+    gates: ClassVar[int] = 3
+
+
+class GRULanguageModel(RecurrentLM):
+    def _make_rnn(self, c: RecurrentConfig) -> nn.RNNBase:
+        return nn.GRU(
+            c.embedding_dim,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
+            batch_first=True,
+        )

@@ -1,0 +1,114 @@
+"""Encoder-decoder Transformer ("Attention Is All You Need", with pre-norm layers).
+
+For sequence-to-sequence tasks (translation, summarization) the encoder reads the source and the
+decoder writes the target, attending to the encoder through cross-attention. Pre-trained on a
+plain corpus it learns to continue text: the encoder reads the first half of each window and the
+decoder writes the second half.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from studio.core.config import setting
+from studio.core.data.special_tokens import BOS_ID, PAD_ID
+from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
+from studio.core.models.transformer_layers import Block, TransformerConfig, layer_norm, scale_residual_projections
+
+
+@dataclass
+class Seq2SeqConfig(TransformerConfig):
+    arch: ClassVar[str] = "seq2seq"
+    label: ClassVar[str] = "Encoder-decoder Transformer"
+    objective: ClassVar[str] = "seq2seq"  # type: ignore[assignment]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"n_encoder_layers": 2, "n_decoder_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
+        "small": {"n_encoder_layers": 3, "n_decoder_layers": 3, "n_heads": 4, "d_model": 128, "context_length": 128},
+        "medium": {"n_encoder_layers": 6, "n_decoder_layers": 6, "n_heads": 8, "d_model": 512, "context_length": 256},
+    }
+
+    n_encoder_layers: int = setting(3, label="Encoder layers", help="Layers reading the source.", min=1, max=256)
+    n_decoder_layers: int = setting(3, label="Decoder layers", help="Layers writing the target.", min=1, max=256)
+
+    def param_count(self, vocab_size: int) -> int:
+        d = self.d_model
+        total = vocab_size * d + 2 * self.context_length * d  # shared token embedding, two position tables
+        total += self.n_encoder_layers * (self._attn() + self._mlp() + 2 * self._ln()) + self._ln()
+        total += self.n_decoder_layers * (2 * self._attn() + self._mlp() + 3 * self._ln()) + self._ln()
+        return total  # the output layer is tied to the embedding
+
+    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
+        half = max(1, seq_len // 2)
+        floats = self.n_encoder_layers * self._layer_activation_floats(batch_size, half)
+        floats += self.n_decoder_layers * (
+            self._layer_activation_floats(batch_size, half) + batch_size * half * 6 * self.d_model
+        )
+        floats += batch_size * half * 3 * vocab_size
+        return 4 * floats
+
+
+class Seq2SeqTransformer(LanguageModel):
+    config: Seq2SeqConfig
+
+    def __init__(self, config: Seq2SeqConfig, vocab_size: int):
+        super().__init__(config, vocab_size)
+        c = config
+        self.tok_emb = nn.Embedding(vocab_size, c.d_model)
+        self.src_pos = nn.Embedding(c.context_length, c.d_model)
+        self.tgt_pos = nn.Embedding(c.context_length, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        self.encoder = nn.ModuleList([Block(c, "bidirectional") for _ in range(c.n_encoder_layers)])
+        self.enc_ln = layer_norm(c.d_model, c.bias)
+        self.decoder = nn.ModuleList([Block(c, "decoder") for _ in range(c.n_decoder_layers)])
+        self.dec_ln = layer_norm(c.d_model, c.bias)
+        init_weights(self)
+        scale_residual_projections(self, c.n_encoder_layers + c.n_decoder_layers)
+
+    def _check_len(self, t: int, what: str) -> None:
+        if t > self.config.context_length:
+            raise ValueError(f"{what} of {t} tokens is longer than the context ({self.config.context_length})")
+
+    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        self._check_len(src.size(1), "source")
+        x = self.drop(self.tok_emb(src) + self.src_pos(torch.arange(src.size(1), device=src.device)))
+        for block in self.encoder:
+            x = block(x, key_mask=src_mask)
+        return self.enc_ln(x)
+
+    def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        """Logits [B, T, V] for each next target token, given the decoder input so far."""
+        self._check_len(tgt_in.size(1), "target")
+        x = self.drop(self.tok_emb(tgt_in) + self.tgt_pos(torch.arange(tgt_in.size(1), device=tgt_in.device)))
+        for block in self.decoder:
+            x = block(x, memory=memory, memory_mask=src_mask)
+        return self.dec_ln(x) @ self.tok_emb.weight.t()
+
+    def forward(self, src: Tensor, tgt_in: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        if src_mask is None:
+            src_mask = src != PAD_ID
+        return self.decode(tgt_in, self.encode(src, src_mask), src_mask)
+
+    def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        # Continue the text: read the first half of the window, write the second half.
+        half = (windows.size(1) - 1) // 2
+        src, target = windows[:, :half], windows[:, half:]
+        target = target[:, : self.config.context_length]
+        bos = torch.full((target.size(0), 1), BOS_ID, dtype=target.dtype, device=target.device)
+        tgt_in = torch.cat([bos, target[:, :-1]], dim=1)
+        return causal_lm_loss(self(src, tgt_in), target)
+
+    # Free generation: the prompt is the source, the decoder writes its continuation.
+    def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
+        src = prompt[:, -self.config.context_length :]
+        memory = self.encode(src, src != PAD_ID)
+        tgt = torch.full((1, 1), BOS_ID, dtype=prompt.dtype, device=prompt.device)
+        return self.decode(tgt, memory)[:, -1, :], (memory, tgt)
+
+    def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        memory, tgt = state
+        tgt = torch.cat([tgt, token.view(1, 1)], dim=1)[:, -self.config.context_length :]
+        return self.decode(tgt, memory)[:, -1, :], (memory, tgt)

@@ -1,0 +1,186 @@
+"""Building blocks shared by the three Transformer architectures (GPT, BERT, encoder-decoder).
+
+Attention goes through ``torch.nn.functional.scaled_dot_product_attention`` so each device picks
+its fastest kernel (flash or memory-efficient on GPUs, a fused CPU kernel otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from studio.core.config import ModelConfig, setting
+from studio.core.errors import ConfigIssue
+
+
+@dataclass
+class TransformerConfig(ModelConfig):
+    """Width and attention settings common to every Transformer here."""
+
+    d_model: int = setting(128, label="Width (d_model)", help="Size of each token's vector in every layer.", min=8, max=65536)
+    n_heads: int = setting(4, label="Attention heads", help="d_model is split evenly across the heads.", min=1, max=512)
+    d_ff: int = setting(0, label="Feed-forward width", help="Hidden width of each layer's MLP; 0 means 4 x d_model.", min=0, max=1_000_000)
+    bias: bool = setting(False, label="Biases", help="Biases in linear layers and LayerNorms. Off is slightly faster and trains as well.", advanced=True)
+
+    @property
+    def ff_width(self) -> int:
+        return self.d_ff or 4 * self.d_model
+
+    def check(self) -> list[ConfigIssue]:
+        if self.d_model % self.n_heads:
+            return [
+                ConfigIssue(
+                    "model.d_model", f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}"
+                )
+            ]
+        return []
+
+    # ---- parameter arithmetic shared by the three architectures -----------------------------
+
+    def _ln(self) -> int:
+        return self.d_model * (2 if self.bias else 1)
+
+    def _attn(self) -> int:
+        d = self.d_model
+        return 4 * d * d + (4 * d if self.bias else 0)
+
+    def _mlp(self) -> int:
+        d, ff = self.d_model, self.ff_width
+        return 2 * d * ff + ((ff + d) if self.bias else 0)
+
+    def _layer_activation_floats(self, batch_size: int, seq_len: int) -> int:
+        bt = batch_size * seq_len
+        # Saved for backward per token: norms, q/k/v, attention output, MLP in/out.
+        per_token = 10 * self.d_model + 2 * self.ff_width
+        # The CPU's math path keeps the attention matrix; fused GPU kernels do not.
+        attention = 2 * batch_size * self.n_heads * seq_len * seq_len
+        return bt * per_token + attention
+
+
+def layer_norm(d: int, bias: bool) -> nn.LayerNorm:
+    return nn.LayerNorm(d, bias=bias)
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding (RoPE): rotates pairs of q/k features by a position-dependent angle."""
+
+    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0):
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # x: [B, H, T, head_dim]; first and second halves form the rotated pairs.
+        t = x.size(-2)
+        cos, sin = self.cos[:t].to(x.dtype), self.sin[:t].to(x.dtype)
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d: int, n_heads: int, dropout: float, bias: bool, rotary: RotaryEmbedding | None = None):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d, 3 * d, bias=bias)
+        self.proj = nn.Linear(d, d, bias=bias)
+        self.dropout = dropout
+        self.resid_drop = nn.Dropout(dropout)
+        self.rotary = rotary
+
+    def forward(self, x: Tensor, causal: bool, key_mask: Tensor | None = None) -> Tensor:
+        b, t, c = x.shape
+        q, k, v = (z.view(b, t, self.n_heads, c // self.n_heads).transpose(1, 2) for z in self.qkv(x).split(c, dim=2))
+        if self.rotary is not None:
+            q, k = self.rotary(q), self.rotary(k)
+        y = _attend(q, k, v, causal, key_mask, self.dropout if self.training else 0.0)
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, t, c)))
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, d: int, n_heads: int, dropout: float, bias: bool):
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(d, d, bias=bias)
+        self.kv = nn.Linear(d, 2 * d, bias=bias)
+        self.proj = nn.Linear(d, d, bias=bias)
+        self.dropout = dropout
+        self.resid_drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
+        b, t, c = x.shape
+        s = memory.size(1)
+        h, hd = self.n_heads, c // self.n_heads
+        q = self.q(x).view(b, t, h, hd).transpose(1, 2)
+        k, v = (z.view(b, s, h, hd).transpose(1, 2) for z in self.kv(memory).split(c, dim=2))
+        y = _attend(q, k, v, False, memory_mask, self.dropout if self.training else 0.0)
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, t, c)))
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, causal: bool, key_mask: Tensor | None, dropout: float) -> Tensor:
+    if key_mask is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=causal)
+    mask = key_mask[:, None, None, :].to(torch.bool)  # [B, 1, 1, S]: True = may attend
+    if causal:
+        t, s = q.size(-2), k.size(-2)
+        mask = mask & torch.ones(t, s, dtype=torch.bool, device=q.device).tril()
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+
+class MLP(nn.Module):
+    def __init__(self, d: int, ff: int, dropout: float, bias: bool):
+        super().__init__()
+        self.fc = nn.Linear(d, ff, bias=bias)
+        self.out = nn.Linear(ff, d, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.out(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer layer: self-attention, optional cross-attention, MLP."""
+
+    def __init__(
+        self,
+        c: TransformerConfig,
+        kind: Literal["causal", "bidirectional", "decoder"],
+        rotary: RotaryEmbedding | None = None,
+    ):
+        super().__init__()
+        d = c.d_model
+        self.causal = kind in ("causal", "decoder")
+        self.ln1 = layer_norm(d, c.bias)
+        self.attn = SelfAttention(d, c.n_heads, c.dropout, c.bias, rotary)
+        self.cross: CrossAttention | None = None
+        if kind == "decoder":
+            self.ln_cross = layer_norm(d, c.bias)
+            self.cross = CrossAttention(d, c.n_heads, c.dropout, c.bias)
+        self.ln2 = layer_norm(d, c.bias)
+        self.mlp = MLP(d, c.ff_width, c.dropout, c.bias)
+
+    def forward(
+        self,
+        x: Tensor,
+        key_mask: Tensor | None = None,
+        memory: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+    ) -> Tensor:
+        x = x + self.attn(self.ln1(x), self.causal, key_mask)
+        if self.cross is not None:
+            assert memory is not None
+            x = x + self.cross(self.ln_cross(x), memory, memory_mask)
+        return x + self.mlp(self.ln2(x))
+
+
+def scale_residual_projections(module: nn.Module, n_layers: int) -> None:
+    """GPT-2's trick: shrink the init of layers that write into the residual stream by 1/sqrt(2L)."""
+    std = 0.02 / (2 * n_layers) ** 0.5
+    for name, p in module.named_parameters():
+        if name.endswith(("proj.weight", "out.weight")):
+            nn.init.normal_(p, mean=0.0, std=std)

@@ -1,0 +1,44 @@
+"""Where Studio keeps things, from platformdirs (the maintained successor of appdirs).
+
+Environment variables override each folder, which is how tests and CI keep a user's real folders
+untouched: ``STUDIO_DATA_DIR`` (runs, datasets), ``STUDIO_CACHE_DIR`` (token caches).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "studio"
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("STUDIO_DATA_DIR") or platformdirs.user_data_dir(APP, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("STUDIO_CACHE_DIR") or platformdirs.user_cache_dir(APP, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    path = data_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    path = data_dir() / "datasets"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def token_cache_dir() -> Path:
+    path = cache_dir() / "tokens"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,176 @@
+"""Checkpoints with no pickle anywhere: a checkpoint folder can come from anyone and is safe to open.
+
+Layout of ``<run>/checkpoints/<label>/``::
+
+    model.safetensors           weights (tied tensors stored once)
+    training_state.safetensors  optimizer tensors and RNG states      (resumable checkpoints only)
+    state.json                  format version, step, counters, optimizer hyper-parameters, schedule
+    config.toml                 the run configuration
+    tokenizer/                  the tokenizer, so the folder stands alone
+
+Folders are written beside the target and renamed into place, so a crash mid-save leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from studio.core.config import RunConfig
+from studio.core.data.tokenizers import Tokenizer, load_tokenizer
+from studio.core.errors import CheckpointError, ConfigError
+from studio.core.models.base import LanguageModel
+from studio.core.models.registry import build_model
+
+CHECKPOINT_FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+TRAINING_FILE = "training_state.safetensors"
+STATE_FILE = "state.json"
+
+
+def save_checkpoint(
+    directory: Path,
+    *,
+    model: LanguageModel,
+    config: RunConfig,
+    tokenizer: Tokenizer,
+    state: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    rng: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        save_model(model, str(work / MODEL_FILE), metadata={"format": "studio", "arch": config.model.arch})
+        full_state = {"format_version": CHECKPOINT_FORMAT_VERSION, "arch": config.model.arch, "vocab_size": model.vocab_size, **state}
+        if optimizer is not None:
+            tensors, extra = _flatten_optimizer(optimizer.state_dict())
+            for name, t in (rng or {}).items():
+                tensors[f"rng/{name}"] = t.detach().cpu().contiguous()
+            save_file(tensors, str(work / TRAINING_FILE))
+            full_state["optimizer"] = extra
+            full_state["resumable"] = True
+        else:
+            full_state["resumable"] = False
+        (work / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
+        config.save(work / "config.toml")
+        tokenizer.save(work / "tokenizer")
+        old = directory.with_name(f".{directory.name}-old")
+        if old.exists():
+            shutil.rmtree(old)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(work, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return directory
+
+
+@dataclass
+class Checkpoint:
+    directory: Path
+    config: RunConfig
+    tokenizer: Tokenizer
+    state: dict[str, Any]
+
+    @property
+    def step(self) -> int:
+        return int(self.state.get("step", 0))
+
+    @property
+    def resumable(self) -> bool:
+        return bool(self.state.get("resumable")) and (self.directory / TRAINING_FILE).exists()
+
+    def build_model(self, device: torch.device | str = "cpu") -> LanguageModel:
+        model = build_model(self.config.model, int(self.state["vocab_size"]))
+        path = self.directory / MODEL_FILE
+        try:
+            missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise CheckpointError(f"{path} cannot be read as weights for this model: {e}") from None
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{path} does not fit a {self.config.model.label} with this configuration "
+                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+            )
+        return model.to(device)
+
+    def load_training_state(self, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+        """Restore the optimizer in place; return the saved RNG states."""
+        path = self.directory / TRAINING_FILE
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{path} cannot be read: {e}") from None
+        rng = {k.removeprefix("rng/"): v for k, v in tensors.items() if k.startswith("rng/")}
+        opt_tensors = {k: v for k, v in tensors.items() if not k.startswith("rng/")}
+        try:
+            optimizer.load_state_dict(_unflatten_optimizer(opt_tensors, self.state["optimizer"]))
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: optimizer state does not match this model ({e})") from None
+        return rng
+
+
+def load_checkpoint(directory: Path) -> Checkpoint:
+    directory = Path(directory)
+    state_path = directory / STATE_FILE
+    if not state_path.exists():
+        raise CheckpointError(f"{directory} is not a checkpoint ({STATE_FILE} is missing)")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{state_path} is damaged: {e}") from None
+    version = state.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{state_path} has no format version")
+    if version > CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(f"{directory} was written by a newer Studio (checkpoint format {version})")
+    try:
+        config = RunConfig.load(directory / "config.toml")
+    except ConfigError as e:
+        raise CheckpointError(f"{directory}: its configuration is invalid: {e}") from None
+    return Checkpoint(directory, config, load_tokenizer(directory / "tokenizer"), state)
+
+
+# ---- optimizer state <-> (tensors, JSON) ------------------------------------------------------
+
+
+def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for idx, slots in sd["state"].items():
+        for name, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state/{idx}/{name}"] = value.detach().cpu().contiguous()
+            else:
+                plain.setdefault(str(idx), {})[name] = value
+    return tensors, {"param_groups": sd["param_groups"], "plain_state": plain}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, idx, name = key.split("/", 2)
+        state.setdefault(int(idx), {})[name] = value
+    for idx, slots in extra.get("plain_state", {}).items():
+        state.setdefault(int(idx), {}).update(slots)
+    groups = []
+    for g in extra["param_groups"]:
+        g = dict(g)
+        if "betas" in g and isinstance(g["betas"], list):
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    return {"state": state, "param_groups": groups}

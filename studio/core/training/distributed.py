@@ -1,0 +1,59 @@
+"""Running the same ``Trainer.fit`` on several processes under ``torchrun``.
+
+Rank 0 alone reports events and writes checkpoints. Every rank draws different batches. A stop
+requested on any rank is all-reduced each step, so all ranks stop at the same step and none hangs
+in a collective the others have left.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedEnv:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environ(cls) -> DistributedEnv:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), world)
+
+    def init(self, device: torch.device) -> None:
+        if self.enabled and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+    def any_true(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank if ``flag`` is true on any rank."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def mean(self, value: float, device: torch.device) -> float:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return float(t.item()) / self.world_size
