@@ -175,8 +175,10 @@ class Section:
             else:
                 values[name] = value
         obj = cls(**values)  # type: ignore[call-arg]
-        if not any(i.key.startswith(cls.section + ".") for i in issues):
-            issues.extend(obj.validate())
+        had_issues = any(i.key.startswith(cls.section + ".") for i in issues)
+        issues.extend(obj.range_issues())
+        if not had_issues and not any(i.key.startswith(cls.section + ".") for i in issues):
+            issues.extend(obj.check())
         if own and issues:
             raise ConfigError(issues)
         return obj
@@ -186,6 +188,10 @@ class Section:
 
     def validate(self) -> list[ConfigIssue]:
         """Range checks from the metadata, then the section's own cross-field rules."""
+        issues = self.range_issues()
+        return issues or self.check()
+
+    def range_issues(self) -> list[ConfigIssue]:
         issues = []
         for spec in self.field_specs():
             value = getattr(self, spec.name)
@@ -194,8 +200,6 @@ class Section:
                     issues.append(ConfigIssue(spec.key, f"{spec.key}={value} is below the minimum {_num(spec.min)}"))
                 if spec.max is not None and value > spec.max:
                     issues.append(ConfigIssue(spec.key, f"{spec.key}={value} is above the maximum {_num(spec.max)}"))
-        if not issues:
-            issues.extend(self.check())
         return issues
 
     def check(self) -> list[ConfigIssue]:
@@ -254,9 +258,9 @@ class DataConfig(Section):
     section: ClassVar[str] = "data"
 
     dataset: str = setting(
-        "",
+        "demo",
         label="Built-in dataset",
-        help="demo (written by Studio), tinyshakespeare, wikitext-2, imdb, three-kingdoms. Empty: use the files below.",
+        help="Used when no files are given: demo or demo-zh (written by Studio), tinyshakespeare, wikitext-2, imdb.",
     )
     paths: list[str] = setting([], label="Corpus files", help="Text, CSV/TSV or JSONL files, or folders of them.")
     format: Literal["auto", "text", "csv", "tsv", "jsonl"] = setting(
@@ -416,7 +420,7 @@ def _default_model() -> ModelConfig:
 @dataclass
 class RunConfig:
     run: RunSection = field(default_factory=RunSection)
-    data: DataConfig = field(default_factory=lambda: DataConfig(dataset="demo"))
+    data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=_default_model)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

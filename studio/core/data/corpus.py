@@ -142,6 +142,8 @@ def scan_corpus(
     done = 0
     scanned = []
     for path in files:
+        if control is not None:
+            control.raise_if_stopped()
         fmt = format_of(path, format)
         report = detect_encoding(path, encoding)
         size = path.stat().st_size

@@ -174,12 +174,17 @@ def prepare_corpus(
         skip_bad_rows=data.skip_bad_rows, control=control,
     )
 
-    quick = _quick_key(sources, data, tokenizer_config, tokenizer)
-    pointer = cache_root / "quick" / quick
-    if pointer.exists():
-        hit = cache_root / pointer.read_text().strip()
-        if (hit / "meta.json").exists():
-            return _load(hit, started)
+    # A given tokenizer (a checkpoint's) usually equals the one trained for this corpus, whose
+    # cache then serves as is; only a different vocabulary needs its own encoding.
+    candidates = [None, tokenizer] if tokenizer is not None else [None]
+    for candidate in candidates:
+        pointer = cache_root / "quick" / _quick_key(sources, data, tokenizer_config, candidate)
+        if pointer.exists():
+            hit = cache_root / pointer.read_text().strip()
+            if (hit / "meta.json").exists():
+                loaded = _load(hit, started)
+                if tokenizer is None or loaded.tokenizer.fingerprint() == tokenizer.fingerprint():
+                    return loaded
 
     corpora = {"train": scan_corpus(sources.train, progress=progress, **scan_args)}  # type: ignore[arg-type]
     if sources.valid:
@@ -187,10 +192,15 @@ def prepare_corpus(
     if sources.test:
         corpora["test"] = scan_corpus(sources.test, progress=progress, **scan_args)  # type: ignore[arg-type]
 
-    key = _content_key(corpora, data, tokenizer_config, tokenizer)
+    key = _content_key(corpora, data, tokenizer_config, None)
+    if tokenizer is not None:
+        own = cache_root / key
+        if not ((own / "meta.json").exists() and load_tokenizer(own / "tokenizer").fingerprint() == tokenizer.fingerprint()):
+            key = _content_key(corpora, data, tokenizer_config, tokenizer)
     final = cache_root / key
     if not (final / "meta.json").exists():
         _build(final, corpora, data, tokenizer_config, tokenizer, progress, control)
+    pointer = cache_root / "quick" / _quick_key(sources, data, tokenizer_config, tokenizer)
     pointer.parent.mkdir(parents=True, exist_ok=True)
     pointer.write_text(key)
     return _load(final, started, cache_hit=False)
@@ -348,9 +358,14 @@ def _build(
         corpus_stats = CorpusStats(tokenizer.vocab_size, tokenizer.describe(), files, stats)
         meta = {"format_version": CACHE_FORMAT_VERSION, "dtype": dtype.name, "stats": corpus_stats.to_json()}
         (work / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
-        if final.exists():  # an incomplete leftover from a crash
-            shutil.rmtree(final)
-        os.replace(work, final)
+        if final.exists() and not (final / "meta.json").exists():  # an incomplete leftover from a crash
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.replace(work, final)
+        except OSError:
+            if not (final / "meta.json").exists():
+                raise
+            shutil.rmtree(work, ignore_errors=True)  # another process built the same cache first
     except BaseException:
         for f in locals().get("outs", {}).values():
             f.close()

@@ -289,10 +289,8 @@ class Trainer:
             emit(DataProgress(stage, done, total))
 
         cfg = self.config
-        prepared = prepare_corpus(cfg.data, cfg.tokenizer, progress=progress, control=control)
-        if tokenizer is not None and prepared.tokenizer.fingerprint() != tokenizer.fingerprint():
-            # The corpus or its cache changed since the checkpoint: encode with the model's own vocabulary.
-            prepared = prepare_corpus(cfg.data, cfg.tokenizer, progress=progress, control=control, tokenizer=tokenizer)
+        # Resuming encodes with the checkpoint's own tokenizer (usually a cache hit).
+        prepared = prepare_corpus(cfg.data, cfg.tokenizer, progress=progress, control=control, tokenizer=tokenizer)
         st = prepared.stats.splits
         emit(
             DataReady(

@@ -1,0 +1,305 @@
+"""``studio`` on the command line: the same engine as the window, without it.
+
+    studio train CONFIG.toml|PRESET [--set section.key=value ...] [--out DIR]
+    studio resume RUN [--set ...]
+    studio generate RUN --prompt TEXT [--max-tokens N --temperature T --top-k K --top-p P --beam N]
+    studio eval RUN [--split valid|test|all]
+    studio presets | runs | datasets [download NAME] | inspect FILE...
+
+Exit status: 0 finished (or stopped early by the early-stopping rule), 130 stopped by Ctrl-C
+(state saved), 1 failed, 2 bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="Train, resume, evaluate and sample language models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def overrides(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a setting, e.g. --set train.lr=3e-4 (repeatable)")
+
+    p = sub.add_parser("train", help="train a model from a config file or preset")
+    p.add_argument("config", help="a config .toml file, or a preset name (see: studio presets)")
+    overrides(p)
+    p.add_argument("--out", help="folder to create the run in (default: the user data folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
+
+    p = sub.add_parser("resume", help="continue a stopped or interrupted run from its last checkpoint")
+    p.add_argument("run", help="run folder, or its name")
+    overrides(p)
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("generate", help="sample text from a trained model")
+    p.add_argument("run", help="run folder or name, or a checkpoint folder")
+    p.add_argument("--prompt", default="", help="text to continue (BERT: text with <mask>)")
+    p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
+    p.add_argument("--max-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 picks the most likely token each time")
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--beam", type=int, default=0, help="encoder-decoder: beam search with this many beams")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("eval", help="loss and perplexity of a trained model on its validation and test splits")
+    p.add_argument("run")
+    p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
+    p.add_argument("--split", default="all", choices=["valid", "test", "all"])
+    p.add_argument("--device", default="cpu")
+
+    sub.add_parser("presets", help="list the shipped example configs")
+    sub.add_parser("runs", help="list runs in the user data folder")
+
+    p = sub.add_parser("datasets", help="list built-in datasets, or download one")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "download"])
+    p.add_argument("name", nargs="?")
+
+    p = sub.add_parser("inspect", help="detect encodings and show statistics of corpus files")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--format", default="auto", choices=["auto", "text", "csv", "tsv", "jsonl"])
+    p.add_argument("--column", default="text")
+    p.add_argument("--field", default="text")
+    p.add_argument("--tokenizer", default="char", choices=["char", "word", "bpe"])
+    p.add_argument("--language", default="en")
+    p.add_argument("--vocab-size", type=int, default=8000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from studio.core.errors import ConfigError, StudioError
+
+    handler: Callable[[argparse.Namespace], int] = globals()[f"cmd_{args.command}"]
+    try:
+        return handler(args)
+    except ConfigError as e:
+        print(f"studio: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except StudioError as e:
+        print(f"studio: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as e:
+        print(f"studio: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+
+
+# ---- train / resume ----------------------------------------------------------------------------
+
+
+def _run_trainer(trainer: object, quiet: bool) -> int:
+    from studio.cli.progress import TerminalProgress
+    from studio.core.control import RunControl
+    from studio.core.training.trainer import Trainer
+
+    assert isinstance(trainer, Trainer)
+    control = RunControl()
+    presses = 0
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            print("\nstudio: stopping after this step and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
+            control.request_stop()
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        callbacks = [] if quiet else [TerminalProgress()]
+        result = trainer.fit(callbacks, control)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"run folder: {result.run_dir}")
+    if result.status == "failed":
+        if quiet:
+            print(f"studio: {result.error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_STOPPED if result.status == "stopped" else EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from studio.core.config import RunConfig
+    from studio.core.resources import find_config
+    from studio.core.training.trainer import Trainer
+
+    config = RunConfig.load(find_config(args.config), args.overrides)
+    return _run_trainer(Trainer(config, out=args.out), args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from studio.core.training.trainer import Trainer
+
+    return _run_trainer(Trainer.resume(args.run, args.overrides), args.quiet)
+
+
+# ---- using a model -----------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from studio.core.inference.generate import SamplingSettings, beam_search, fill_mask, stream_tokens
+    from studio.core.inference.loading import load_model
+
+    loaded = load_model(args.run, args.checkpoint, args.device)
+    print(f"[{loaded.label}]", file=sys.stderr)
+    arch = loaded.config.model.arch
+    if arch == "bert":
+        for i, options in enumerate(fill_mask(loaded.model, loaded.tokenizer, args.prompt or "<mask>", top_k=5)):
+            shown = ", ".join(f"{tok!r} {p:.1%}" for tok, p in options)
+            print(f"<mask> {i + 1}: {shown}")
+        return EXIT_OK
+    if arch == "seq2seq" and args.beam:
+        ids = beam_search(loaded.model, loaded.tokenizer.encode(args.prompt), beam_size=args.beam, max_len=args.max_tokens)  # type: ignore[arg-type]
+        print(loaded.tokenizer.decode(ids))
+        return EXIT_OK
+    settings = SamplingSettings(args.max_tokens, args.temperature, args.top_k, args.top_p, True, args.seed)
+    settings.validate()
+    sys.stdout.write(args.prompt)
+    for token in stream_tokens(loaded.model, loaded.tokenizer, args.prompt, settings):
+        sys.stdout.write(token.text)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from studio.core.data.prepare import prepare_corpus
+    from studio.core.inference.loading import load_model
+    from studio.core.training.batches import sequential_windows
+    from studio.core.training.trainer import evaluate_loss
+
+    loaded = load_model(args.run, args.checkpoint, args.device)
+    cfg = loaded.config
+    prepared = prepare_corpus(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
+    print(f"[{loaded.label}]")
+    splits = ["valid", "test"] if args.split == "all" else [args.split]
+    for split in splits:
+        tokens = prepared.tokens(split)
+        windows = sequential_windows(tokens, cfg.model.context_length + 1)
+        if len(windows) == 0:
+            print(f"{split}: empty split")
+            continue
+        t0 = time.perf_counter()
+        loss = evaluate_loss(loaded.model, windows, cfg.train.batch_size * 4, torch.device(args.device), seed=cfg.train.seed + 2)
+        print(f"{split}: loss {loss:.4f}  perplexity {math.exp(min(loss, 50)):.2f}  ({len(tokens):,} tokens, {time.perf_counter() - t0:.1f} s)")
+    return EXIT_OK
+
+
+# ---- listings ----------------------------------------------------------------------------------
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from studio.core.resources import presets_dir
+
+    for path in sorted(presets_dir().glob("*.toml")):
+        first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        arch = data.get("model", {}).get("arch", "gpt")
+        print(f"{path.stem:28} {arch:8} {first}")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from studio.core.paths import runs_dir
+    from studio.core.runs.run_dir import RunDir
+
+    rows = []
+    for path in sorted(runs_dir().iterdir()):
+        if (path / "config.toml").exists():
+            info = RunDir(path).read_info()
+            best = info.get("best_valid_loss")
+            rows.append(f"{path.name:40} {info.get('arch', '?'):8} {info.get('status', '?'):13} "
+                        f"step {info.get('step', 0):>6}  best {best:.4f}" if isinstance(best, float) else
+                        f"{path.name:40} {info.get('arch', '?'):8} {info.get('status', '?'):13} step {info.get('step', 0):>6}")
+    print("\n".join(rows) if rows else f"no runs yet in {runs_dir()}")
+    return EXIT_OK
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from studio.core.data.datasets import DATASETS, DEMO_TITLES, dataset_folder, is_available, resolve_dataset
+
+    if args.action == "download":
+        if not args.name:
+            raise ValueError("name the dataset to download, e.g. studio datasets download tinyshakespeare")
+        files = resolve_dataset(args.name, _download_progress())
+        print(f"\n{args.name}: ready in {dataset_folder(args.name)} ({len(files.train) + len(files.valid) + len(files.test)} files)")
+        return EXIT_OK
+    for name, title in DEMO_TITLES.items():
+        print(f"{name:16} ready        {title}")
+    for name, spec in DATASETS.items():
+        state = "downloaded" if is_available(name) else "not yet"
+        print(f"{name:16} {state:12} {spec.title}: {spec.description} [{spec.license}]")
+    return EXIT_OK
+
+
+def _download_progress() -> Callable[[str, int, int], None]:
+    last = [0.0]
+
+    def show(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.2 or done == total:
+            last[0] = now
+            pct = f"{100 * done / total:5.1f}%" if total else f"{done / 1e6:.1f} MB"
+            print(f"\r{stage}: {pct}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from studio.core.config import DataConfig, TokenizerConfig
+    from studio.core.data.prepare import prepare_corpus
+
+    data = DataConfig(paths=list(args.paths), format=args.format, column=args.column, json_field=args.field)
+    tok = TokenizerConfig(kind=args.tokenizer, language=args.language, vocab_size=args.vocab_size)
+    for issue in data.validate() + tok.validate():
+        raise ValueError(str(issue))
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = prepare_corpus(data, tok, cache_root=Path(tmp))
+        stats = prepared.stats
+        for f in stats.files:
+            skipped = f", {f['skipped_rows']} bad rows skipped" if f["skipped_rows"] else ""
+            print(f"{f['path']}: {f['format']}, {f['encoding']} ({f['encoding_reason']}), {f['units']:,} {'lines' if f['format'] == 'text' else 'rows'}{skipped}")
+        total = stats.total
+        print(f"tokenizer: {stats.tokenizer}")
+        print(f"characters {total.characters:,}  lines/rows {total.records:,}  tokens {total.tokens:,}  "
+              f"unknown-token rate {total.unknown_rate:.2%}")
+        for split, st in stats.splits.items():
+            if st.tokens:
+                print(f"  {split:5}: {st.tokens:,} tokens in {st.records:,} lines/rows, unknown {st.unknown_rate:.2%}")
+        edges, counts = total.histogram(bins=10)
+        print("tokens per line/row:")
+        peak = max(1, int(counts.max()))
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True):
+            print(f"  {lo:7.0f}-{hi:<7.0f} {'#' * int(40 * n / peak):40} {n:,}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

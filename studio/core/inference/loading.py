@@ -1,0 +1,50 @@
+"""Open a trained model for use: from a run (by folder or name) or a checkpoint folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from studio.core.config import RunConfig
+from studio.core.data.tokenizers import Tokenizer
+from studio.core.errors import CheckpointError
+from studio.core.models.base import LanguageModel
+from studio.core.runs.run_dir import RunDir
+from studio.core.training.checkpoint import STATE_FILE, Checkpoint, load_checkpoint
+
+
+@dataclass
+class LoadedModel:
+    model: LanguageModel
+    tokenizer: Tokenizer
+    config: RunConfig
+    checkpoint: Checkpoint
+    run: RunDir | None
+
+    @property
+    def label(self) -> str:
+        where = self.run.name if self.run else str(self.checkpoint.directory)
+        return f"{where} ({self.checkpoint.directory.name}, step {self.checkpoint.step})"
+
+
+def resolve_checkpoint(ref: str | Path, label: str = "auto") -> tuple[Path, RunDir | None]:
+    """``label``: best, last, or auto (best when there is one, else last)."""
+    p = Path(ref).expanduser()
+    if (p / STATE_FILE).exists():
+        return p, None
+    run = RunDir.open(ref)
+    labels = ["best", "last"] if label == "auto" else [label]
+    for name in labels:
+        if (run.checkpoint(name) / STATE_FILE).exists():
+            return run.checkpoint(name), run
+    raise CheckpointError(f"run {run.name} has no {'' if label == 'auto' else label + ' '}checkpoint yet")
+
+
+def load_model(ref: str | Path, label: str = "auto", device: str | torch.device = "cpu") -> LoadedModel:
+    path, run = resolve_checkpoint(ref, label)
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model(device)
+    model.eval()
+    return LoadedModel(model, ckpt.tokenizer, ckpt.config, ckpt, run)
