@@ -130,7 +130,8 @@ def _run_trainer(trainer: object, quiet: bool) -> int:
         result = trainer.fit(callbacks, control)
     finally:
         signal.signal(signal.SIGINT, previous)
-    print(f"run folder: {result.run_dir}")
+    if trainer.dist.is_main:
+        print(f"run folder: {result.run_dir}")
     if result.status == "failed":
         if quiet:
             print(f"studio: {result.error}", file=sys.stderr)

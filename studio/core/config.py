@@ -349,7 +349,9 @@ class ScheduleConfig(Section):
 class TrainConfig(Section):
     section: ClassVar[str] = "train"
 
-    lr: float = setting(1e-3, label="Learning rate", help="Peak rate after warm-up.", min=0.0, max=10.0)
+    # 3e-3 is tuned on the small char-level recipes (GPT and LSTM, ~0.8M parameters, batch 12):
+    # 1e-3 leaves the GPT near 1.89 nats/char after 2000 steps, 3e-3 reaches about 1.76.
+    lr: float = setting(3e-3, label="Learning rate", help="Peak rate after warm-up. Larger models want smaller rates.", min=0.0, max=10.0)
     batch_size: int = setting(12, label="Batch size", help="Sequences per step (per device).", min=1, max=65536)
     steps: int = setting(2000, label="Steps", help="Optimizer steps to train for.", min=1)
     epochs: float = setting(

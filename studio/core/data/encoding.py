@@ -96,19 +96,23 @@ def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:
     except UnicodeDecodeError as e:
         bad_at = e.start
 
+    # GB18030 text contains some byte pairs that happen to be valid UTF-8 (about one per four
+    # invalid ones in real Chinese prose); a damaged UTF-8 file has thousands per invalid one.
     valid_multibyte = len(_VALID_MULTIBYTE.findall(sample))
     invalid = _count_invalid_utf8(sample)
-    if valid_multibyte >= max(1, invalid):
-        line = sample.count(b"\n", 0, bad_at) + 1
-        raise DataError(
-            f"bytes {sample[bad_at:bad_at + 4]!r} are not valid UTF-8, though the rest of the file is UTF-8. "
-            "The file may be damaged; fix it, or set data.encoding (for example latin-1) to read it anyway",
-            path,
-            line,
-        )
+    damaged_utf8 = DataError(
+        f"bytes {sample[bad_at:bad_at + 4]!r} are not valid UTF-8, though the rest of the file is UTF-8. "
+        "The file may be damaged; fix it, or set data.encoding (for example latin-1) to read it anyway",
+        path,
+        sample.count(b"\n", 0, bad_at) + 1,
+    )
+    if valid_multibyte >= 4 * max(1, invalid):
+        raise damaged_utf8
 
     if _plausible_gb18030(sample, truncated):
         return EncodingReport("gb18030", label_for("gb18030"), "decodes as GB18030 to Chinese text")
+    if valid_multibyte >= max(1, invalid):
+        raise damaged_utf8
 
     if _looks_binary(sample):
         raise DataError("looks like a binary file, not text (mostly control bytes)", path)

@@ -43,6 +43,10 @@ class DistributedEnv:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
 
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
     def any_true(self, flag: bool, device: torch.device) -> bool:
         """True on every rank if ``flag`` is true on any rank."""
         if not self.enabled:

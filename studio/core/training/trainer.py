@@ -289,8 +289,13 @@ class Trainer:
             emit(DataProgress(stage, done, total))
 
         cfg = self.config
+        # Rank 0 builds the token cache while the other ranks wait, then they read it.
+        if self.dist.enabled and not self.dist.is_main:
+            self.dist.barrier()
         # Resuming encodes with the checkpoint's own tokenizer (usually a cache hit).
         prepared = prepare_corpus(cfg.data, cfg.tokenizer, progress=progress, control=control, tokenizer=tokenizer)
+        if self.dist.enabled and self.dist.is_main:
+            self.dist.barrier()
         st = prepared.stats.splits
         emit(
             DataReady(
