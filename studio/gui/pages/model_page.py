@@ -1,0 +1,162 @@
+"""Model page: pick an architecture and size, edit its settings, and see what it will cost.
+
+The form is generated from the architecture's config dataclass. The parameter count (exact, from
+the config) and the training-memory estimate update as fields change; invalid combinations are
+flagged at their field and block Start with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from studio.core.config import ModelConfig
+from studio.core.errors import ConfigIssue, StudioError
+from studio.gui.session import StudioSession
+from studio.gui.widgets.config_form import ConfigForm
+
+CUSTOM = "custom"
+
+
+class ModelPage(QWidget):
+    def __init__(self, session: StudioSession, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("modelPage")
+        self.session = session
+        self.form: ConfigForm | None = None
+        self._applying_preset = False
+
+        self.arch_combo = QComboBox(objectName="architectureCombo")
+        self.preset_combo = QComboBox(objectName="sizePresetCombo")
+        self.preset_combo.addItems([CUSTOM, "tiny", "small", "medium"])
+        self.param_label = QLabel("—", objectName="paramCountLabel")
+        self.memory_label = QLabel("—", objectName="memoryLabel")
+        self.memory_label.setWordWrap(True)
+        self.issue_label = QLabel(objectName="modelIssuesLabel")
+        self.issue_label.setStyleSheet("color: #c0392b;")
+        self.issue_label.setWordWrap(True)
+        self.loading_label = QLabel("Loading PyTorch…", objectName="modelLoadingLabel")
+
+        top = QGroupBox("Architecture")
+        tform = QFormLayout(top)
+        tform.addRow("Architecture", self.arch_combo)
+        tform.addRow("Size preset", self.preset_combo)
+        cost = QGroupBox("Size and cost")
+        cform = QFormLayout(cost)
+        cform.addRow("Parameters", self.param_label)
+        cform.addRow("Training memory", self.memory_label)
+        cform.addRow("", self.issue_label)
+
+        self.form_area = QScrollArea()
+        self.form_area.setWidgetResizable(True)
+        self.form_box = QGroupBox("Settings")
+        self.form_layout = QVBoxLayout(self.form_box)
+        self.form_layout.addWidget(self.loading_label)
+        self.form_area.setWidget(self.form_box)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(top)
+        layout.addWidget(cost)
+        layout.addWidget(self.form_area, 1)
+        self.arch_combo.setEnabled(False)
+        self.preset_combo.setEnabled(False)
+        session.changed.connect(self._update_cost)
+
+    # Called once torch and the model registry are imported (see MainWindow).
+    def engine_ready(self) -> None:
+        from studio.core.models.registry import ARCHITECTURES
+
+        self.loading_label.hide()
+        for name, arch in ARCHITECTURES.items():
+            self.arch_combo.addItem(arch.label, name)
+        saved = StudioSession.saved_tables().get("model", {})
+        arch = saved.get("arch", "gpt") if saved.get("arch") in ARCHITECTURES else "gpt"
+        values = {k: v for k, v in saved.items() if k != "arch"}
+        self.arch_combo.setCurrentIndex(self.arch_combo.findData(arch))
+        self._build_form(arch, values)
+        self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
+        self.preset_combo.currentTextChanged.connect(self._on_preset)
+        self.arch_combo.setEnabled(True)
+        self.preset_combo.setEnabled(True)
+
+    def set_architecture(self, arch: str) -> None:
+        self.arch_combo.setCurrentIndex(self.arch_combo.findData(arch))
+
+    def _on_arch_changed(self) -> None:
+        # Keep what the architectures share (context length, dropout, width...) when switching.
+        kept = self.form.raw_values()[0] if self.form else {}
+        self._build_form(self.arch_combo.currentData(), kept)
+
+    def _build_form(self, arch: str, values: dict[str, Any]) -> None:
+        from studio.core.models.registry import config_class
+
+        cls = config_class(arch)
+        defaults = cls().to_dict()
+        defaults.pop("arch", None)
+        known = {k: v for k, v in values.items() if k in defaults}
+        if self.form is not None:
+            self.form_layout.removeWidget(self.form)
+            self.form.deleteLater()
+        self.form = ConfigForm(cls, {**defaults, **known})
+        self.form.changed.connect(self._on_form_changed)
+        self.form_layout.addWidget(self.form)
+        self.form_box.setTitle(f"{cls.label} settings")
+        self._on_form_changed()
+
+    def _on_preset(self, name: str) -> None:
+        if name == CUSTOM or self.form is None:
+            return
+        from studio.core.models.registry import config_class
+
+        values = config_class(self.arch_combo.currentData()).presets.get(name, {})
+        self._applying_preset = True
+        try:
+            self.form.set_values(values)
+        finally:
+            self._applying_preset = False
+
+    def _on_form_changed(self) -> None:
+        if self.form is None:
+            return
+        if not self._applying_preset and self.preset_combo.currentText() != CUSTOM:
+            self.preset_combo.blockSignals(True)
+            self.preset_combo.setCurrentText(CUSTOM)
+            self.preset_combo.blockSignals(False)
+        section, issues = self.form.parse()
+        if section is None:
+            self.session.update("Model", issues)
+        else:
+            self.session.update("Model", issues, model=section)
+
+    def _update_cost(self) -> None:
+        model: ModelConfig | None = self.session.model
+        issues: list[ConfigIssue] = self.session.issues.get("Model", [])
+        self.issue_label.setText("\n".join(str(i) for i in issues))
+        if model is None or issues:
+            self.param_label.setText("—")
+            self.memory_label.setText("—")
+            return
+        from studio.core.models.base import estimate_training_memory
+
+        vocab, exact = self.session.vocab_size()
+        try:
+            estimate = estimate_training_memory(model, vocab, self.session.train.batch_size, model.context_length, self.session.optimizer.name)
+        except StudioError as e:
+            self.memory_label.setText(str(e))
+            return
+        where = "from the built data" if exact else "estimated; build the data for the exact figure"
+        self.param_label.setText(f"<b>{estimate.params:,}</b> (vocabulary {vocab:,}, {where})")
+        self.memory_label.setText(
+            f"about <b>{_human(estimate.total_bytes)}</b> for batch {self.session.train.batch_size} × {model.context_length} tokens: "
+            f"weights {_human(estimate.param_bytes)}, gradients {_human(estimate.grad_bytes)}, "
+            f"optimizer {_human(estimate.optimizer_bytes)}, activations {_human(estimate.activation_bytes)}"
+        )
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
