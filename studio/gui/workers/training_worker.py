@@ -33,7 +33,7 @@ class QtEventBridge(QObject):
 class TrainingWorker(QObject):
     finished = Signal(object)  # RunResult
 
-    def __init__(self, config: RunConfig, control: RunControl, bridge: QtEventBridge, *, out: Path | None = None, resume_run: Path | None = None):
+    def __init__(self, config: RunConfig | None, control: RunControl, bridge: QtEventBridge, *, out: Path | None = None, resume_run: Path | None = None):
         super().__init__()
         self.config = config
         self.control = control
@@ -49,6 +49,7 @@ class TrainingWorker(QObject):
             if self.resume_run is not None:
                 trainer = Trainer.resume(self.resume_run)
             else:
+                assert self.config is not None
                 trainer = Trainer(self.config, out=self.out)
             result = trainer.fit([self.bridge], self.control)
         except Exception as e:  # noqa: BLE001 - e.g. a run folder that cannot be created
@@ -73,7 +74,7 @@ class TrainingSession(QObject):
     def running(self) -> bool:
         return self.thread is not None
 
-    def start(self, config: RunConfig, *, out: Path | None = None, resume_run: Path | None = None) -> None:
+    def start(self, config: RunConfig | None, *, out: Path | None = None, resume_run: Path | None = None) -> None:
         if self.running:
             raise RuntimeError("a run is already in progress")
         self.control = RunControl()
