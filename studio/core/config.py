@@ -388,6 +388,14 @@ class ModelConfig(Section):
     context_length: int = setting(64, label="Context length", help="Tokens the model sees at once during training.", unit="tokens", min=2, max=1_000_000)
     dropout: float = setting(0.0, label="Dropout", help="Share of activations zeroed in training; helps small corpora, slows learning.", min=0.0, max=0.9)
 
+    @classmethod
+    def field_specs(cls) -> list[FieldSpec]:
+        # Forms read better with the architecture's own shape first, shared settings after,
+        # and advanced switches last.
+        specs = super().field_specs()
+        shared = {"context_length", "dropout"}
+        return sorted(specs, key=lambda s: (s.advanced, s.name in shared))
+
     def param_count(self, vocab_size: int) -> int:
         raise NotImplementedError
 

@@ -150,7 +150,8 @@ class DataPage(QWidget):
         left_scroll = QScrollArea()
         left_scroll.setWidgetResizable(True)
         left_scroll.setWidget(left)
-        left_scroll.setMinimumWidth(360)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(400)
 
         # ---- right: preview and statistics --------------------------------------------------
         self.raw_preview = QPlainTextEdit(objectName="rawPreview")
@@ -192,7 +193,7 @@ class DataPage(QWidget):
         splitter.addWidget(left_scroll)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 800])
+        splitter.setSizes([420, 860])
         outer = QVBoxLayout(self)
         outer.addWidget(splitter)
 

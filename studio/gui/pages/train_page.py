@@ -74,6 +74,7 @@ class TrainPage(QWidget):
         self._started_at = 0.0
         self._step_times: list[tuple[float, int]] = []
         self._stop_requested = False
+        self._last_widget_update = 0.0
 
         style = self.style()
         self.start_button = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Start", objectName="startButton")
@@ -116,7 +117,8 @@ class TrainPage(QWidget):
         forms_scroll = QScrollArea()
         forms_scroll.setWidgetResizable(True)
         forms_scroll.setWidget(forms_box)
-        forms_scroll.setMinimumWidth(330)
+        forms_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        forms_scroll.setMinimumWidth(360)
 
         # ---- curves, samples, log -----------------------------------------------------------
         self.plots = MetricsPlotsWidget()
@@ -152,7 +154,7 @@ class TrainPage(QWidget):
         body.addWidget(forms_scroll)
         body.addWidget(right)
         body.setStretchFactor(1, 1)
-        body.setSizes([340, 900])
+        body.setSizes([370, 890])
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
@@ -298,8 +300,13 @@ class TrainPage(QWidget):
 
     def _on_step(self, e: StepLogged) -> None:
         self.plots.add_step(e)
-        self.progress.setValue(e.step)
         now = time.monotonic()
+        # Widgets repaint at most ~10 times a second however fast the steps come.
+        if now - self._last_widget_update < 0.1 and e.step != e.total_steps:
+            self._step_times.append((now, e.step))
+            return
+        self._last_widget_update = now
+        self.progress.setValue(e.step)
         self._step_times.append((now, e.step))
         self._step_times = self._step_times[-50:]
         eta = ""

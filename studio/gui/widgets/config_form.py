@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -52,25 +51,21 @@ class ConfigForm(QWidget):
             editor.setObjectName(f"field_{spec.key.replace('.', '_')}")
             editor.setToolTip(spec.help)
             self.editors[spec.name] = editor
-            box = QWidget()
-            col = QVBoxLayout(box)
-            col.setContentsMargins(0, 0, 0, 0)
-            col.setSpacing(1)
-            col.addWidget(editor)
-            hint = QLabel(spec.help + (f" ({self._range_text(spec)})" if self._range_text(spec) else ""))
+            label = spec.label + (f" ({spec.unit})" if spec.unit else "")
+            layout.addRow(label, editor)
+            # The explanation and any error span the whole row, so a narrow column stays readable.
+            range_text = self._range_text(spec)
+            hint = QLabel(spec.help + (f" ({range_text})" if range_text else ""))
             hint.setWordWrap(True)
-            hint.setProperty("role", "hint")
-            hint.setStyleSheet("color: palette(mid); font-size: 11px;")
-            col.addWidget(hint)
+            hint.setStyleSheet("color: #5d6d7e; font-size: 11px; margin-bottom: 4px;")
+            layout.addRow(hint)
             error = QLabel()
             error.setObjectName(f"error_{spec.key.replace('.', '_')}")
             error.setStyleSheet("color: #c0392b; font-size: 11px;")
             error.setWordWrap(True)
             error.hide()
-            col.addWidget(error)
+            layout.addRow(error)
             self.error_labels[spec.name] = error
-            label = spec.label + (f" ({spec.unit})" if spec.unit else "")
-            layout.addRow(label, box)
         if values:
             self.set_values(values)
 
@@ -78,8 +73,11 @@ class ConfigForm(QWidget):
     def _range_text(spec: FieldSpec) -> str:
         if spec.kind not in ("int", "float") or (spec.min is None and spec.max is None):
             return ""
-        lo = "" if spec.min is None else f"{spec.min:g}"
-        hi = "" if spec.max is None else f"{spec.max:g}"
+        def fmt(x: float) -> str:
+            return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
+
+        lo = "" if spec.min is None else fmt(spec.min)
+        hi = "" if spec.max is None else fmt(spec.max)
         return f"{lo} to {hi}" if lo and hi else (f"at least {lo}" if lo else f"at most {hi}")
 
     def _make_editor(self, spec: FieldSpec) -> QWidget:

@@ -1,0 +1,105 @@
+"""Render each page of the real window to PNG, on a virtual X screen.
+
+    xvfb-run -a -s "-screen 0 1280x800x24" env QT_QPA_PLATFORM=xcb .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+States: the empty window; a loaded and built corpus (Data and Model pages); a run in progress with
+curves (Train page). User folders go to a temporary directory. The corpus is Tiny Shakespeare from
+../shared/data when present, else Studio's own demo stories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHAKESPEARE = REPO.parent / "shared" / "data" / "lm" / "tinyshakespeare" / "input.txt"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--run-seconds", type=float, default=40.0)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="studio-shots-"))
+    os.environ["STUDIO_DATA_DIR"] = str(scratch / "data")
+    os.environ["STUDIO_CACHE_DIR"] = str(scratch / "cache")
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from studio.gui.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.move(0, 0)
+    window.show()
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.01)
+
+    def wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > end:
+                raise TimeoutError("the window did not reach the expected state")
+            pump(0.1)
+
+    def shoot(name: str) -> None:
+        pump(0.5)
+        window.repaint()
+        image = window.grab()  # the window as the X server shows it, after a full repaint
+        path = args.out / f"{name}.png"
+        image.save(str(path))
+        print(f"wrote {path} ({image.width()}x{image.height()})")
+
+    window.load_engine()
+    wait_for(lambda: window.engine_ready)
+
+    # 1. Empty state: no corpus chosen yet.
+    window.data_page.set_paths([])
+    window.nav.setCurrentRow(0)
+    shoot("1-data-empty")
+
+    # 2. A loaded, built corpus.
+    corpus = SHAKESPEARE if SHAKESPEARE.exists() else None
+    if corpus is None:
+        from studio.core.data.demo import demo_corpus_path
+
+        corpus = demo_corpus_path()
+    window.data_page.set_paths([str(corpus)])
+    window.data_page.start_build()
+    wait_for(lambda: window.session.prepared is not None)
+    shoot("2-data-built")
+    window.nav.setCurrentRow(1)
+    window.model_page.set_architecture("gpt")
+    window.model_page.preset_combo.setCurrentText("small")
+    shoot("3-model")
+
+    # 3. A run in progress.
+    page = window.train_page
+    page.forms["train"].set_values({"steps": 2000, "eval_interval": 100, "eval_batches": 10, "sample_tokens": 160})
+    page.forms["run"].set_values({"name": "shakespeare-gpt"})
+    window.nav.setCurrentRow(2)
+    page.start()
+    wait_for(lambda: page.plots.evals.size >= 2, timeout=args.run_seconds * 10)
+    pump(args.run_seconds / 4)
+    shoot("4-train-running")
+    page.log_check.setChecked(True)
+    page.tabs.setCurrentIndex(1)
+    shoot("5-train-log-scale")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
