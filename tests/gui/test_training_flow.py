@@ -62,13 +62,13 @@ def run_flow(qtbot, w: MainWindow, tmp_path: Path, corpus: Path, arch: str) -> N
 
     click(qtbot, page.pause_button)
     qtbot.waitUntil(lambda: page.state == "paused", timeout=30_000)
-    paused_points = plots.point_count()
+    paused_points = plots.steps.size
     qtbot.wait(700)
-    assert plots.point_count() == paused_points  # no new points while paused
+    assert plots.steps.size == paused_points  # no new points while paused
     assert "Paused at step" in page.status_label.text()
 
     click(qtbot, page.resume_button)
-    qtbot.waitUntil(lambda: plots.point_count() > paused_points + 3, timeout=60_000)
+    qtbot.waitUntil(lambda: plots.point_count() > paused_points + 3, timeout=60_000)  # drawn again
 
     with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
         click(qtbot, page.stop_button)
@@ -158,6 +158,7 @@ def test_window_shows_before_torch_is_imported() -> None:
 def test_axis_and_log_scale(qtbot, window: MainWindow, mode: str) -> None:
     from studio.core.events import StepLogged
 
+    window.nav.setCurrentRow(2)  # hidden plots do not redraw
     plots = window.train_page.plots
     for i in range(1, 30):
         plots.add_step(StepLogged(i, 30, 4.0 / i, 1e-3, 1.0, 1000.0, i * 100, i * 0.5))
