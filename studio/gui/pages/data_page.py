@@ -322,7 +322,7 @@ class DataPage(QWidget):
             return SUFFIX_FORMATS.get(Path(paths[0]).suffix.lower(), "text")
         return "text"
 
-    def _on_settings_changed(self) -> None:
+    def _on_settings_changed(self, *_args: object, refresh_status: bool = True) -> None:
         from_files = self.dataset_combo.currentData() == FILES
         for w in (self.path_edit, self.open_files_button, self.open_folder_button, self.format_combo):
             w.setEnabled(from_files)
@@ -340,9 +340,11 @@ class DataPage(QWidget):
         if not built and self.session.prepared is not None:
             self.session.set_prepared(None)  # the built corpus no longer matches the settings
         self.build_button.setEnabled(not issues and not self.build.running)
-        if issues and not self.build.running:
+        if not refresh_status or self.build.running:
+            return
+        if issues:
             self._set_status(str(issues[0].message), error=True)
-        elif not self.build.running and not built:
+        elif not built:
             self._set_status("")
 
     # ---- choosing files -----------------------------------------------------------------------
@@ -468,7 +470,7 @@ class DataPage(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if self.session.prepared is not None else 0)
         self.progress.setFormat("")
-        self._on_settings_changed()
+        self._on_settings_changed(refresh_status=False)
 
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
