@@ -3,9 +3,10 @@
     python benchmarks/gui_responsiveness.py [--steps 400] [--rounds 2]
 
 The same tiny-GPT recipe (4 layers, 4 heads, 128 wide, context 64, batch 12, char tokens on the
-demo stories) runs alternately headless (``Trainer.fit`` with no callbacks) and inside the real
-main window (the Train page's Start, QThread worker, live plots redrawn at 10 Hz on the visible
-Train page). During the windowed runs a 5 ms QTimer records how late the event loop serves it.
+demo stories) runs alternately headless (``Trainer.fit`` with no callbacks) and from the real
+main window (the Train page's Start: a QThread supervising the training process, live plots
+redrawn at 10 Hz on the visible Train page). During the windowed runs a 5 ms QTimer records how
+late the event loop serves it, from the click on Start to the end of the run.
 
 Prints lateness (p50, p99, max) and the throughput ratio window/headless (medians of tokens/s).
 Targets (issue 3): p99 <= 20 ms, max <= 100 ms, ratio >= 0.9.

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
     p.add_argument("--split", default="all", choices=["valid", "test", "all"])
     p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("worker", help=argparse.SUPPRESS)  # the window's training process (see studio/cli/worker.py)
+    p.add_argument("--config", type=Path)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--resume", type=Path)
 
     sub.add_parser("presets", help="list the shipped example configs")
     sub.add_parser("runs", help="list runs in the user data folder")
@@ -152,6 +158,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from studio.core.training.trainer import Trainer
 
     return _run_trainer(Trainer.resume(args.run, args.overrides), args.quiet)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from studio.cli.worker import run_worker
+
+    return run_worker(args.config, args.out, args.resume)
 
 
 # ---- using a model -----------------------------------------------------------------------------
@@ -272,7 +284,6 @@ def _download_progress() -> Callable[[str, int, int], None]:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     import tempfile
-    from pathlib import Path
 
     from studio.core.config import DataConfig, TokenizerConfig
     from studio.core.data.prepare import prepare_corpus

@@ -124,3 +124,36 @@ def test_torchrun_two_ranks_on_cpu(tmp_path: Path, tiny_corpus: Path) -> None:
     log = (run / "log.txt").read_text()
     assert "x2 ranks" in log and "finished at step 12" in log
     assert load_checkpoint(run / "checkpoints" / "last").step == 12
+
+
+def test_worker_protocol_pause_resume_and_stop_on_eof(tmp_path: Path, tiny_corpus: Path) -> None:
+    """The window's training process: JSON events out, commands in; losing the supervisor stops and saves."""
+    import json
+
+    from studio.core.config import RunConfig
+    from studio.core.resources import find_config
+
+    config = RunConfig.load(find_config("demo-gpt"), [*[a for a in TINY if a != "--set"], "train.steps=100000", f'data.paths=["{tiny_corpus}"]'])
+    path = tmp_path / "run.toml"
+    config.save(path)
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "worker", "--config", str(path), "--out", str(tmp_path / "runs")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    kinds = []
+    for line in proc.stdout:
+        event = json.loads(line)
+        kinds.append(event["event"])
+        if event["event"] == "step" and event["step"] == 3:
+            proc.stdin.write("pause\n")
+            proc.stdin.flush()
+        if event["event"] == "paused":
+            proc.stdin.write("resume\n")
+            proc.stdin.flush()
+        if event["event"] == "step" and event["step"] == 6:
+            proc.stdin.close()  # the supervisor went away
+        if event["event"] == "result":
+            result = event
+    assert proc.wait(timeout=60) == 0
+    assert "paused" in kinds and "resumed" in kinds and kinds[-2] == "finished"
+    assert result["status"] == "stopped" and result["step"] >= 6
+    assert load_checkpoint(Path(result["run_dir"]) / "checkpoints" / "last").resumable

@@ -1,0 +1,85 @@
+"""``studio worker``: run ``Trainer.fit`` for a supervising process (the window).
+
+Protocol, all text lines:
+
+- stdout: one JSON object per engine event (``Event.to_dict()``), then a final
+  ``{"event": "result", ...}`` line. Nothing else is written there: stray prints from libraries
+  are redirected to stderr before training starts.
+- stdin: commands ``pause``, ``resume`` and ``stop``. End of input (the supervisor has gone)
+  means stop: the run saves a checkpoint and ends cleanly.
+
+Why a separate process: in a 2-core machine the window's plotting and the trainer's Python code
+fought over the GIL, costing up to a third of the training speed; a child process has its own
+interpreter, survives nothing-to-do-with-it crashes in the window (and the window survives a
+native crash in the trainer), and can be killed outright if it hangs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class EventWriter:
+    """Writes each event as one JSON line; safe to call from any thread."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def write(self, data: dict[str, Any]) -> None:
+        # NaN and infinity are written as JSON's common extension (NaN, Infinity), which json.loads reads back.
+        line = json.dumps(data, ensure_ascii=False)
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def on_event(self, event: Any) -> None:
+        self.write(event.to_dict())
+
+
+def run_worker(config_path: Path | None, out: Path | None, resume: Path | None) -> int:
+    # Keep the protocol channel clean: fd 1 becomes stderr for everyone else.
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    writer = EventWriter(protocol)
+
+    from studio.core.config import RunConfig
+    from studio.core.control import RunControl
+    from studio.core.errors import StudioError
+    from studio.core.training.trainer import Trainer
+
+    control = RunControl()
+
+    def read_commands() -> None:
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "pause":
+                control.request_pause()
+            elif command == "resume":
+                control.request_resume()
+            elif command == "stop":
+                control.request_stop()
+        control.request_stop()  # the supervisor is gone: save and end
+
+    threading.Thread(target=read_commands, name="commands", daemon=True).start()
+    try:
+        if resume is not None:
+            trainer = Trainer.resume(resume)
+        else:
+            assert config_path is not None
+            trainer = Trainer(RunConfig.load(config_path), out=out)
+        result = trainer.fit([writer], control)
+    except StudioError as e:
+        writer.write({"event": "result", "status": "failed", "step": 0, "best_loss": None, "run_dir": "", "error": str(e)})
+        return 1
+    writer.write(
+        {"event": "result", "status": result.status, "step": result.step, "best_loss": result.best_loss,
+         "run_dir": str(result.run_dir) if str(result.run_dir) != "." else "", "error": result.error}
+    )
+    return 0 if result.status != "failed" else 1
