@@ -61,14 +61,17 @@ def main() -> int:
         threads: list[int] = []
 
         class Speed:
+            def __init__(self, speeds: list[float], threads: list[int]):
+                self.speeds, self.threads = speeds, threads
+
             def on_event(self, event: Event) -> None:
                 if isinstance(event, StepLogged) and event.step > 20:
-                    speeds.append(event.tokens_per_s)
+                    self.speeds.append(event.tokens_per_s)
                 elif isinstance(event, RunStarted):
-                    threads.append(event.threads)
+                    self.threads.append(event.threads)
 
         started = time.perf_counter()
-        result = Trainer(config, out=scratch / "runs").fit([Speed()])
+        result = Trainer(config, out=scratch / "runs").fit([Speed(speeds, threads)])
         wall = time.perf_counter() - started
         if result.status != "finished":
             print(f"{name}: {result.status} {result.error}", file=sys.stderr)

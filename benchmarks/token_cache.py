@@ -39,9 +39,9 @@ def child(corpus: Path, tokenizer: str) -> None:
 
 
 def write_corpus(path: Path, megabytes: int) -> None:
-    from studio.core.data.demo import english_story
-
     import random
+
+    from studio.core.data.demo import english_story
 
     rng = random.Random(0)
     target = megabytes * 1_000_000

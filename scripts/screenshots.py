@@ -30,7 +30,7 @@ def main() -> int:
     os.environ["STUDIO_DATA_DIR"] = str(scratch / "data")
     os.environ["STUDIO_CACHE_DIR"] = str(scratch / "cache")
 
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     from studio.gui.main_window import MainWindow

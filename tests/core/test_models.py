@@ -7,7 +7,7 @@ import torch
 
 from studio.core.config import RunConfig
 from studio.core.models.base import estimate_training_memory
-from studio.core.models.registry import ARCHITECTURES, ARCH_NAMES, build_model
+from studio.core.models.registry import ARCH_NAMES, ARCHITECTURES, build_model
 from studio.core.training.trainer import Trainer
 
 TINY = {

@@ -195,7 +195,8 @@ def _check_file(
     else:
         try:
             with path.open("r", encoding=report.codec, newline=None) as f:
-                for lines, text in enumerate(f, start=1):
+                for text in f:
+                    lines += 1
                     if text.strip():
                         nonempty += 1
         except UnicodeDecodeError as e:

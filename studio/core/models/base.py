@@ -39,13 +39,13 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         return (
-            f"{self.params:,} parameters; about {_human(self.total_bytes)} to train "
-            f"(weights {_human(self.param_bytes)}, gradients {_human(self.grad_bytes)}, "
-            f"optimizer {_human(self.optimizer_bytes)}, activations {_human(self.activation_bytes)})"
+            f"{self.params:,} parameters; about {human_bytes(self.total_bytes)} to train "
+            f"(weights {human_bytes(self.param_bytes)}, gradients {human_bytes(self.grad_bytes)}, "
+            f"optimizer {human_bytes(self.optimizer_bytes)}, activations {human_bytes(self.activation_bytes)})"
         )
 
 
-def _human(n: float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -16,7 +16,12 @@ from torch.nn import functional as F
 from studio.core.config import setting
 from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL, PAD_ID
 from studio.core.models.base import IGNORE_INDEX, LanguageModel, init_weights
-from studio.core.models.transformer_layers import Block, TransformerConfig, layer_norm, scale_residual_projections
+from studio.core.models.transformer_layers import (
+    Block,
+    TransformerConfig,
+    layer_norm,
+    scale_residual_projections,
+)
 
 
 @dataclass

@@ -17,7 +17,12 @@ from torch import Tensor, nn
 from studio.core.config import setting
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
 from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
-from studio.core.models.transformer_layers import Block, TransformerConfig, layer_norm, scale_residual_projections
+from studio.core.models.transformer_layers import (
+    Block,
+    TransformerConfig,
+    layer_norm,
+    scale_residual_projections,
+)
 
 
 @dataclass

@@ -24,7 +24,15 @@ from typing import Any
 
 from studio.core.config import RunConfig
 from studio.core.errors import CheckpointError
-from studio.core.events import CheckpointSaved, EvalLogged, Event, RunFailed, RunFinished, RunStarted, StepLogged
+from studio.core.events import (
+    CheckpointSaved,
+    EvalLogged,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepLogged,
+)
 from studio.core.paths import runs_dir
 
 RUN_FORMAT_VERSION = 1

@@ -224,7 +224,9 @@ class Trainer:
         while p.step < total_steps:
             if control.pause_requested:
                 paused_at = p.step
-                control.wait_while_paused(lambda: emit(RunPaused(paused_at)), lambda: emit(RunResumed(paused_at)))
+                control.wait_while_paused(
+                    lambda: emit(RunPaused(paused_at)), lambda: emit(RunResumed(paused_at))  # noqa: B023 - called right here
+                )
             if self.dist.any_true(control.stop_requested, device):
                 status, reason = "stopped", "stopped by request"
                 break

@@ -138,6 +138,7 @@ class ModelPage(QWidget):
             self.memory_label.setText("—")
             return
         from studio.core.models.base import estimate_training_memory
+        from studio.core.models.base import human_bytes as _human
 
         vocab, exact = self.session.vocab_size()
         try:
@@ -153,10 +154,3 @@ class ModelPage(QWidget):
             f"optimizer {_human(estimate.optimizer_bytes)}, activations {_human(estimate.activation_bytes)}"
         )
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""

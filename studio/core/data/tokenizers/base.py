@@ -56,7 +56,7 @@ class Tokenizer(ABC):
     def _state(self) -> dict[str, Any]:
         """JSON-safe contents, written to the manifest."""
 
-    def _save_extra(self, directory: Path) -> None:
+    def _save_extra(self, directory: Path) -> None:  # noqa: B027 - an optional hook, not abstract
         """Files beyond the manifest (BPE writes its tokenizer.json)."""
 
     def save(self, directory: Path) -> None:
