@@ -51,11 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.8, help="0 picks the most likely token each time")
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--beam", type=int, default=0, help="encoder-decoder: beam search with this many beams")
+    p.add_argument("--beam", type=int, default=0, help="beam search with this many beams")
+    p.add_argument("--context", default="", help="question answering: the passage")
+    p.add_argument("--question", default="", help="question answering: the question")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
 
-    p = sub.add_parser("eval", help="loss and perplexity of a trained model on its validation and test splits")
+    p = sub.add_parser("finetune", help="the same as train; for configs with [task] and [finetune] sections")
+    p.add_argument("config")
+    overrides(p)
+    p.add_argument("--out")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("export", help="copy a run's model (weights, config, tokenizer, model card) to a folder or zip")
+    p.add_argument("run")
+    p.add_argument("--out", required=True, help="destination folder (or .zip with --zip)")
+    p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
+    p.add_argument("--merge-lora", action="store_true", help="fold LoRA adapters into the base weights")
+    p.add_argument("--zip", action="store_true")
+
+    p = sub.add_parser("eval", help="loss and perplexity (or the task metric) on the validation and test splits")
     p.add_argument("run")
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
     p.add_argument("--split", default="all", choices=["valid", "test", "all"])
@@ -154,6 +169,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _run_trainer(Trainer(config, out=args.out), args.quiet)
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    return cmd_train(args)
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from studio.core.training.trainer import Trainer
 
@@ -170,25 +189,28 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from studio.core.inference.generate import SamplingSettings, beam_search, fill_mask, stream_tokens
+    from studio.core.inference.generate import fill_mask
     from studio.core.inference.loading import load_model
+    from studio.core.inference.tasks import Decoding, TaskRunner
 
     loaded = load_model(args.run, args.checkpoint, args.device)
     print(f"[{loaded.label}]", file=sys.stderr)
-    arch = loaded.config.model.arch
-    if arch == "bert":
-        for i, options in enumerate(fill_mask(loaded.model, loaded.tokenizer, args.prompt or "<mask>", top_k=5)):
+    runner = TaskRunner(loaded)
+    if runner.kind == "lm" and loaded.config.model.objective == "masked":
+        for i, options in enumerate(fill_mask(runner.lm, loaded.tokenizer, args.prompt or "<mask>", top_k=5)):
             shown = ", ".join(f"{tok!r} {p:.1%}" for tok, p in options)
             print(f"<mask> {i + 1}: {shown}")
         return EXIT_OK
-    if arch == "seq2seq" and args.beam:
-        ids = beam_search(loaded.model, loaded.tokenizer.encode(args.prompt), beam_size=args.beam, max_len=args.max_tokens)  # type: ignore[arg-type]
-        print(loaded.tokenizer.decode(ids))
+    if runner.kind == "classify":
+        for label, p in runner.classify(args.prompt):
+            print(f"{label}: {p:.1%}")
         return EXIT_OK
-    settings = SamplingSettings(args.max_tokens, args.temperature, args.top_k, args.top_p, True, args.seed)
-    settings.validate()
-    sys.stdout.write(args.prompt)
-    for token in stream_tokens(loaded.model, loaded.tokenizer, args.prompt, settings):
+    mode = "beam" if args.beam else ("greedy" if args.temperature == 0 else "sample")
+    decoding = Decoding(mode, max(1, args.beam), args.temperature, args.top_k, args.top_p, args.max_tokens, args.seed)
+    tab = {"lm": "generate", "translate": "translate", "summarize": "summarize", "qa": "ask"}[runner.kind]
+    if runner.kind == "lm":
+        sys.stdout.write(args.prompt)
+    for token in runner.stream(tab, decoding, text=args.prompt, context=args.context or args.prompt, question=args.question):  # type: ignore[arg-type]
         sys.stdout.write(token.text)
         sys.stdout.flush()
     sys.stdout.write("\n")
@@ -198,16 +220,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from studio.core.data.prepare import prepare_corpus
     from studio.core.inference.loading import load_model
-    from studio.core.training.batches import sequential_windows
-    from studio.core.training.trainer import evaluate_loss
 
     loaded = load_model(args.run, args.checkpoint, args.device)
     cfg = loaded.config
-    prepared = prepare_corpus(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
     print(f"[{loaded.label}]")
     splits = ["valid", "test"] if args.split == "all" else [args.split]
+    if cfg.task.kind != "lm":
+        from studio.core.tasks.workload import TaskWorkload
+
+        base = getattr(loaded.model, "base", loaded.model)
+        workload = TaskWorkload(cfg, lambda e: None, base, loaded.tokenizer, loaded.checkpoint.labels)  # type: ignore[arg-type]
+        for split in splits:
+            examples = workload.valid_examples if split == "valid" else workload.test_examples
+            if not examples:
+                print(f"{split}: no examples")
+                continue
+            t0 = time.perf_counter()
+            from studio.core.tasks.metrics import task_metrics
+
+            metrics = task_metrics(cfg.task.kind, workload.predict(loaded.model, examples), [e.all_targets for e in examples])
+            shown = "  ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+            print(f"{split}: {shown}  ({len(examples):,} examples, {time.perf_counter() - t0:.1f} s)")
+        return EXIT_OK
+
+    from studio.core.data.prepare import prepare_corpus
+    from studio.core.training.batches import sequential_windows
+    from studio.core.training.workload import evaluate_loss
+
+    prepared = prepare_corpus(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
     for split in splits:
         tokens = prepared.tokens(split)
         windows = sequential_windows(tokens, cfg.model.context_length + 1)
@@ -215,8 +256,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{split}: empty split")
             continue
         t0 = time.perf_counter()
-        loss = evaluate_loss(loaded.model, windows, cfg.train.batch_size * 4, torch.device(args.device), seed=cfg.train.seed + 2)
+        loss = evaluate_loss(loaded.model, windows, cfg.train.batch_size * 4, torch.device(args.device), seed=cfg.train.seed + 2)  # type: ignore[arg-type]
         print(f"{split}: loss {loss:.4f}  perplexity {math.exp(min(loss, 50)):.2f}  ({len(tokens):,} tokens, {time.perf_counter() - t0:.1f} s)")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from studio.core.runs.export import export_run
+
+    path = export_run(args.run, Path(args.out), label=args.checkpoint, merge_lora=args.merge_lora, as_zip=args.zip)
+    print(f"exported to {path}")
     return EXIT_OK
 
 

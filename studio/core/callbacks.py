@@ -17,6 +17,7 @@ from studio.core.events import (
     EvalLogged,
     Event,
     LogMessage,
+    MetricsReported,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -105,7 +106,13 @@ def describe(event: Event) -> str | None:
             )
         case EvalLogged():
             best = " (best)" if event.is_best else ""
+            metrics = "".join(f", {name} {value:.2f}" for name, value in event.metrics)
+            if metrics:
+                return f"step {event.step}: valid loss {event.loss:.4f}{metrics}{best}"
             return f"step {event.step}: valid loss {event.loss:.4f}, perplexity {event.perplexity:.2f}{best}"
+        case MetricsReported():
+            shown = ", ".join(f"{name} {value:.2f}" for name, value in event.metrics)
+            return f"{event.split} ({event.examples:,} examples, {event.seconds:.1f} s): {shown}"
         case CheckpointSaved():
             return f"step {event.step}: saved {event.label} checkpoint"
         case RunPaused():

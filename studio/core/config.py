@@ -406,6 +406,79 @@ class ModelConfig(Section):
         return {"arch": self.arch, **super().to_dict()}
 
 
+@dataclass
+class TaskConfig(Section):
+    """What the run learns: language modelling on [data], or a task on labelled examples."""
+
+    section: ClassVar[str] = "task"
+
+    kind: Literal["lm", "classify", "translate", "qa", "summarize"] = setting(
+        "lm",
+        label="Task",
+        help="lm: predict text (the corpus in [data]). classify, translate, qa, summarize: learn from the examples below.",
+    )
+    dataset: str = setting(
+        "",
+        label="Demo task data",
+        help="Synthetic data Studio writes itself: demo-translate, demo-qa, demo-summarize, demo-sentiment. Empty: the files below.",
+    )
+    paths: list[str] = setting([], label="Training examples", help="JSONL, SQuAD JSON, TSV sentence pairs or CSV.")
+    valid_paths: list[str] = setting([], label="Validation examples", help="Empty: hold out a share of the training examples.")
+    test_paths: list[str] = setting([], label="Test examples", help="Scored once at the end of the run.")
+    format: Literal["auto", "jsonl", "squad", "tsv", "csv"] = setting(
+        "auto", label="Format", help="auto reads the extension: .jsonl, .json (SQuAD), .tsv/.txt (pairs), .csv."
+    )
+    fields: list[str] = setting(
+        [],
+        label="Field mapping",
+        help="role=column overrides, e.g. text=review; label=stars. Roles: text, label, source, target, context, question, answer, document, summary.",
+    )
+    qa_mode: Literal["extractive", "generative"] = setting(
+        "extractive", label="QA mode", help="extractive: point at the answer in the context. generative: write the answer."
+    )
+    template: str = setting(
+        "",
+        label="Prompt template",
+        help="For decoder-only models: how an example becomes text; the loss covers only the part after the last field's marker. Empty: a default per task, e.g. translate: {source} => {target}",
+    )
+    valid_fraction: float = setting(0.1, label="Validation share", help="Share of training examples held out when no validation files are given.", min=0.0, max=0.5)
+    eval_examples: int = setting(200, label="Examples scored", help="Validation examples decoded for the task metric at each evaluation.", min=1)
+    max_target_tokens: int = setting(64, label="Longest output", help="Longest generated target when scoring.", unit="tokens", min=1, max=4096)
+
+    def check(self) -> list[ConfigIssue]:
+        issues = []
+        if self.kind != "lm" and not self.dataset and not self.paths:
+            issues.append(ConfigIssue("task.paths", f"a {self.kind} task needs examples: task.paths or a demo task.dataset"))
+        for item in self.fields:
+            if "=" not in item:
+                issues.append(ConfigIssue("task.fields", f"{item!r} should look like role=column"))
+        return issues
+
+
+@dataclass
+class FinetuneConfig(Section):
+    """Start from a trained model, and choose which of its weights learn."""
+
+    section: ClassVar[str] = "finetune"
+
+    base: str = setting("", label="Base model", help="A run folder or checkpoint folder to start from. Empty: a new model from [model].")
+    base_checkpoint: Literal["best", "last"] = setting("best", label="Base checkpoint", help="Which of the base run's checkpoints.")
+    method: Literal["full", "freeze", "lora"] = setting(
+        "full",
+        label="Method",
+        help="full: every weight learns. freeze: the first N layers stay fixed. lora: low-rank adapters learn, the base stays fixed.",
+    )
+    freeze_layers: int = setting(0, label="Frozen layers", help="With method=freeze: the embeddings and this many first layers stay fixed.", min=0)
+    lora_rank: int = setting(8, label="LoRA rank", help="Size of each adapter's bottleneck.", min=1, max=1024)
+    lora_alpha: float = setting(16.0, label="LoRA alpha", help="Adapter output scale: alpha / rank.", min=0.0)
+    lora_dropout: float = setting(0.0, label="LoRA dropout", help="Dropout on the adapters' input.", min=0.0, max=0.9)
+    lora_targets: list[str] = setting(
+        ["qkv", "q", "kv", "proj", "fc", "out"],
+        label="LoRA targets",
+        help="Linear layers to adapt, by the last part of their name: qkv, q, kv, proj (attention), fc, out (MLP).",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------------
@@ -417,8 +490,10 @@ SECTIONS: dict[str, type[Section]] = {
     "optimizer": OptimizerConfig,
     "schedule": ScheduleConfig,
     "train": TrainConfig,
+    "task": TaskConfig,
+    "finetune": FinetuneConfig,
 }
-SECTION_ORDER = ("run", "data", "tokenizer", "model", "optimizer", "schedule", "train")
+SECTION_ORDER = ("run", "data", "tokenizer", "model", "optimizer", "schedule", "train", "task", "finetune")
 
 
 def _default_model() -> ModelConfig:
@@ -436,6 +511,8 @@ class RunConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     # ---- (de)serialisation ------------------------------------------------------------------
 
@@ -477,6 +554,12 @@ class RunConfig:
         issues = []
         if self.model.objective == "seq2seq" and self.model.context_length < 4:
             issues.append(ConfigIssue("model.context_length", "an encoder-decoder needs a context of at least 4 tokens"))
+        kind = self.task.kind
+        if kind in ("translate", "summarize") or (kind == "qa" and self.task.qa_mode == "generative"):
+            if self.model.objective == "masked" and not self.finetune.base:
+                issues.append(ConfigIssue("task.kind", f"a BERT-style encoder cannot write text, so it cannot {kind}; use gpt, an RNN or seq2seq"))
+        if self.finetune.method == "lora" and self.model.arch in ("rnn", "lstm", "gru") and not self.finetune.base:
+            issues.append(ConfigIssue("finetune.method", "LoRA adapts linear layers; recurrent models have only their output layer. Use full or freeze"))
         return issues
 
     def to_toml(self) -> str:

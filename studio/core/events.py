@@ -82,6 +82,18 @@ class EvalLogged(Event):
     tokens_seen: int
     elapsed_s: float
     sample: str = ""
+    metrics: tuple[tuple[str, float], ...] = ()  # task metrics (accuracy, bleu, ...), percentages
+
+
+@dataclass(frozen=True)
+class MetricsReported(Event):
+    """A task metric on a whole split, after training (best checkpoint)."""
+
+    kind: ClassVar[str] = "metrics"
+    split: str
+    metrics: tuple[tuple[str, float], ...]
+    examples: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -135,10 +147,15 @@ class RunFailed(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, CheckpointSaved,
+        RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, MetricsReported, CheckpointSaved,
         RunPaused, RunResumed, LogMessage, RunFinished, RunFailed,
     )
 }
+
+
+def _tuples(value: Any) -> Any:
+    """JSON turns tuples into lists; events hold tuples (they are frozen)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def event_from_dict(data: dict[str, Any]) -> Event | None:
@@ -147,7 +164,7 @@ def event_from_dict(data: dict[str, Any]) -> Event | None:
     if cls is None:
         return None
     names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    values = {k: _tuples(v) for k, v in data.items() if k in names}
     try:
         return cls(**values)
     except TypeError:

@@ -20,8 +20,8 @@ _PLACES = [
     "the meadow", "the library", "the lighthouse", "the orchard", "the bridge", "the garden",
 ]
 _WEATHER = ["rain", "snow", "fog", "wind", "sunshine", "thunder"]
-_ADJ = ["small", "quiet", "clever", "tired", "brave", "curious", "old", "young", "hungry", "cheerful"]
-_VERBS_PAST = ["walked", "ran", "wandered", "hurried", "climbed", "sailed", "cycled", "drove"]
+_ADJ = ["small", "quiet", "clever", "tired", "brave", "curious", "old", "young", "hungry", "cheerful", "lazy", "jolly", "quick"]
+_VERBS_PAST = ["walked", "ran", "wandered", "hurried", "climbed", "sailed", "cycled", "drove", "jogged", "zigzagged"]
 _OBJECTS = ["a red apple", "an old map", "a silver key", "a wooden boat", "a blue kite", "a warm loaf", "a letter", "a lantern"]
 _FEELINGS = ["happy", "worried", "surprised", "calm", "proud", "sleepy", "excited"]
 
@@ -80,6 +80,8 @@ def chinese_story(rng: random.Random) -> str:
 
 
 DEMO_CORPORA = {"demo": english_story, "demo-zh": chinese_story}
+# Bumped whenever a generator changes, so an existing user's file is not silently reused.
+DEMO_VERSION = 2
 
 
 def write_demo_corpus(path: Path, kind: str = "demo", stories: int = 1500, seed: int = 7) -> Path:
@@ -99,7 +101,7 @@ def write_demo_corpus(path: Path, kind: str = "demo", stories: int = 1500, seed:
 
 def demo_corpus_path(kind: str = "demo") -> Path:
     """The demo corpus in the user's data folder, written on first use."""
-    path = datasets_dir() / kind / f"{kind}.txt"
+    path = datasets_dir() / kind / f"{kind}-v{DEMO_VERSION}.txt"
     if not path.exists():
         write_demo_corpus(path, kind)
     return path

@@ -60,9 +60,11 @@ def filter_logits(logits: Tensor, top_k: int, top_p: float) -> Tensor:
 
 @torch.no_grad()
 def stream_tokens(
-    model: LanguageModel, tokenizer: Tokenizer, prompt: str, settings: SamplingSettings = SamplingSettings()
+    model: LanguageModel, tokenizer: Tokenizer, prompt: str | list[int], settings: SamplingSettings = SamplingSettings()
 ) -> Iterator[GeneratedToken]:
-    """Yield generated tokens one by one, with the text each adds. Stops at <eos> if asked."""
+    """Yield generated tokens one by one, with the text each adds. Stops at <eos> if asked.
+
+    ``prompt`` is text, or ids already encoded (task templates encode their parts separately)."""
     settings.validate()
     device = next(model.parameters()).device
     was_training = model.training
@@ -75,7 +77,10 @@ def stream_tokens(
     try:
         # Documents in the training stream are separated by <eos>, so an empty prompt starts
         # after one: "the beginning of a document".
-        prompt_ids = (tokenizer.encode(prompt) if prompt else []) or [EOS_ID]
+        if isinstance(prompt, list):
+            prompt_ids = prompt or [EOS_ID]
+        else:
+            prompt_ids = (tokenizer.encode(prompt) if prompt else []) or [EOS_ID]
         logits, state = model.start_decoding(torch.tensor([prompt_ids], dtype=torch.long, device=device))
         produced: list[int] = []
         shown = ""
@@ -106,8 +111,94 @@ def stream_tokens(
         model.train(was_training)
 
 
-def generate_text(model: LanguageModel, tokenizer: Tokenizer, prompt: str, settings: SamplingSettings = SamplingSettings()) -> str:
+def generate_text(model: LanguageModel, tokenizer: Tokenizer, prompt: str | list[int], settings: SamplingSettings = SamplingSettings()) -> str:
     return "".join(t.text for t in stream_tokens(model, tokenizer, prompt, settings))
+
+
+# ---- batched greedy decoding (scoring many examples at once) -----------------------------------
+
+
+@torch.no_grad()
+def batched_greedy(model: LanguageModel, prompts: list[list[int]], max_new_tokens: int, batch_size: int = 64) -> list[list[int]]:
+    """Greedy continuations of many prompts, a batch at a time; each stops at <eos>.
+
+    Causal models get right-padded prompts and read the logits at each sequence's own last
+    token, so padding never affects a prediction. Encoder-decoders read each prompt as the
+    source and write from <bos>.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ctx = model.config.context_length
+    out: list[list[int]] = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            chunk = [p[-ctx:] or [EOS_ID] for p in prompts[i : i + batch_size]]
+            if isinstance(model, Seq2SeqTransformer):
+                out.extend(_greedy_seq2seq(model, chunk, max_new_tokens, device))
+            else:
+                out.extend(_greedy_causal(model, chunk, max_new_tokens, device))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _ban_specials(logits: Tensor) -> Tensor:
+    allowed = torch.arange(logits.size(-1), device=logits.device)
+    banned = (allowed < NUM_SPECIAL) & (allowed != EOS_ID)
+    return logits.masked_fill(banned, float("-inf"))
+
+
+def _greedy_causal(model: LanguageModel, prompts: list[list[int]], max_new: int, device: torch.device) -> list[list[int]]:
+    ctx = model.config.context_length
+    seqs = [list(p) for p in prompts]
+    new: list[list[int]] = [[] for _ in prompts]
+    done = [False] * len(prompts)
+    for _ in range(max_new):
+        live = [k for k, d in enumerate(done) if not d]
+        if not live:
+            break
+        windows = [seqs[k][-ctx:] for k in live]
+        width = max(len(w) for w in windows)
+        idx = torch.full((len(live), width), PAD_ID, dtype=torch.long)
+        for row, w in enumerate(windows):
+            idx[row, : len(w)] = torch.tensor(w)
+        logits = model(idx.to(device))
+        if isinstance(logits, tuple):  # recurrent models also return their state
+            logits = logits[0]
+        last = torch.tensor([len(w) - 1 for w in windows], device=device)
+        step = _ban_specials(logits[torch.arange(len(live), device=device), last].float())
+        for row, token in zip(live, step.argmax(-1).tolist(), strict=True):
+            if token == EOS_ID:
+                done[row] = True
+            else:
+                seqs[row].append(token)
+                new[row].append(token)
+    return new
+
+
+def _greedy_seq2seq(model: Seq2SeqTransformer, prompts: list[list[int]], max_new: int, device: torch.device) -> list[list[int]]:
+    ctx = model.config.context_length
+    width = max(len(p) for p in prompts)
+    src = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
+    for row, p in enumerate(prompts):
+        src[row, : len(p)] = torch.tensor(p)
+    src = src.to(device)
+    src_mask = src != PAD_ID
+    memory = model.encode(src, src_mask)
+    tgt = torch.full((len(prompts), 1), BOS_ID, dtype=torch.long, device=device)
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    for _ in range(min(max_new, ctx - 1)):
+        step = _ban_specials(model.decode(tgt, memory, src_mask)[:, -1, :].float()).argmax(-1)
+        step = torch.where(done, torch.full_like(step, EOS_ID), step)
+        tgt = torch.cat([tgt, step[:, None]], dim=1)
+        done |= step == EOS_ID
+        if bool(done.all()):
+            break
+    out = []
+    for row in tgt[:, 1:].tolist():
+        out.append(row[: row.index(EOS_ID)] if EOS_ID in row else row)
+    return out
 
 
 # ---- encoder-decoder search ------------------------------------------------------------------

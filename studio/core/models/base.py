@@ -92,6 +92,22 @@ class LanguageModel(nn.Module):
         """Mean loss over a batch of windows of ``context_length + 1`` tokens."""
         raise NotImplementedError
 
+    # ---- for task heads (classification, extractive QA) -----------------------------------
+
+    @property
+    def feature_size(self) -> int:
+        """Width of the vectors ``features`` returns."""
+        raise NotImplementedError
+
+    def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Per-token hidden states [B, T, feature_size] (True or 1 in the mask = a real token)."""
+        raise NotImplementedError
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters from the input upwards: embeddings first, then one group per layer. Freezing
+        "the first N layers" freezes the first N + 1 groups."""
+        raise NotImplementedError
+
     # ---- incremental decoding (causal models) ----------------------------------------------
 
     def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:

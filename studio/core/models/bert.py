@@ -83,6 +83,18 @@ class BERT(LanguageModel):
             x = block(x, key_mask=attention_mask)
         return self.ln_f(x)
 
+    def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.encode(idx, attention_mask)
+
+    @property
+    def feature_size(self) -> int:
+        return self.config.d_model
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        embeddings = [self.tok_emb.weight, self.pos_emb.weight, *self.emb_ln.parameters()]
+        head = [*self.mlm_transform.parameters(), *self.mlm_ln.parameters(), self.mlm_bias]
+        return [embeddings, *[list(b.parameters()) for b in self.blocks], [*self.ln_f.parameters(), *head]]
+
     def pooled(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Mean of the hidden states over real tokens: the input to classification heads."""
         h = self.encode(idx, attention_mask)

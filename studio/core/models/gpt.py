@@ -83,7 +83,8 @@ class GPT(LanguageModel):
         if c.tie_embeddings:
             self.head.weight = self.tok_emb.weight
 
-    def forward(self, idx: Tensor) -> Tensor:
+    def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        # Causal attention: padding at the end never influences the real tokens before it.
         t = idx.size(1)
         if t > self.config.context_length:
             raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
@@ -93,7 +94,18 @@ class GPT(LanguageModel):
         x = self.drop(x)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        return self.head(self.features(idx))
+
+    @property
+    def feature_size(self) -> int:
+        return self.config.d_model
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        embeddings = [self.tok_emb.weight] + ([self.pos_emb.weight] if self.pos_emb is not None else [])
+        return [embeddings, *[list(b.parameters()) for b in self.blocks], list(self.ln_f.parameters())]
 
     def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return causal_lm_loss(self(windows[:, :-1]), windows[:, 1:])

@@ -96,6 +96,21 @@ class RecurrentLM(LanguageModel):
         logits, _ = self(windows[:, :-1])
         return causal_lm_loss(logits, windows[:, 1:])
 
+    @property
+    def feature_size(self) -> int:
+        return self.config.hidden_size
+
+    def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        out, _ = self.rnn(self.drop(self.embed(idx)))
+        return out
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        groups: list[list[nn.Parameter]] = [[self.embed.weight]]
+        for layer in range(self.config.num_layers):
+            groups.append([p for name, p in self.rnn.named_parameters() if name.endswith(f"_l{layer}")])
+        groups.append([p for name, p in self.head.named_parameters() if not (self.config.tie_weights and name == "weight")])
+        return groups
+
     def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
         logits, state = self(prompt)
         return logits[:, -1, :], state

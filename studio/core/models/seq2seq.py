@@ -92,6 +92,18 @@ class Seq2SeqTransformer(LanguageModel):
             x = block(x, memory=memory, memory_mask=src_mask)
         return self.dec_ln(x) @ self.tok_emb.weight.t()
 
+    def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.encode(idx, attention_mask)
+
+    @property
+    def feature_size(self) -> int:
+        return self.config.d_model
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        embeddings = [self.tok_emb.weight, self.src_pos.weight, self.tgt_pos.weight]
+        layers = [list(b.parameters()) for b in (*self.encoder, *self.decoder)]
+        return [embeddings, *layers, [*self.enc_ln.parameters(), *self.dec_ln.parameters()]]
+
     def forward(self, src: Tensor, tgt_in: Tensor, src_mask: Tensor | None = None) -> Tensor:
         if src_mask is None:
             src_mask = src != PAD_ID

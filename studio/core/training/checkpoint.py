@@ -25,12 +25,11 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import nn
 
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer
 from studio.core.errors import CheckpointError, ConfigError
-from studio.core.models.base import LanguageModel
-from studio.core.models.registry import build_model
 
 CHECKPOINT_FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
@@ -41,7 +40,7 @@ STATE_FILE = "state.json"
 def save_checkpoint(
     directory: Path,
     *,
-    model: LanguageModel,
+    model: nn.Module,
     config: RunConfig,
     tokenizer: Tokenizer,
     state: dict[str, Any],
@@ -53,7 +52,7 @@ def save_checkpoint(
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
         save_model(model, str(work / MODEL_FILE), metadata={"format": "studio", "arch": config.model.arch})
-        full_state = {"format_version": CHECKPOINT_FORMAT_VERSION, "arch": config.model.arch, "vocab_size": model.vocab_size, **state}
+        full_state = {"format_version": CHECKPOINT_FORMAT_VERSION, "arch": config.model.arch, "vocab_size": tokenizer.vocab_size, **state}
         if optimizer is not None:
             tensors, extra = _flatten_optimizer(optimizer.state_dict())
             for name, t in (rng or {}).items():
@@ -94,11 +93,22 @@ class Checkpoint:
     def resumable(self) -> bool:
         return bool(self.state.get("resumable")) and (self.directory / TRAINING_FILE).exists()
 
-    def build_model(self, device: torch.device | str = "cpu") -> LanguageModel:
-        model = build_model(self.config.model, int(self.state["vocab_size"]))
+    @property
+    def labels(self) -> list[str]:
+        return [str(x) for x in self.state.get("labels", [])]
+
+    def build_model(self, device: torch.device | str = "cpu") -> nn.Module:
+        """The saved network: its language model, plus the task head and adapters it was trained with."""
+        from studio.core.tasks.model import build_task_model
+
+        model = build_task_model(self.config, int(self.state["vocab_size"]), self.labels)
+        self.load_weights(model)
+        return model.to(device)
+
+    def load_weights(self, model: nn.Module) -> None:
         path = self.directory / MODEL_FILE
         try:
-            missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+            missing, unexpected = load_model(model, str(path), strict=False, device=str(next(model.parameters()).device))
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{path} cannot be read as weights for this model: {e}") from None
         if missing or unexpected:
@@ -106,7 +116,6 @@ class Checkpoint:
                 f"{path} does not fit a {self.config.model.label} with this configuration "
                 f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
             )
-        return model.to(device)
 
     def load_training_state(self, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
         """Restore the optimizer in place; return the saved RNG states."""

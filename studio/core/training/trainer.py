@@ -1,9 +1,11 @@
 """``Trainer.fit``: the one training loop. The CLI, the GUI and torchrun all call it.
 
 It reports through events (``studio.core.events``) to callbacks, and listens to a ``RunControl``
-for stop and pause, checked between optimizer steps. Everything it needs to continue exactly
-(weights, optimizer, step, RNG states, early-stopping counters) goes into the ``last``
-checkpoint, so ``Trainer.resume`` picks up where a stopped or interrupted run left off.
+for stop and pause, checked between optimizer steps. What it trains on comes from a workload
+(``studio.core.training.workload``): language modelling on a corpus, or a fine-tuning task.
+Everything needed to continue exactly (weights, optimizer, step, RNG states, early-stopping
+counters) goes into the ``last`` checkpoint, so ``Trainer.resume`` picks up where a stopped or
+interrupted run left off.
 """
 
 from __future__ import annotations
@@ -23,13 +25,10 @@ from torch import nn
 from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter
 from studio.core.config import RunConfig
 from studio.core.control import Cancelled, RunControl
-from studio.core.data.prepare import PreparedCorpus, prepare_corpus
-from studio.core.data.tokenizers import Tokenizer
+from studio.core.data.tokenizers import Tokenizer, train_tokenizer
 from studio.core.errors import CheckpointError, StudioError, TrainingError
 from studio.core.events import (
     CheckpointSaved,
-    DataProgress,
-    DataReady,
     EvalLogged,
     Event,
     LogMessage,
@@ -40,15 +39,15 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
-from studio.core.inference.generate import SamplingSettings, generate_text
 from studio.core.models.base import LanguageModel, estimate_training_memory
 from studio.core.models.registry import build_model
 from studio.core.runs.run_dir import RunDir, RunInfoWriter, hold_run_lock, release_run_lock
-from studio.core.training.batches import WindowSampler, eval_windows
+from studio.core.tasks.model import count_parameters, language_model_of
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from studio.core.training.device import DeviceChoice, choose_device, torch_threads
 from studio.core.training.distributed import DistributedEnv
 from studio.core.training.schedules import lr_at
+from studio.core.training.workload import Emit, LanguageModelWorkload, Workload, evaluate_loss  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -61,14 +60,15 @@ class RunResult:
 
 
 class _LossModule(nn.Module):
-    """Routes the model's own loss through ``forward`` so DDP and torch.compile see the call."""
+    """Routes the workload's loss through ``forward`` so DDP and torch.compile see the call."""
 
-    def __init__(self, model: LanguageModel):
+    def __init__(self, model: nn.Module, workload: Workload):
         super().__init__()
         self.model = model
+        self.workload = workload
 
-    def forward(self, windows: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return self.model.training_loss(windows, generator)
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.workload.loss(self.model, batch)
 
 
 @dataclass
@@ -118,7 +118,7 @@ class Trainer:
         emit = Dispatcher(sinks)
         self._emit = emit
         self.progress = _Progress()
-        self.model: LanguageModel | None = None
+        self.model: nn.Module | None = None
         self.tokenizer: Tokenizer | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         lock = hold_run_lock(run.path) if (run is not None and self.dist.is_main) else None
@@ -149,29 +149,31 @@ class Trainer:
         emit = self._emit
         device = choice.device
         resume_ckpt: Checkpoint | None = None
+        base_model: LanguageModel | None = None
+        tokenizer: Tokenizer | None = None
         if self.resume_requested:
             assert self.run is not None
             resume_ckpt = _load_resumable(self.run)
             _check_same_model(resume_ckpt.config, cfg)
-
-        prepared = self._prepare_data(control, resume_ckpt.tokenizer if resume_ckpt else None)
-        tokenizer = prepared.tokenizer
-        self.tokenizer = tokenizer
-        vocab_size = tokenizer.vocab_size
-        train_tokens = prepared.tokens("train")
-        valid_tokens = prepared.tokens("valid")
-        window = cfg.model.context_length + 1
-
+            tokenizer = resume_ckpt.tokenizer
+        elif cfg.finetune.base:
+            base_model, tokenizer = self._load_base()
+            cfg = self.config
+        # Rank 0 builds the token cache while the other ranks wait, then they read it.
+        if self.dist.enabled and not self.dist.is_main:
+            self.dist.barrier()
         torch.manual_seed(cfg.train.seed)
-        model = resume_ckpt.build_model(device) if resume_ckpt else build_model(cfg.model, vocab_size).to(device)
+        workload = make_workload(cfg, emit, control, tokenizer, base_model, self.dist.rank)
+        if self.dist.enabled and self.dist.is_main:
+            self.dist.barrier()
+        self.workload = workload
+        self.tokenizer = workload.tokenizer
+        model = workload.build_model().to(device)
+        if resume_ckpt is not None:
+            resume_ckpt.load_weights(model)
         self.model = model
         optimizer = _make_optimizer(model, cfg)
-        sampler = WindowSampler(train_tokens, window, cfg.train.batch_size, cfg.train.seed + 1000 * self.dist.rank)
-        mask_generator = torch.Generator().manual_seed(cfg.train.seed + 1)
-        self.sampler, self.mask_generator, self.optimizer = sampler, mask_generator, optimizer
-        evaluation = eval_windows(valid_tokens, window, cfg.train.eval_batches * cfg.train.batch_size) if len(valid_tokens) else None
-        if evaluation is None:
-            emit(LogMessage("warning", "there is no validation split: no validation loss, best checkpoint or early stopping"))
+        self.optimizer = optimizer
 
         p = self.progress
         if resume_ckpt is not None:
@@ -182,21 +184,24 @@ class Trainer:
             p.best_step = int(s.get("best_step", 0))
             p.evals_without_improvement = int(s.get("evals_without_improvement", 0))
             p.last_saved_step = p.step
-            torch.set_rng_state(rng["torch"])
-            sampler.generator.set_state(rng["sampler"])
-            mask_generator.set_state(rng["mask"])
-            if "cuda" in rng and device.type == "cuda":
-                torch.cuda.set_rng_state(rng["cuda"], device)
+            torch.set_rng_state(rng.pop("torch"))
+            cuda_state = rng.pop("cuda", None)
+            if cuda_state is not None and device.type == "cuda":
+                torch.cuda.set_rng_state(cuda_state, device)
+            workload.load_rng_states(rng)
 
-        total_steps = _total_steps(cfg, len(train_tokens), self.dist.world_size)
-        per_step_tokens = cfg.train.batch_size * cfg.train.grad_accum_steps * cfg.model.context_length * self.dist.world_size
+        total_steps = workload.total_steps(cfg, self.dist.world_size)
+        vocab_size = workload.tokenizer.vocab_size
         estimate = estimate_training_memory(cfg.model, vocab_size, cfg.train.batch_size, cfg.model.context_length, cfg.optimizer.name)
+        all_params, trainable = count_parameters(model)
+        if trainable < all_params:
+            emit(LogMessage("info", f"{trainable:,} of {all_params:,} parameters learn ({cfg.finetune.method})"))
         emit(
             RunStarted(
                 run_dir=str(self.run.path) if self.run else "",
                 name=cfg.run.name or (self.run.name if self.run else ""),
                 arch=cfg.model.arch,
-                parameters=model.num_parameters(),
+                parameters=all_params,
                 total_steps=total_steps,
                 start_step=p.step,
                 device=choice.describe() + (f" x{self.dist.world_size} ranks" if self.dist.enabled else ""),
@@ -208,7 +213,7 @@ class Trainer:
         if resume_ckpt is not None and p.step >= total_steps:
             return "finished", f"already at step {p.step} of {total_steps}; raise train.steps to train further"
 
-        loss_module: nn.Module = _LossModule(model)
+        loss_module: nn.Module = _LossModule(model, workload)
         if self.dist.enabled:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None)
         if cfg.run.compile:
@@ -236,13 +241,15 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_total = 0.0
+            step_tokens = 0
             for micro in range(accum):
-                windows = sampler.sample().to(device, non_blocking=True)
+                batch = {k: v.to(device, non_blocking=True) for k, v in workload.next_batch().items()}
+                step_tokens += workload.batch_tokens(batch)
                 sync = contextlib.nullcontext()
                 if self.dist.enabled and micro < accum - 1:
                     sync = loss_module.no_sync()  # type: ignore[operator]
                 with sync, choice.autocast():
-                    loss = loss_module(windows, mask_generator)
+                    loss = loss_module(batch)
                     (loss / accum).backward()
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
@@ -255,18 +262,19 @@ class Trainer:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             p.step += 1
-            p.tokens_seen += per_step_tokens
+            step_tokens *= self.dist.world_size
+            p.tokens_seen += step_tokens
             dt = time.perf_counter() - t0
             p.elapsed_s += dt
-            p.recent.append((dt, per_step_tokens))
+            p.recent.append((dt, step_tokens))
             step_loss = self.dist.mean(loss_total / accum, device)
             tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
             emit(StepLogged(p.step, total_steps, step_loss, lr, grad_norm, tokens_per_s, p.tokens_seen, p.elapsed_s))
 
             at_end = p.step == total_steps
-            if evaluation is not None and (p.step % cfg.train.eval_interval == 0 or at_end):
+            if p.step % cfg.train.eval_interval == 0 or at_end:
                 t_eval = time.perf_counter()
-                improved, stop_early = self._evaluate(evaluation, device, choice)
+                improved, stop_early = self._evaluate(device, choice)
                 p.elapsed_s += time.perf_counter() - t_eval
                 if improved:
                     self._save("best")
@@ -279,57 +287,53 @@ class Trainer:
 
         if p.last_saved_step != p.step:
             self._save("last")
+        if status != "stopped" and cfg.task.kind != "lm" and self.dist.is_main:
+            self._final_results(device)
         return status, reason
 
-    # ------------------------------------------------------------------------------------------
+    def _load_base(self) -> tuple[LanguageModel, Tokenizer]:
+        """The base run's language model (adapters merged, head dropped) and tokenizer. The run's
+        config takes the base's model settings, so the run folder describes what was trained."""
+        from studio.core.inference.loading import resolve_checkpoint
 
-    def _prepare_data(self, control: RunControl, tokenizer: Tokenizer | None) -> PreparedCorpus:
-        emit = self._emit
-        emit(LogMessage("info", "preparing data"))
+        path, _ = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
+        base = load_checkpoint(path)
+        model = language_model_of(base.build_model("cpu"))
+        self.config = self.config.replace(model=base.config.model)
+        if self.run is not None:
+            self.config.save(self.run.config_path)
+        self._emit(LogMessage("info", f"fine-tuning from {path} (step {base.step}, {base.config.model.label})"))
+        return model, base.tokenizer
 
-        def progress(stage: str, done: int, total: int) -> None:
-            emit(DataProgress(stage, done, total))
-
-        cfg = self.config
-        # Rank 0 builds the token cache while the other ranks wait, then they read it.
-        if self.dist.enabled and not self.dist.is_main:
-            self.dist.barrier()
-        # Resuming encodes with the checkpoint's own tokenizer (usually a cache hit).
-        prepared = prepare_corpus(cfg.data, cfg.tokenizer, progress=progress, control=control, tokenizer=tokenizer)
-        if self.dist.enabled and self.dist.is_main:
-            self.dist.barrier()
-        st = prepared.stats.splits
-        emit(
-            DataReady(
-                cache_hit=prepared.cache_hit,
-                seconds=prepared.seconds,
-                vocab_size=prepared.tokenizer.vocab_size,
-                tokenizer=prepared.tokenizer.describe(),
-                train_tokens=st["train"].tokens,
-                valid_tokens=st["valid"].tokens,
-                test_tokens=st["test"].tokens,
-                encodings=tuple(f["encoding"] for f in prepared.stats.files),
-            )
-        )
-        return prepared
-
-    @torch.no_grad()
-    def _evaluate(self, windows: torch.Tensor, device: torch.device, choice: DeviceChoice) -> tuple[bool, bool]:
+    def _evaluate(self, device: torch.device, choice: DeviceChoice) -> tuple[bool, bool]:
         cfg, p, model = self.config, self.progress, self.model
-        assert model is not None and self.tokenizer is not None
-        loss = evaluate_loss(model, windows, cfg.train.batch_size, device, choice, seed=cfg.train.seed + 2)
-        improved = loss < p.best_loss - cfg.train.early_stopping_min_delta
+        assert model is not None
+        result = self.workload.evaluate(model, device, choice.autocast(), self.dist.is_main, p.step)
+        if result is None:
+            return False, False
+        improved = result.loss < p.best_loss - cfg.train.early_stopping_min_delta
         if improved:
-            p.best_loss, p.best_step, p.evals_without_improvement = loss, p.step, 0
+            p.best_loss, p.best_step, p.evals_without_improvement = result.loss, p.step, 0
         else:
             p.evals_without_improvement += 1
-        sample = ""
-        if cfg.train.sample_tokens and cfg.model.objective != "masked" and self.dist.is_main:
-            settings = SamplingSettings(max_new_tokens=cfg.train.sample_tokens, temperature=0.8, seed=cfg.train.seed + p.step)
-            sample = generate_text(model, self.tokenizer, cfg.train.sample_prompt, settings)
-        self._emit(EvalLogged(p.step, loss, math.exp(min(loss, 50.0)), p.best_loss, improved, p.tokens_seen, p.elapsed_s, sample))
+        self._emit(EvalLogged(
+            p.step, result.loss, math.exp(min(result.loss, 50.0)), p.best_loss, improved, p.tokens_seen, p.elapsed_s,
+            result.sample, tuple(sorted(result.metrics.items())),
+        ))
         patience = cfg.train.early_stopping_patience
         return improved, bool(patience and p.evals_without_improvement >= patience)
+
+    def _final_results(self, device: torch.device) -> None:
+        """Score the best checkpoint on the whole validation and test splits; keep results.json."""
+        import json
+
+        assert self.model is not None
+        if self.run is not None and (self.run.checkpoint("best") / "model.safetensors").exists():
+            load_checkpoint(self.run.checkpoint("best")).load_weights(self.model)
+        self.model.eval()
+        results = self.workload.final_results(self.model, device, self._emit)
+        if self.run is not None and results:
+            (self.run.path / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 
     def _state(self) -> dict[str, object]:
         p = self.progress
@@ -351,13 +355,13 @@ class Trainer:
         optimizer = None
         if label == "last":
             optimizer = self.optimizer
-            rng = {"torch": torch.get_rng_state(), "sampler": self.sampler.generator.get_state(), "mask": self.mask_generator.get_state()}
+            rng = {"torch": torch.get_rng_state(), **self.workload.rng_states()}
             device = next(self.model.parameters()).device
             if device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state(device)
         path = save_checkpoint(
             self.run.checkpoint(label), model=self.model, config=self.config, tokenizer=self.tokenizer,
-            state=self._state(), optimizer=optimizer, rng=rng,
+            state={**self._state(), **self.workload.checkpoint_extra()}, optimizer=optimizer, rng=rng,
         )
         if label == "last":
             self.progress.last_saved_step = self.progress.step
@@ -404,32 +408,22 @@ class Trainer:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def evaluate_loss(
-    model: LanguageModel, windows: torch.Tensor, batch_size: int, device: torch.device, choice: DeviceChoice | None = None, seed: int = 0
-) -> float:
-    """Mean loss over ``windows`` in eval mode. Masked-LM masks come from a fixed seed, so repeated
-    evaluations of the same model agree exactly."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    total, count = 0.0, 0
-    ctx = choice.autocast() if choice else contextlib.nullcontext()
-    try:
-        with torch.no_grad(), ctx:
-            for i in range(0, len(windows), batch_size):
-                batch = windows[i : i + batch_size].to(device)
-                total += float(model.training_loss(batch, generator)) * len(batch)
-                count += len(batch)
-    finally:
-        model.train(was_training)
-    return total / max(1, count)
+def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer: Tokenizer | None,
+                  base: LanguageModel | None, rank: int = 0) -> Workload:
+    """Language modelling on [data], or the task in [task] on a base (a new model if none)."""
+    if config.task.kind == "lm":
+        return LanguageModelWorkload(config, emit, control, tokenizer, base, rank)
+    from studio.core.tasks.workload import TaskWorkload, resolve_examples
 
-
-def _total_steps(cfg: RunConfig, train_tokens: int, world: int) -> int:
-    if cfg.train.epochs > 0:
-        per_step = cfg.train.batch_size * cfg.train.grad_accum_steps * cfg.model.context_length * world
-        return max(1, math.ceil(cfg.train.epochs * train_tokens / per_step))
-    return cfg.train.steps
+    if tokenizer is None:
+        # Training a task from scratch: the vocabulary comes from the task's own training text.
+        emit(LogMessage("info", f"no base model: training a {config.tokenizer.kind} tokenizer on the task's examples"))
+        train, _, _ = resolve_examples(config)
+        texts = [t for e in train for t in (e.question, e.source, e.target) if t]
+        tokenizer = train_tokenizer(config.tokenizer, texts)
+    if base is None:
+        base = build_model(config.model, tokenizer.vocab_size)
+    return TaskWorkload(config, emit, base, tokenizer, None, rank)
 
 
 def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:

@@ -44,6 +44,10 @@ class Tokenizer(ABC):
     def pieces(self, text: str) -> list[tuple[str, int]]:
         """(surface text, id) per token: what the Data page shows as chips."""
 
+    @abstractmethod
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and, for each, the (start, end) characters of ``text`` it covers (extractive QA)."""
+
     def ends_document(self, ids: list[int]) -> list[int]:
         """Mark the end of a document (a file or a row) with <eos>, once."""
         if not ids or ids[-1] != EOS_ID:

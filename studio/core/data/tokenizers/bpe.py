@@ -66,6 +66,10 @@ class BPETokenizer(Tokenizer):
     def id_to_token(self, token_id: int) -> str:
         return self.decode([token_id], skip_special=False)
 
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        enc = self.hf.encode(text, add_special_tokens=False)
+        return list(enc.ids), [tuple(o) for o in enc.offsets]  # type: ignore[misc]
+
     def pieces(self, text: str) -> list[tuple[str, int]]:
         enc = self.hf.encode(text, add_special_tokens=False)
         return [(text[a:b], i) for i, (a, b) in zip(enc.ids, enc.offsets, strict=True)]

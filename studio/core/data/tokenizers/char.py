@@ -65,6 +65,10 @@ class CharTokenizer(Tokenizer):
     def id_to_token(self, token_id: int) -> str:
         return self._itos[token_id] if 0 <= token_id < len(self._itos) else "\ufffd"
 
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        ids = self.encode(text)
+        return ids, [(i, i + 1) for i in range(len(ids))]
+
     def pieces(self, text: str) -> list[tuple[str, int]]:
         return list(zip(text, self.encode(text), strict=True))
 

@@ -109,6 +109,21 @@ class WordTokenizer(Tokenizer):
     def id_to_token(self, token_id: int) -> str:
         return self._itos[token_id] if 0 <= token_id < len(self._itos) else UNK
 
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        nlp = spacy_tokenizer(self.language)
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        for t in nlp(text.lower() if self.lowercase else text):
+            if t.is_space:
+                for k, ch in enumerate(t.text):
+                    if ch == "\n":
+                        ids.append(EOS_ID)
+                        offsets.append((t.idx + k, t.idx + k + 1))
+            else:
+                ids.append(self._stoi.get(t.text, UNK_ID))
+                offsets.append((t.idx, t.idx + len(t.text)))
+        return ids, offsets
+
     def pieces(self, text: str) -> list[tuple[str, int]]:
         nlp = spacy_tokenizer(self.language)
         out = []

@@ -1,0 +1,1 @@
+"""Fine-tuning tasks: examples, prompt templates, metrics, heads, adapters and the task workload."""

@@ -1,0 +1,175 @@
+"""Small synthetic task datasets that Studio writes itself, so fine-tuning works on a fresh machine.
+
+- ``demo-translate``: English-like sentences into "Lingo", a rule-based mini-language with its
+  own words, adjectives after nouns, articles after the noun phrase and the verb last (SOV).
+- ``demo-qa``: short paragraphs of generated facts, with questions whose answer is a span.
+- ``demo-summarize``: generated local news items and their one-line headlines.
+- ``demo-sentiment``: templated movie reviews, positive or negative.
+
+Every generator is seeded, so the same version of Studio writes the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.core.paths import datasets_dir
+
+# ---- translation --------------------------------------------------------------------------------
+
+NOUNS = {"fox": "vulpo", "bird": "avi", "cat": "kato", "dog": "hundo", "horse": "ekvo", "fish": "fiso",
+         "child": "ido", "farmer": "farmo", "teacher": "docho", "baker": "pano"}
+ADJECTIVES = {"red": "ruga", "small": "eta", "big": "granda", "old": "olda", "happy": "gaja", "quiet": "kvieta"}
+VERBS = {"sees": "vidas", "likes": "satas", "follows": "sekvas", "finds": "trovas", "helps": "helpas", "calls": "vokas"}
+ARTICLES = {"the": "la", "a": "un"}
+
+
+def _noun_phrase(rng: random.Random) -> tuple[str, str]:
+    art = rng.choice(list(ARTICLES))
+    noun = rng.choice(list(NOUNS))
+    if rng.random() < 0.6:
+        adj = rng.choice(list(ADJECTIVES))
+        return f"{art} {adj} {noun}", f"{NOUNS[noun]} {ADJECTIVES[adj]} {ARTICLES[art]}"
+    return f"{art} {noun}", f"{NOUNS[noun]} {ARTICLES[art]}"
+
+
+def translation_example(rng: random.Random) -> dict[str, str]:
+    subj_en, subj_li = _noun_phrase(rng)
+    obj_en, obj_li = _noun_phrase(rng)
+    verb = rng.choice(list(VERBS))
+    return {"source": f"{subj_en} {verb} {obj_en}", "target": f"{subj_li} {obj_li} {VERBS[verb]}"}
+
+
+# ---- question answering -------------------------------------------------------------------------
+
+PEOPLE = ["Mira", "Tomas", "Lena", "Oskar", "Ada", "Felix", "Nora", "Ivo", "Sana", "Pavel", "Rosa", "Emil"]
+TOWNS = ["Harbour Town", "Pine Hill", "Riverton", "Stonebridge", "Oakfield", "Westmere", "Millbrook", "Ashford"]
+JOBS = ["baker", "teacher", "sailor", "doctor", "painter", "farmer", "carpenter", "librarian"]
+PETS = ["a grey cat", "a small dog", "two goldfish", "a parrot", "an old horse", "a tortoise"]
+COLOURS = ["green", "blue", "yellow", "red", "purple", "orange"]
+
+
+def qa_example(rng: random.Random) -> dict[str, object]:
+    people = rng.sample(PEOPLE, 3)
+    facts = {p: {"town": rng.choice(TOWNS), "job": rng.choice(JOBS), "pet": rng.choice(PETS), "colour": rng.choice(COLOURS)} for p in people}
+    sentences = []
+    for p in people:
+        f = facts[p]
+        sentences += [f"{p} lives in {f['town']}.", f"{p} works as a {f['job']}.", f"{p} has {f['pet']}.",
+                      f"The favourite colour of {p} is {f['colour']}."]
+    rng.shuffle(sentences)
+    context = " ".join(sentences)
+    who = rng.choice(people)
+    kind = rng.choice(["town", "job", "pet", "colour"])
+    question = {
+        "town": f"Where does {who} live?", "job": f"What does {who} work as?",
+        "pet": f"What pet does {who} have?", "colour": f"What is the favourite colour of {who}?",
+    }[kind]
+    answer = facts[who][kind]
+    anchor = {
+        "town": f"{who} lives in ", "job": f"{who} works as a ", "pet": f"{who} has ", "colour": f"colour of {who} is ",
+    }[kind]
+    start = context.index(anchor) + len(anchor)
+    return {"context": context, "question": question, "answer": answer, "answer_start": start}
+
+
+# ---- summarization ------------------------------------------------------------------------------
+
+BODIES = ["council", "school board", "football club", "library committee", "harbour authority"]
+TOPICS = ["new bridge", "summer festival", "bus route", "park renovation", "night market", "bicycle lanes"]
+DECISIONS = {"approves": "voted to approve", "rejects": "voted against", "delays": "agreed to postpone"}
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+
+
+def summary_example(rng: random.Random) -> dict[str, str]:
+    town, body, topic = rng.choice(TOWNS), rng.choice(BODIES), rng.choice(TOPICS)
+    verb = rng.choice(list(DECISIONS))
+    votes_for = rng.randint(3, 12)
+    document = (
+        f"On {rng.choice(DAYS)}, the {body} of {town} met to discuss the {topic}. "
+        f"Residents had raised questions about the cost and the timetable. "
+        f"After a long debate, members {DECISIONS[verb]} the {topic}, with {votes_for} members in favour. "
+        f"A spokesperson said the decision would be explained at the next public meeting."
+    )
+    return {"document": document, "summary": f"{town} {body} {verb} {topic}"}
+
+
+# ---- sentiment ----------------------------------------------------------------------------------
+
+GOOD = ["wonderful", "moving", "brilliant", "charming", "gripping", "delightful", "beautiful"]
+BAD = ["boring", "clumsy", "dull", "tedious", "predictable", "messy", "lifeless"]
+SUBJECTS = ["The film", "The story", "The acting", "The soundtrack", "The ending", "The script"]
+CLOSERS_GOOD = ["I would watch it again.", "I left the cinema smiling.", "Highly recommended."]
+CLOSERS_BAD = ["I nearly walked out.", "I would not recommend it.", "What a waste of an evening."]
+
+
+def sentiment_example(rng: random.Random) -> dict[str, str]:
+    positive = rng.random() < 0.5
+    words = GOOD if positive else BAD
+    a, b = rng.sample(SUBJECTS, 2)
+    text = f"{a} was {rng.choice(words)} and {b.lower()} was {rng.choice(words)}. {rng.choice(CLOSERS_GOOD if positive else CLOSERS_BAD)}"
+    return {"text": text, "label": "positive" if positive else "negative"}
+
+
+DEMO_TASKS: dict[str, tuple[str, Callable[[random.Random], dict[str, object]]]] = {
+    "demo-translate": ("translate", translation_example),  # type: ignore[dict-item]
+    "demo-qa": ("qa", qa_example),
+    "demo-summarize": ("summarize", summary_example),  # type: ignore[dict-item]
+    "demo-sentiment": ("classify", sentiment_example),  # type: ignore[dict-item]
+}
+SIZES = {"train": 3000, "valid": 300, "test": 300}
+
+
+def write_demo_task(name: str, folder: Path | None = None, sizes: dict[str, int] | None = None, seed: int = 11) -> dict[str, Path]:
+    """Write train/valid/test JSONL for a demo task (split by seed, no example shared); returns the paths."""
+    kind, make = DEMO_TASKS[name]
+    folder = folder or datasets_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = sizes or SIZES
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    paths = {}
+    for split, count in sizes.items():
+        rows = []
+        while len(rows) < count:
+            row = make(rng)
+            key = json.dumps(row, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append(row)
+        path = folder / f"{split}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        tmp.replace(path)
+        paths[split] = path
+    return paths
+
+
+def demo_task_paths(name: str) -> dict[str, Path]:
+    """The demo task's files in the user data folder, written on first use."""
+    if name not in DEMO_TASKS:
+        from studio.core.errors import DataError
+
+        raise DataError(f"unknown demo task {name!r} (built in: {', '.join(DEMO_TASKS)})")
+    folder = datasets_dir() / name
+    paths = {split: folder / f"{split}.jsonl" for split in SIZES}
+    if not all(p.exists() for p in paths.values()):
+        paths = write_demo_task(name, folder)
+    return paths
+
+
+def write_task_corpus(name: str, path: Path) -> Path:
+    """The demo task's training text as a plain corpus (inputs and outputs, one per line), for
+    pre-training a small base whose vocabulary covers the task."""
+    from studio.core.tasks.examples import load_examples
+
+    kind, _ = DEMO_TASKS[name]
+    examples = load_examples(kind, [demo_task_paths(name)["train"]])
+    lines = [t for e in examples for t in (e.question, e.source, e.target) if t]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
