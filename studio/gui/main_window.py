@@ -22,9 +22,12 @@ from PySide6.QtWidgets import (
 
 from studio.core.paths import data_dir, runs_dir
 from studio.gui.pages.data_page import DataPage
+from studio.gui.pages.finetune_page import FinetunePage
 from studio.gui.pages.model_page import ModelPage
 from studio.gui.pages.train_page import TrainPage
+from studio.gui.pages.try_page import TryPage
 from studio.gui.session import StudioSession
+from studio.gui.widgets.run_monitor import RunMonitorWidget
 
 MAX_RECENT = 8
 
@@ -73,7 +76,11 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage(self.session)
         self.model_page = ModelPage(self.session)
         self.train_page = TrainPage(self.session)
-        for title, page in (("Data", self.data_page), ("Model", self.model_page), ("Train", self.train_page)):
+        self.finetune_page = FinetunePage(self.session)
+        self.try_page = TryPage()
+        self.pages = {"Data": self.data_page, "Model": self.model_page, "Train": self.train_page,
+                      "Fine-tune": self.finetune_page, "Try": self.try_page}
+        for title, page in self.pages.items():
             self.nav.addItem(title)
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -93,12 +100,14 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         self._build_menus()
 
-        self.train_page.run_started.connect(lambda d: self.run_status.setText(f"Run: {Path(d).name} (running)"))
-        self.train_page.throughput.connect(lambda v: self.throughput_status.setText(f"{v:,.0f} tokens/s"))
-        self.train_page.run_ended.connect(self._on_run_ended)
+        for monitor in (self.train_page.monitor, self.finetune_page.monitor):
+            monitor.run_started.connect(lambda d: self.run_status.setText(f"Run: {Path(d).name} (running)"))
+            monitor.throughput.connect(lambda v: self.throughput_status.setText(f"{v:,.0f} tokens/s"))
+            monitor.run_ended.connect(lambda status, m=monitor: self._on_run_ended(m, status))
+            monitor.state_changed.connect(self._sync_actions)
         self.session.changed.connect(self._sync_actions)
-        self.train_page.training.event.connect(lambda _e: self._sync_actions())
-        self.train_page.training.finished.connect(lambda _r: self._sync_actions())
+        self.nav.currentRowChanged.connect(lambda _row: self._sync_actions())
+        self.try_page.go_to_finetune.connect(lambda: self.show_page("Fine-tune"))
         self._restore()
         self._sync_actions()
 
@@ -123,10 +132,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("Quit", "quitAction", self.close, QKeySequence.StandardKey.Quit))
 
         run_menu = bar.addMenu("&Run")
-        self.start_action = self._action("Start", "startAction", self.train_page.start, "Ctrl+R")
-        self.pause_action = self._action("Pause", "pauseAction", self.train_page.pause)
-        self.resume_action = self._action("Resume", "resumeAction", self.train_page.resume)
-        self.stop_action = self._action("Stop", "stopAction", self.train_page.stop, "Ctrl+.")
+        self.start_action = self._action("Start", "startAction", lambda: self.active_monitor().start_requested.emit(), "Ctrl+R")
+        self.pause_action = self._action("Pause", "pauseAction", lambda: self.active_monitor().pause())
+        self.resume_action = self._action("Resume", "resumeAction", lambda: self.active_monitor().resume())
+        self.stop_action = self._action("Stop", "stopAction", lambda: self.active_monitor().stop(), "Ctrl+.")
         for a in (self.start_action, self.pause_action, self.resume_action, self.stop_action):
             run_menu.addAction(a)
 
@@ -134,13 +143,21 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("About Studio", "aboutAction", self.show_about))
         self._refresh_recent()
 
+    def active_monitor(self) -> RunMonitorWidget:
+        """The Run menu drives the Fine-tune page's run when that page is shown, else the Train page's."""
+        return self.finetune_page.monitor if self.stack.currentWidget() is self.finetune_page else self.train_page.monitor
+
+    def show_page(self, title: str) -> None:
+        self.nav.setCurrentRow(list(self.pages).index(title))
+
     def _sync_actions(self) -> None:
-        page = self.train_page
-        page._update_buttons()
-        self.start_action.setEnabled(page.start_button.isEnabled())
-        self.pause_action.setEnabled(page.pause_button.isEnabled())
-        self.resume_action.setEnabled(page.resume_button.isEnabled())
-        self.stop_action.setEnabled(page.stop_button.isEnabled())
+        if not hasattr(self, "start_action"):
+            return
+        m = self.active_monitor()
+        self.start_action.setEnabled(m.start_button.isEnabled())
+        self.pause_action.setEnabled(m.pause_button.isEnabled())
+        self.resume_action.setEnabled(m.resume_button.isEnabled())
+        self.stop_action.setEnabled(m.stop_button.isEnabled())
 
     # ---- engine -------------------------------------------------------------------------------
 
@@ -190,7 +207,7 @@ class MainWindow(QMainWindow):
 
     def load_corpus(self, files: list[str]) -> None:
         self.data_page.set_paths(files)
-        self.nav.setCurrentRow(0)
+        self.show_page("Data")
         self._add_recent("corpus", "; ".join(files))
 
     def open_run(self) -> None:
@@ -203,7 +220,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Studio", f"{folder} is not a Studio run folder (it has no config.toml).")
             return
         self.train_page.show_run(folder)
-        self.nav.setCurrentRow(2)
+        self.show_page("Train")
         self.run_status.setText(f"Run: {folder.name}")
         self._add_recent("run", str(folder))
 
@@ -232,11 +249,16 @@ class MainWindow(QMainWindow):
             else:
                 action.triggered.connect(lambda _=False, t=target: self.load_run(Path(t)))
 
-    def _on_run_ended(self, status: str) -> None:
-        name = self.train_page.run_dir.name if self.train_page.run_dir else ""
-        self.run_status.setText(f"Run: {name} ({status.replace('_', ' ')})")
-        if self.train_page.run_dir:
-            self._add_recent("run", str(self.train_page.run_dir))
+    def _on_run_ended(self, monitor: RunMonitorWidget, status: str) -> None:
+        run_dir = monitor.run_dir
+        self.run_status.setText(f"Run: {run_dir.name if run_dir else ''} ({status.replace('_', ' ')})")
+        if run_dir:
+            self._add_recent("run", str(run_dir))
+            if status in ("finished", "early_stopped", "stopped") and (run_dir / "checkpoints").exists():
+                # The newest model is the one people want to try next.
+                self.try_page.set_model(run_dir)
+                if monitor is self.train_page.monitor:
+                    self.finetune_page.set_base(run_dir)
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Studio", about_text())
@@ -268,12 +290,17 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
-        if self.train_page.training.running:
+        monitors = [m for m in (self.train_page.monitor, self.finetune_page.monitor) if m.training.running]
+        if monitors:
             if not self.confirm_close_during_run():
                 event.ignore()
                 return
             self.statusBar().showMessage("Stopping the run and saving a checkpoint…")
-            self.train_page.shutdown()
+            for m in monitors:
+                m.shutdown()
+        self.train_page.shutdown()
+        self.finetune_page.shutdown()
+        self.try_page.shutdown()
         self.data_page.shutdown()
         self._finish_engine_thread()
         self.save_settings()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from studio.core.events import EvalLogged, StepLogged
 
 X_MODES = {"steps": "step", "tokens": "tokens", "time": "time (s)"}
+_METRIC_COLOURS = ["#d35400", "#16a085", "#8e44ad", "#2c3e50"]
 REDRAW_MS = 100
 
 
@@ -98,12 +99,19 @@ class MetricsPlotsWidget(QWidget):
         self.grad_curve = _curve(self.grad_plot, "#8e44ad", "gradient norm")
         self.speed_plot = _plot("throughputPlot", "Throughput", "tokens / s")
         self.speed_curve = _curve(self.speed_plot, "#2c3e50", "tokens/s")
-        self.plots = [self.loss_plot, self.perplexity_plot, self.lr_plot, self.grad_plot, self.speed_plot]
+        # For fine-tuning runs the task metric (accuracy, BLEU, ...) takes the perplexity plot's place.
+        self.metric_plot = _plot("taskMetricPlot", "Task metric (validation)", "%")
+        self.metric_plot.addLegend(offset=(-10, 10))
+        self.metric_plot.hide()
+        self.metric_curves: dict[str, pg.PlotDataItem] = {}
+        self.metric_series: dict[str, SeriesBuffer] = {}
+        self.plots = [self.loss_plot, self.perplexity_plot, self.metric_plot, self.lr_plot, self.grad_plot, self.speed_plot]
 
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.loss_plot, 0, 0, 1, 2)
         grid.addWidget(self.perplexity_plot, 1, 0)
+        grid.addWidget(self.metric_plot, 1, 0)
         grid.addWidget(self.speed_plot, 1, 1)
         grid.addWidget(self.lr_plot, 2, 0)
         grid.addWidget(self.grad_plot, 2, 1)
@@ -131,11 +139,21 @@ class MetricsPlotsWidget(QWidget):
 
     def add_eval(self, e: EvalLogged) -> None:
         self.evals.append(e.step, e.tokens_seen, e.elapsed_s, e.loss, e.perplexity)
+        for name, value in e.metrics:
+            if name not in self.metric_series:
+                self.metric_series[name] = SeriesBuffer(("step", "tokens", "time", "value"))
+                colour = _METRIC_COLOURS[len(self.metric_curves) % len(_METRIC_COLOURS)]
+                self.metric_curves[name] = _curve(self.metric_plot, colour, name, width=2, symbol="o")
+                self.perplexity_plot.hide()
+                self.metric_plot.show()
+            self.metric_series[name].append(e.step, e.tokens_seen, e.elapsed_s, value)
         self.dirty = True
 
     def clear(self) -> None:
         self.steps.clear()
         self.evals.clear()
+        for series in self.metric_series.values():
+            series.clear()
         self._x_max = 0.0
         self._ema = self._ema_weight = 0.0
         self.dirty = True
@@ -198,6 +216,7 @@ class MetricsPlotsWidget(QWidget):
                 (self.speed_curve, xs, self.steps.column("tokens_per_s")),
                 (self.perplexity_curve, xe, self.evals.column("perplexity")),
             ]
+            pairs += [(self.metric_curves[n], self._x(b), b.column("value")) for n, b in self.metric_series.items()]
         for item, x, y in pairs:
             item.setData(x, self._y(y), connect="finite")
         self._grow_x_range(xs)

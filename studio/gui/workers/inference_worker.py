@@ -1,0 +1,149 @@
+"""Running a model for the Try panel off the GUI thread: token by token, cancellable.
+
+Models are loaded in the worker (loading reads weights from disk) and kept in a small cache, so
+a second question to the same model answers at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from studio.core.errors import StudioError
+
+
+@dataclass(frozen=True)
+class TryRequest:
+    pane: int  # 0: left, 1: right (compare)
+    model_ref: str  # a run folder or checkpoint folder
+    tab: str  # translate, ask, summarize, classify, generate
+    text: str
+    context: str
+    question: str
+    decoding: object  # studio.core.inference.tasks.Decoding
+
+
+class ModelCache:
+    """Loaded models by folder; shared by the Try panel's workers (inference only reads them)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ref: str) -> object:
+        from studio.core.inference.loading import load_model
+        from studio.core.inference.tasks import TaskRunner
+
+        with self._lock:
+            if ref not in self._models:
+                self._models[ref] = TaskRunner(load_model(Path(ref)))
+            return self._models[ref]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+class InferenceWorker(QObject):
+    started = Signal(int, str)  # pane, model label
+    token = Signal(int, int, str, float)  # pane, id, text, probability
+    unsupported = Signal(int, str)  # pane, why
+    pane_done = Signal(int, str)  # pane, how it ended
+    failed = Signal(int, str)
+    finished = Signal()
+
+    def __init__(self, requests: list[TryRequest], cache: ModelCache):
+        super().__init__()
+        self.requests = requests
+        self.cache = cache
+        self.cancel_event = threading.Event()
+
+    @Slot()
+    def run(self) -> None:
+        from studio.core.inference.tasks import TaskRunner
+
+        for request in self.requests:
+            if self.cancel_event.is_set():
+                break
+            try:
+                runner = self.cache.get(request.model_ref)
+                assert isinstance(runner, TaskRunner)
+                ok, why = runner.supports(request.tab)  # type: ignore[arg-type]
+                if not ok:
+                    self.unsupported.emit(request.pane, why)
+                    continue
+                self.started.emit(request.pane, runner.loaded.label)
+                stream = runner.stream(request.tab, request.decoding, text=request.text,  # type: ignore[arg-type]
+                                       context=request.context, question=request.question)
+                count = 0
+                for step in stream:
+                    if self.cancel_event.is_set():
+                        self.pane_done.emit(request.pane, "cancelled")
+                        break
+                    self.token.emit(request.pane, step.token_id, step.text, step.probability)
+                    count += 1
+                else:
+                    self.pane_done.emit(request.pane, f"done ({count} token{'s' if count != 1 else ''})")
+            except StudioError as e:
+                self.failed.emit(request.pane, str(e))
+            except Exception as e:  # noqa: BLE001 - shown in the pane, never a crash
+                self.failed.emit(request.pane, f"{type(e).__name__}: {e}")
+        self.finished.emit()
+
+
+class TryJob(QObject):
+    """One Try request (one or two panes) on its own thread; lives on the GUI thread."""
+
+    started = Signal(int, str)
+    token = Signal(int, int, str, float)
+    unsupported = Signal(int, str)
+    pane_done = Signal(int, str)
+    failed = Signal(int, str)
+    ended = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread: QThread | None = None
+        self.worker: InferenceWorker | None = None
+        self.cache = ModelCache()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def start(self, requests: list[TryRequest]) -> None:
+        if self.running:
+            return
+        self.thread = QThread()
+        self.thread.setObjectName("inferenceThread")
+        self.worker = InferenceWorker(requests, self.cache)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        for name in ("started", "token", "unsupported", "pane_done", "failed"):
+            getattr(self.worker, name).connect(getattr(self, name))
+        self.thread.finished.connect(self._cleanup)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel_event.set()
+
+    def cancel_and_wait(self) -> None:
+        if self.thread is not None:
+            self.cancel()
+            self.thread.wait()
+            self._cleanup()
+
+    @Slot()
+    def _cleanup(self) -> None:
+        if self.thread is None:
+            return
+        self.thread.wait()
+        self.thread.deleteLater()
+        self.thread = None
+        self.worker = None
+        self.ended.emit()

@@ -1,0 +1,109 @@
+"""Fine-tune from a run by clicks, then get an answer in every Try tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from studio.core.config import RunConfig
+from studio.core.tasks.demo import write_demo_task
+from studio.core.training.trainer import Trainer
+from studio.gui.main_window import MainWindow
+from tests.gui.test_training_flow import click
+
+
+@pytest.fixture
+def base_run(tmp_path: Path, tiny_corpus: Path, isolated_user_dirs: Path) -> Path:
+    """A tiny character-level GPT whose vocabulary covers the demo tasks."""
+    from studio.core.data.demo import demo_corpus_path
+
+    config = RunConfig().with_overrides([
+        "model.arch=gpt", "model.n_layers=1", "model.n_heads=2", "model.d_model=32", "model.context_length=128",
+        f'data.paths=["{demo_corpus_path()}"]', "train.steps=10", "train.batch_size=8", "train.sample_tokens=0",
+        "run.name=tiny-base",
+    ])
+    return Trainer(config).fit().run_dir  # in the user runs folder, where the pickers look
+
+
+def fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], steps: int = 15) -> Path:
+    page = w.finetune_page
+    w.show_page("Fine-tune")
+    page.set_task(kind)
+    page.dataset_combo.setCurrentIndex(page.dataset_combo.findData("files"))
+    page.path_edit.setText(str(files["train"]))
+    page.valid_edit.setText(str(files["valid"]))
+    page.test_edit.setText(str(files["test"]))
+    page.train_form.set_values({"steps": steps, "eval_interval": steps, "batch_size": 8})
+    click(qtbot, page.preview_button)
+    assert page.preview_table.rowCount() > 0, page.preview_status.text()
+    monitor = page.monitor
+    assert monitor.start_button.isEnabled(), monitor.blocked_label.text()
+    with qtbot.waitSignal(monitor.run_ended, timeout=120_000) as ended:
+        click(qtbot, monitor.start_button)
+    assert ended.args == ["finished"], monitor.status_label.text()
+    assert monitor.results_table.rowCount() == 2  # valid and test
+    return monitor.run_dir
+
+
+def ask(qtbot, w: MainWindow, model: Path, tab: str, **inputs: str) -> tuple[str, str]:
+    page = w.try_page
+    w.show_page("Try")
+    page.set_model(model)
+    page.tabs.setCurrentIndex([t for t, _ in __import__("studio.gui.pages.try_page", fromlist=["TABS"]).TABS].index(tab))
+    for name, value in inputs.items():
+        widget = page.inputs[tab][name]
+        widget.setPlainText(value) if hasattr(widget, "setPlainText") else widget.setText(value)
+    with qtbot.waitSignal(page.answered, timeout=60_000):
+        click(qtbot, page.run_button)
+    return page.outputs[0].text(), page.status_labels[0].text()
+
+
+def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, tmp_path: Path) -> None:
+    window.finetune_page.refresh_bases()
+    assert window.finetune_page.base_combo.currentData() == str(base_run) or window.finetune_page.set_base(base_run) is None
+    window.finetune_page.set_base(base_run)
+    sizes = {"train": 60, "valid": 6, "test": 6}
+    runs = {}
+    for kind, name in (("classify", "demo-sentiment"), ("translate", "demo-translate"), ("qa", "demo-qa"), ("summarize", "demo-summarize")):
+        files = write_demo_task(name, tmp_path / name, sizes=sizes)
+        runs[kind] = fine_tune(qtbot, window, kind, files)
+
+    text, status = ask(qtbot, window, runs["classify"], "classify", text="The film was wonderful and the ending was moving.")
+    assert text in ("positive", "negative") and "done" in status
+    hover = window.try_page.outputs[0].token_at(0)
+    assert hover is not None and 0.0 <= hover[0] <= 1.0  # the probability shown on hover
+
+    window.try_page.mode_combo.setCurrentText("sample")
+    text, status = ask(qtbot, window, runs["translate"], "translate", text="the red fox sees a small bird")
+    assert "done" in status and text.strip()
+    window.try_page.mode_combo.setCurrentText("greedy")
+
+    text, status = ask(qtbot, window, runs["qa"], "ask", context="Mira lives in Pine Hill. Mira works as a baker.", question="Where does Mira live?")
+    assert "done" in status and text.strip()
+
+    window.try_page.mode_combo.setCurrentText("sample")
+    text, status = ask(qtbot, window, runs["summarize"], "summarize",
+                       text="On Monday, the council of Riverton met to discuss the new bridge. Members voted to approve the new bridge.")
+    assert "done" in status and text.strip()
+
+    text, status = ask(qtbot, window, base_run, "generate", text="One morning")
+    assert "done" in status and text.strip()
+
+    # Compare two checkpoints side by side on the same input.
+    window.try_page.compare_check.setChecked(True)
+    window.try_page.set_model(runs["summarize"], pane=1)
+    window.try_page.model_combos[0].setCurrentIndex(window.try_page.model_combos[0].findData(str(base_run)))
+    with qtbot.waitSignal(window.try_page.answered, timeout=60_000):
+        click(qtbot, window.try_page.run_button)
+    assert window.try_page.outputs[0].text().strip() and window.try_page.outputs[1].text().strip()
+    assert "done" in window.try_page.status_labels[1].text()
+    window.try_page.compare_check.setChecked(False)
+
+    # A model asked to do what it was not trained for says so and points to the Fine-tune page.
+    window.try_page.mode_combo.setCurrentText("greedy")
+    text, status = ask(qtbot, window, runs["classify"], "translate", text="the cat sees a dog")
+    assert text == "" and "trained for classification, not translation" in status
+    assert window.try_page.finetune_buttons[0].isVisibleTo(window.try_page)
+    click(qtbot, window.try_page.finetune_buttons[0])
+    assert window.stack.currentWidget() is window.finetune_page
