@@ -32,6 +32,7 @@ def server(tmp_path: Path, shared_data: Path) -> Iterator[tuple[str, Path]]:
     (root / "tinyshakespeare").symlink_to(shared_data / "lm" / "tinyshakespeare")
     (root / "wikitext-2").symlink_to(shared_data / "lm" / "wikitext-2")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    httpd.handle_error = lambda request, address: None  # a client that cancels mid-download is expected here
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

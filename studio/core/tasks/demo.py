@@ -165,11 +165,16 @@ def demo_task_paths(name: str) -> dict[str, Path]:
 def write_task_corpus(name: str, path: Path) -> Path:
     """The demo task's training text as a plain corpus (inputs and outputs, one per line), for
     pre-training a small base whose vocabulary covers the task."""
+    kind, _ = DEMO_TASKS[name]
+    return write_examples_corpus(kind, [demo_task_paths(name)["train"]], path)
+
+
+def write_examples_corpus(kind: str, example_paths: list[Path], path: Path, fmt: str = "auto", fields: list[str] | None = None) -> Path:
+    """Any task's examples as a plain-text corpus: every question, input and output on its own line."""
     from studio.core.tasks.examples import load_examples
 
-    kind, _ = DEMO_TASKS[name]
-    examples = load_examples(kind, [demo_task_paths(name)["train"]])
-    lines = [t for e in examples for t in (e.question, e.source, e.target) if t]
+    examples = load_examples(kind, example_paths, fmt, fields)
+    lines = [" ".join(t.split()) for e in examples for t in (e.question, e.source, e.target if kind != "classify" else "") if t.strip()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(dict.fromkeys(lines)) + "\n", encoding="utf-8")
     return path
