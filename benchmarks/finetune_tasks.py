@@ -101,7 +101,9 @@ def main() -> int:
         scores = json.loads((result.run_dir / "results.json").read_text())
         test = scores["test"]
         shown = "  ".join(f"{k} {v:.2f}" for k, v in test.items())
-        n_test = sum(1 for _ in split["test"].open()) if split["test"].suffix == ".jsonl" else "all"
+        from studio.core.tasks.examples import load_examples
+
+        n_test = len(load_examples(r["kind"], [split["test"]]))
         print(
             f"{name} ({r['kind']}, {r['arch']}): test {shown}  [{n_test} test examples]  "
             f"pre-train {pretrain_s:.0f} s + fine-tune {finetune_s:.0f} s = {pretrain_s + finetune_s:.0f} s",

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out")
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("search", help="hyperparameter search (grid or random, pruning, k-fold) from a spec file")
+    p.add_argument("spec", help="a search spec .toml (see docs/search.md)")
+    p.add_argument("--promote", type=int, default=0, metavar="STEPS", help="then train the best configuration for this many steps")
+    p.add_argument("--quiet", action="store_true")
+
     p = sub.add_parser("export", help="copy a run's model (weights, config, tokenizer, model card) to a folder or zip")
     p.add_argument("run")
     p.add_argument("--out", required=True, help="destination folder (or .zip with --zip)")
@@ -80,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--resume", type=Path)
+    p.add_argument("--search", type=Path)
 
     sub.add_parser("presets", help="list the shipped example configs")
     sub.add_parser("runs", help="list runs in the user data folder")
@@ -182,7 +188,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from studio.cli.worker import run_worker
 
-    return run_worker(args.config, args.out, args.resume)
+    return run_worker(args.config, args.out, args.resume, args.search)
 
 
 # ---- using a model -----------------------------------------------------------------------------
@@ -258,6 +264,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         loss = evaluate_loss(loaded.model, windows, cfg.train.batch_size * 4, torch.device(args.device), seed=cfg.train.seed + 2)  # type: ignore[arg-type]
         print(f"{split}: loss {loss:.4f}  perplexity {math.exp(min(loss, 50)):.2f}  ({len(tokens):,} tokens, {time.perf_counter() - t0:.1f} s)")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from studio.core.callbacks import describe
+    from studio.core.control import RunControl
+    from studio.core.events import Event, TrialFinished, TrialStarted
+    from studio.core.runs.search import SearchSpec, promote, run_search
+    from studio.core.training.trainer import Trainer
+
+    spec = SearchSpec.load(args.spec)
+    control = RunControl()
+    previous = signal.signal(signal.SIGINT, lambda *_: (print("\nstudio: stopping the search after this step", file=sys.stderr), control.request_stop()))
+
+    class Board:
+        def on_event(self, event: Event) -> None:
+            if isinstance(event, TrialStarted):
+                shown = ", ".join(f"{k}={v}" for k, v in event.params)
+                print(f"trial {event.trial + 1}/{event.trials}: {shown}", flush=True)
+            elif isinstance(event, TrialFinished):
+                value = "" if event.value is None else f"{spec.metric} {event.value:.4f}"
+                print(f"  -> {event.status} {value} after {event.steps} steps, {event.seconds:.0f} s {event.error}".rstrip(), flush=True)
+            elif not args.quiet and event.kind == "log":
+                line = describe(event)
+                if line and "pruned" in line:
+                    print(f"  {line}", flush=True)
+
+    try:
+        board, folder = run_search(spec, [Board()], control)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"\nleaderboard ({spec.metric}, {'lower' if spec.minimize else 'higher'} is better), saved in {folder}:")
+    for rank, r in enumerate(board, start=1):
+        value = "-" if r.value is None else f"{r.value:.4f}"
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
+        print(f"{rank:>3}. trial {r.trial}: {value:>10}  {r.status:9} {shown}")
+    if args.promote and board and board[0].value is not None:
+        config = promote(spec, board[0], [f"train.steps={args.promote}"])
+        print(f"\npromoting trial {board[0].trial} to a full run of {args.promote} steps")
+        return _run_trainer(Trainer(config), args.quiet)
     return EXIT_OK
 
 

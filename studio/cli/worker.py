@@ -42,7 +42,7 @@ class EventWriter:
         self.write(event.to_dict())
 
 
-def run_worker(config_path: Path | None, out: Path | None, resume: Path | None) -> int:
+def run_worker(config_path: Path | None, out: Path | None, resume: Path | None, search: Path | None = None) -> int:
     # Keep the protocol channel clean: fd 1 becomes stderr for everyone else.
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
@@ -68,6 +68,17 @@ def run_worker(config_path: Path | None, out: Path | None, resume: Path | None) 
         control.request_stop()  # the supervisor is gone: save and end
 
     threading.Thread(target=read_commands, name="commands", daemon=True).start()
+    if search is not None:
+        from studio.core.runs.search import SearchSpec, run_search
+
+        try:
+            board, folder = run_search(SearchSpec.load(search), [writer], control)
+        except StudioError as e:
+            writer.write({"event": "result", "status": "failed", "step": 0, "best_loss": None, "run_dir": "", "error": str(e)})
+            return 1
+        status = "stopped" if control.stop_requested else "finished"
+        writer.write({"event": "result", "status": status, "step": len(board), "best_loss": None, "run_dir": str(folder), "error": ""})
+        return 0
     try:
         if resume is not None:
             trainer = Trainer.resume(resume)

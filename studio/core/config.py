@@ -243,6 +243,7 @@ class RunSection(Section):
         max=512,
         advanced=True,
     )
+    tags: list[str] = setting([], label="Tags", help="Labels for finding the run in the library.", advanced=True)
     compile: bool = setting(
         False, label="torch.compile", help="Compile the model first. Costs a minute up front; measure before relying on it.", advanced=True
     )
@@ -444,6 +445,8 @@ class TaskConfig(Section):
     valid_fraction: float = setting(0.1, label="Validation share", help="Share of training examples held out when no validation files are given.", min=0.0, max=0.5)
     eval_examples: int = setting(200, label="Examples scored", help="Validation examples decoded for the task metric at each evaluation.", min=1)
     max_target_tokens: int = setting(64, label="Longest output", help="Longest generated target when scoring.", unit="tokens", min=1, max=4096)
+    cv_folds: int = setting(0, label="Cross-validation folds", help="Above 1: split the training examples into this many folds; the fold below validates.", min=0, max=100, advanced=True)
+    cv_fold: int = setting(0, label="Validation fold", help="Which fold validates when cross-validating (0-based).", min=0, advanced=True)
 
     def check(self) -> list[ConfigIssue]:
         issues = []
@@ -452,6 +455,8 @@ class TaskConfig(Section):
         for item in self.fields:
             if "=" not in item:
                 issues.append(ConfigIssue("task.fields", f"{item!r} should look like role=column"))
+        if self.cv_folds > 1 and self.cv_fold >= self.cv_folds:
+            issues.append(ConfigIssue("task.cv_fold", f"task.cv_fold={self.cv_fold} but there are only {self.cv_folds} folds (0 to {self.cv_folds - 1})"))
         return issues
 
 

@@ -144,11 +144,40 @@ class RunFailed(Event):
     checkpoint: str = ""  # where the last good state was saved, if it was
 
 
+@dataclass(frozen=True)
+class TrialStarted(Event):
+    kind: ClassVar[str] = "trial_started"
+    trial: int
+    trials: int
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class TrialFinished(Event):
+    kind: ClassVar[str] = "trial_finished"
+    trial: int
+    status: str  # finished, pruned, stopped, failed
+    value: float | None
+    params: tuple[tuple[str, str], ...]
+    run_dir: str
+    steps: int
+    seconds: float
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SearchFinished(Event):
+    kind: ClassVar[str] = "search_finished"
+    folder: str
+    best_trial: int  # -1 when no trial produced a value
+    trials: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, MetricsReported, CheckpointSaved,
-        RunPaused, RunResumed, LogMessage, RunFinished, RunFailed,
+        RunPaused, RunResumed, LogMessage, RunFinished, RunFailed, TrialStarted, TrialFinished, SearchFinished,
     )
 }
 

@@ -24,6 +24,8 @@ from studio.core.paths import data_dir, runs_dir
 from studio.gui.pages.data_page import DataPage
 from studio.gui.pages.finetune_page import FinetunePage
 from studio.gui.pages.model_page import ModelPage
+from studio.gui.pages.runs_page import RunsPage
+from studio.gui.pages.search_page import SearchPage
 from studio.gui.pages.train_page import TrainPage
 from studio.gui.pages.try_page import TryPage
 from studio.gui.session import StudioSession
@@ -78,8 +80,10 @@ class MainWindow(QMainWindow):
         self.train_page = TrainPage(self.session)
         self.finetune_page = FinetunePage(self.session)
         self.try_page = TryPage()
+        self.runs_page = RunsPage()
+        self.search_page = SearchPage()
         self.pages = {"Data": self.data_page, "Model": self.model_page, "Train": self.train_page,
-                      "Fine-tune": self.finetune_page, "Try": self.try_page}
+                      "Fine-tune": self.finetune_page, "Try": self.try_page, "Runs": self.runs_page, "Search": self.search_page}
         for title, page in self.pages.items():
             self.nav.addItem(title)
             self.stack.addWidget(page)
@@ -108,6 +112,11 @@ class MainWindow(QMainWindow):
         self.session.changed.connect(self._sync_actions)
         self.nav.currentRowChanged.connect(lambda _row: self._sync_actions())
         self.try_page.go_to_finetune.connect(lambda: self.show_page("Fine-tune"))
+        self.runs_page.open_curves.connect(self.load_run)
+        self.runs_page.resume_run.connect(self.resume_run)
+        self.runs_page.finetune_from.connect(lambda path: (self.finetune_page.set_base(path), self.show_page("Fine-tune")))
+        self.runs_page.try_run.connect(lambda path: (self.try_page.set_model(path), self.show_page("Try")))
+        self.search_page.promote_requested.connect(self.start_promoted)
         self._restore()
         self._sync_actions()
 
@@ -224,6 +233,19 @@ class MainWindow(QMainWindow):
         self.run_status.setText(f"Run: {folder.name}")
         self._add_recent("run", str(folder))
 
+    def resume_run(self, folder: Path) -> None:
+        self.train_page.show_run(folder)
+        self.show_page("Train")
+        self.train_page.monitor.resume_run(folder)
+
+    def start_promoted(self, config: object) -> None:
+        """Train the search's best configuration as a full run, on the Train page."""
+        from studio.core.config import RunConfig
+
+        assert isinstance(config, RunConfig)
+        self.show_page("Train")
+        self.train_page.monitor.start(config)
+
     def _recent(self) -> list[list[str]]:
         try:
             items = json.loads(str(self.settings.value("recent", "[]")))
@@ -291,7 +313,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         monitors = [m for m in (self.train_page.monitor, self.finetune_page.monitor) if m.training.running]
-        if monitors:
+        if monitors or self.search_page.session.running:
             if not self.confirm_close_during_run():
                 event.ignore()
                 return
@@ -301,6 +323,7 @@ class MainWindow(QMainWindow):
         self.train_page.shutdown()
         self.finetune_page.shutdown()
         self.try_page.shutdown()
+        self.search_page.shutdown()
         self.data_page.shutdown()
         self._finish_engine_thread()
         self.save_settings()

@@ -75,6 +75,8 @@ def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, 
     assert hover is not None and 0.0 <= hover[0] <= 1.0  # the probability shown on hover
 
     window.try_page.mode_combo.setCurrentText("sample")
+    window.try_page.seed_spin.setValue(3)  # a seeded sample: the same text every time
+    window.try_page.max_tokens_spin.setValue(40)
     text, status = ask(qtbot, window, runs["translate"], "translate", text="the red fox sees a small bird")
     assert "done" in status and text.strip()
     window.try_page.mode_combo.setCurrentText("greedy")

@@ -92,6 +92,7 @@ class RunDir:
             arch=config.model.arch,
             status="created",
             created=time.time(),
+            tags=list(config.run.tags),
         )
         return run
 
@@ -213,7 +214,8 @@ class RunInfoWriter:
         elif isinstance(event, EvalLogged):
             r.write_info(step=event.step, valid_loss=event.loss, best_valid_loss=event.best_loss)
         elif isinstance(event, CheckpointSaved):
-            r.write_info(**{f"{event.label}_checkpoint_step": event.step})
+            # Each save brings the step up to date, so an interrupted run shows where it can resume.
+            r.write_info(step=event.step, **{f"{event.label}_checkpoint_step": event.step})
         elif isinstance(event, RunFinished):
             r.write_info(status=event.status, step=event.step, finished=event.time, elapsed_s=event.elapsed_s, reason=event.reason)
         elif isinstance(event, RunFailed):

@@ -63,7 +63,12 @@ def resolve_examples(config: RunConfig) -> tuple[list[Example], list[Example], l
     train = load_examples(task.kind, train_paths, task.format, task.fields)
     valid = load_examples(task.kind, valid_paths, task.format, task.fields) if valid_paths else []
     test = load_examples(task.kind, test_paths, task.format, task.fields) if test_paths else []
-    if not valid and task.valid_fraction > 0:
+    if task.cv_folds > 1:
+        # k-fold cross-validation: a seeded shuffle, then every k-th example validates.
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.data.split_seed)).tolist()
+        valid = [train[i] for k, i in enumerate(order) if k % task.cv_folds == task.cv_fold]
+        train = [train[i] for k, i in enumerate(order) if k % task.cv_folds != task.cv_fold]
+    elif not valid and task.valid_fraction > 0:
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.data.split_seed)).tolist()
         n = max(1, round(len(train) * task.valid_fraction))
         valid = [train[i] for i in order[:n]]

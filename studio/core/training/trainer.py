@@ -41,6 +41,7 @@ from studio.core.events import (
 )
 from studio.core.models.base import LanguageModel, estimate_training_memory
 from studio.core.models.registry import build_model
+from studio.core.runs import tensorboard
 from studio.core.runs.run_dir import RunDir, RunInfoWriter, hold_run_lock, release_run_lock
 from studio.core.tasks.model import count_parameters, language_model_of
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -115,6 +116,8 @@ class Trainer:
         sinks: list[Callback] = []
         if self.dist.is_main and run is not None:
             sinks = [MetricsWriter(run.metrics_path), LogWriter(run.log_path), RunInfoWriter(run), *callbacks]
+            if tensorboard.available():
+                sinks.append(tensorboard.TensorBoardWriter(run.path / "tensorboard"))
         emit = Dispatcher(sinks)
         self._emit = emit
         self.progress = _Progress()

@@ -148,12 +148,15 @@ class TryPage(QWidget):
         self.top_k_spin = QSpinBox(objectName="topKSpin", minimum=0, maximum=100_000, value=0)
         self.top_p_spin = QDoubleSpinBox(objectName="topPSpin", minimum=0.01, maximum=1.0, value=1.0, singleStep=0.05)
         self.max_tokens_spin = QSpinBox(objectName="maxTokensSpin", minimum=1, maximum=4096, value=64)
+        self.seed_spin = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1, value=0)
+        self.seed_spin.setToolTip("The same seed samples the same text; 0 draws a new one each time")
         df.addRow("Mode", self.mode_combo)
         df.addRow("Beams", self.beam_spin)
         df.addRow("Temperature", self.temperature_spin)
         df.addRow("Top-k (0: off)", self.top_k_spin)
         df.addRow("Top-p", self.top_p_spin)
         df.addRow("Max tokens", self.max_tokens_spin)
+        df.addRow("Seed (0: random)", self.seed_spin)
         self.mode_combo.currentTextChanged.connect(self._on_mode)
 
         self.run_button = QPushButton("Run", objectName="runTryButton")
@@ -244,7 +247,7 @@ class TryPage(QWidget):
 
     def _on_mode(self, mode: str) -> None:
         self.beam_spin.setEnabled(mode == "beam")
-        for w in (self.temperature_spin, self.top_k_spin, self.top_p_spin):
+        for w in (self.temperature_spin, self.top_k_spin, self.top_p_spin, self.seed_spin):
             w.setEnabled(mode == "sample")
 
     # ---- running ------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ class TryPage(QWidget):
 
         decoding = Decoding(
             self.mode_combo.currentText(), self.beam_spin.value(), self.temperature_spin.value(), self.top_k_spin.value(),
-            self.top_p_spin.value(), self.max_tokens_spin.value(),
+            self.top_p_spin.value(), self.max_tokens_spin.value(), self.seed_spin.value() or None,
         )
         panes = [0, 1] if self.compare_check.isChecked() else [0]
         requests = []

@@ -37,11 +37,13 @@ class TrainingWorker(QObject):
     event = Signal(object)  # an engine Event
     finished = Signal(object)  # RunResult
 
-    def __init__(self, config: RunConfig | None, *, out: Path | None = None, resume_run: Path | None = None):
+    def __init__(self, config: RunConfig | None, *, out: Path | None = None, resume_run: Path | None = None,
+                 search_spec: Path | None = None):
         super().__init__()
         self.config = config
         self.out = out
         self.resume_run = resume_run
+        self.search_spec = search_spec
         self.process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
         self._pending: list[str] = []  # commands given before the process existed
@@ -73,6 +75,8 @@ class TrainingWorker(QObject):
         args = [sys.executable, "-m", "studio", "worker"]
         if self.resume_run is not None:
             args += ["--resume", str(self.resume_run)]
+        elif self.search_spec is not None:
+            args += ["--search", str(self.search_spec)]
         else:
             assert self.config is not None
             fd, name = tempfile.mkstemp(prefix="run-", suffix=".toml", dir=cache_dir())
@@ -149,12 +153,13 @@ class TrainingSession(QObject):
     def running(self) -> bool:
         return self.thread is not None
 
-    def start(self, config: RunConfig | None, *, out: Path | None = None, resume_run: Path | None = None) -> None:
+    def start(self, config: RunConfig | None, *, out: Path | None = None, resume_run: Path | None = None,
+              search_spec: Path | None = None) -> None:
         if self.running:
             raise RuntimeError("a run is already in progress")
         self.thread = QThread()
         self.thread.setObjectName("trainingThread")
-        self.worker = TrainingWorker(config, out=out, resume_run=resume_run)
+        self.worker = TrainingWorker(config, out=out, resume_run=resume_run, search_spec=search_spec)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.event.connect(self.event)

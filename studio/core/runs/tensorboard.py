@@ -1,0 +1,53 @@
+"""TensorBoard event files beside a run's own metrics, for people who keep using TensorBoard.
+
+Active only when the optional ``tensorboard`` extra is installed (``pip install studio-lm[tensorboard]``);
+the run folder's ``metrics.jsonl`` stays the record Studio itself reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from studio.core.events import EvalLogged, Event, MetricsReported, RunFailed, RunFinished, StepLogged
+
+
+def available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+class TensorBoardWriter:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._writer: Any = None
+
+    def _open(self) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.folder))
+        return self._writer
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, StepLogged):
+            w = self._open()
+            w.add_scalar("train/loss", event.loss, event.step)
+            w.add_scalar("train/lr", event.lr, event.step)
+            w.add_scalar("train/grad_norm", event.grad_norm, event.step)
+            w.add_scalar("train/tokens_per_s", event.tokens_per_s, event.step)
+        elif isinstance(event, EvalLogged):
+            w = self._open()
+            w.add_scalar("valid/loss", event.loss, event.step)
+            w.add_scalar("valid/perplexity", event.perplexity, event.step)
+            for name, value in event.metrics:
+                w.add_scalar(f"valid/{name}", value, event.step)
+            if event.sample:
+                w.add_text("sample", event.sample, event.step)
+        elif isinstance(event, MetricsReported):
+            w = self._open()
+            for name, value in event.metrics:
+                w.add_scalar(f"final_{event.split}/{name}", value, 0)
+        elif isinstance(event, RunFinished | RunFailed) and self._writer is not None:
+            self._writer.close()
+            self._writer = None

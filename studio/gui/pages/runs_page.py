@@ -1,0 +1,285 @@
+"""Runs page: every run in the library, to filter, sort, tag, annotate, rename, delete, compare,
+and to open, resume, fine-tune from, try or export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.runs.index import RunIndex, RunRecord, folder_size, human_time
+from studio.gui.widgets.compare_view import CompareView
+
+COLUMNS = ["Name", "Architecture", "Task", "Parameters", "Corpus / data", "Status", "Best valid loss", "Metric", "Duration", "Started", "Tags"]
+REFRESH_MS = 5000
+
+
+def _number_item(value: float | None, text: str) -> QStandardItem:
+    item = QStandardItem(text)
+    item.setData(value if value is not None else float("-inf"), Qt.ItemDataRole.UserRole + 1)  # sort key
+    return item
+
+
+class RunsPage(QWidget):
+    open_curves = Signal(object)  # Path
+    resume_run = Signal(object)
+    finetune_from = Signal(object)
+    try_run = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("runsPage")
+        self.index: RunIndex | None = None
+        self.records: dict[str, RunRecord] = {}
+
+        self.filter_edit = QLineEdit(objectName="runFilterEdit")
+        self.filter_edit.setPlaceholderText("Filter by name, architecture, data, tag or note")
+        self.status_filter = QComboBox(objectName="runStatusFilter")
+        self.status_filter.addItems(["any status", "running", "finished", "early_stopped", "stopped", "interrupted", "failed"])
+        self.refresh_button = QPushButton("Refresh", objectName="refreshRunsButton")
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.status_filter)
+        top.addWidget(self.refresh_button)
+
+        self.model = QStandardItemModel(0, len(COLUMNS), self)
+        self.model.setHorizontalHeaderLabels(COLUMNS)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole + 1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)  # every column
+        self.table = QTableView(objectName="runsTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.sortByColumn(COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
+
+        # ---- details and actions -----------------------------------------------------------
+        details = QGroupBox("Selected run")
+        df = QFormLayout(details)
+        self.name_edit = QLineEdit(objectName="runNameEdit")
+        self.tags_edit = QLineEdit(objectName="runTagsEdit")
+        self.tags_edit.setPlaceholderText("comma-separated tags")
+        self.notes_edit = QPlainTextEdit(objectName="runNotesEdit")
+        self.notes_edit.setMaximumHeight(90)
+        self.save_button = QPushButton("Save name, tags and notes", objectName="saveRunDetailsButton")
+        self.path_label = QLabel(objectName="runPathLabel")
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        df.addRow("Name", self.name_edit)
+        df.addRow("Tags", self.tags_edit)
+        df.addRow("Notes", self.notes_edit)
+        df.addRow("", self.save_button)
+        df.addRow("Folder", self.path_label)
+        self.action_buttons = {
+            "open": QPushButton("Open curves", objectName="openCurvesButton"),
+            "resume": QPushButton("Resume", objectName="resumeRunButton"),
+            "finetune": QPushButton("Fine-tune from it", objectName="finetuneFromRunButton"),
+            "try": QPushButton("Try it", objectName="tryRunButton"),
+            "export": QPushButton("Export…", objectName="exportRunButton"),
+            "delete": QPushButton("Delete…", objectName="deleteRunButton"),
+            "compare": QPushButton("Compare selected", objectName="compareButton"),
+        }
+        actions = QVBoxLayout()
+        for button in self.action_buttons.values():
+            actions.addWidget(button)
+        actions.addStretch(1)
+        self.message = QLabel(objectName="runsMessageLabel")
+        self.message.setWordWrap(True)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.addWidget(details)
+        sl.addLayout(actions)
+        sl.addWidget(self.message)
+
+        self.compare = CompareView()
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(top)
+        tl.addWidget(self.table, 1)
+        self.tabs = QTabWidget(objectName="runsTabs")
+        self.tabs.addTab(table_box, "Library")
+        self.tabs.addTab(self.compare, "Compare")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.tabs)
+        split.addWidget(side)
+        split.setStretchFactor(0, 1)
+        split.setSizes([900, 340])
+        QVBoxLayout(self).addWidget(split)
+
+        self.timer = QTimer(self)
+        self.timer.setObjectName("runsRefreshTimer")
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.status_filter.currentTextChanged.connect(lambda _: self.refresh())
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        self.save_button.clicked.connect(self.save_details)
+        b = self.action_buttons
+        b["open"].clicked.connect(lambda: self._emit_for_selected(self.open_curves))
+        b["resume"].clicked.connect(lambda: self._emit_for_selected(self.resume_run))
+        b["finetune"].clicked.connect(lambda: self._emit_for_selected(self.finetune_from))
+        b["try"].clicked.connect(lambda: self._emit_for_selected(self.try_run))
+        b["export"].clicked.connect(self.export_selected)
+        b["delete"].clicked.connect(self.delete_selected)
+        b["compare"].clicked.connect(self.compare_selected)
+        self._on_selection()
+
+    # ---- the list ------------------------------------------------------------------------------
+
+    def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)  # type: ignore[arg-type]
+        self.refresh()
+        self.timer.start()  # runs started elsewhere (the CLI, another window) appear on their own
+
+    def hideEvent(self, event: object) -> None:  # noqa: N802
+        self.timer.stop()
+        super().hideEvent(event)  # type: ignore[arg-type]
+
+    def refresh(self) -> None:
+        if self.index is None:
+            self.index = RunIndex()
+        self.index.refresh()
+        status = self.status_filter.currentText()
+        records = self.index.list(status="" if status == "any status" else status)
+        selected = set(self.selected_paths())
+        self.records = {r.path: r for r in records}
+        self.model.removeRows(0, self.model.rowCount())
+        for r in records:
+            metric = f"{r.metric_name} {r.metric:.2f}" if r.metric is not None else ""
+            duration = f"{r.duration_s / 60:.1f} min" if r.duration_s else ""
+            items = [
+                QStandardItem(r.name), QStandardItem(r.arch), QStandardItem(r.task),
+                _number_item(r.parameters, f"{r.parameters:,}" if r.parameters else ""), QStandardItem(r.corpus),
+                QStandardItem(r.status), _number_item(r.best_valid_loss, f"{r.best_valid_loss:.4f}" if r.best_valid_loss is not None else ""),
+                _number_item(r.metric, metric), _number_item(r.duration_s, duration), _number_item(r.started, human_time(r.started)),
+                QStandardItem(", ".join(r.tag_list)),
+            ]
+            for item in items:
+                if item.data(Qt.ItemDataRole.UserRole + 1) is None:
+                    item.setData(item.text().lower(), Qt.ItemDataRole.UserRole + 1)
+            items[0].setData(r.path, Qt.ItemDataRole.UserRole + 2)
+            items[0].setToolTip(r.notes or r.path)
+            self.model.appendRow(items)
+        self.table.resizeColumnsToContents()
+        if selected:
+            self.select_paths([p for p in selected if p in self.records])
+
+    def selected_paths(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.proxy.index(row, 0).data(Qt.ItemDataRole.UserRole + 2) for row in rows]
+
+    def select_paths(self, paths: list[str]) -> None:
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        selection = QItemSelection()
+        for row in range(self.proxy.rowCount()):
+            if self.proxy.index(row, 0).data(Qt.ItemDataRole.UserRole + 2) in paths:
+                selection.select(self.proxy.index(row, 0), self.proxy.index(row, len(COLUMNS) - 1))
+        self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+    def _on_selection(self) -> None:
+        paths = self.selected_paths()
+        one = len(paths) == 1
+        record = self.records.get(paths[0]) if one else None
+        for key, button in self.action_buttons.items():
+            button.setEnabled(len(paths) >= 2 if key == "compare" else (bool(paths) if key == "delete" else one))
+        if record is not None:
+            self.action_buttons["resume"].setEnabled(record.status in ("stopped", "interrupted", "failed"))
+            self.name_edit.setText(record.name)
+            self.tags_edit.setText(", ".join(record.tag_list))
+            self.notes_edit.setPlainText(record.notes)
+            self.path_label.setText(record.path)
+        for w in (self.name_edit, self.tags_edit, self.notes_edit, self.save_button):
+            w.setEnabled(one)
+
+    def _emit_for_selected(self, signal: Signal) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            signal.emit(Path(paths[0]))  # type: ignore[attr-defined]
+
+    # ---- edits ---------------------------------------------------------------------------------
+
+    def save_details(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) != 1 or self.index is None:
+            return
+        path = paths[0]
+        self.index.rename(path, self.name_edit.text())
+        self.index.set_tags(path, self.tags_edit.text().split(","))
+        self.index.set_notes(path, self.notes_edit.toPlainText())
+        self.refresh()
+        self.message.setText("Saved.")
+
+    def confirm_delete(self, names: list[str], size: int) -> bool:
+        answer = QMessageBox.question(
+            self, "Delete runs",
+            f"Delete {len(names)} run(s) and every checkpoint in them?\n\n{chr(10).join(names[:10])}\n\n"
+            f"This frees {size / 1e6:.1f} MB and cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_selected(self) -> None:
+        paths = self.selected_paths()
+        if not paths or self.index is None:
+            return
+        size = sum(folder_size(Path(p)) for p in paths)
+        if not self.confirm_delete([self.records[p].name for p in paths], size):
+            return
+        freed, refused = 0, []
+        for p in paths:
+            try:
+                freed += self.index.delete(p)
+            except PermissionError as e:
+                refused.append(str(e))
+        self.refresh()
+        self.message.setText(f"Deleted; {freed / 1e6:.1f} MB freed." + (" " + " ".join(refused) if refused else ""))
+
+    def export_selected(self) -> None:
+        from studio.core.errors import StudioError
+        from studio.core.runs.export import export_run
+
+        paths = self.selected_paths()
+        if len(paths) != 1:
+            return
+        target, _ = QFileDialog.getSaveFileName(self, "Export the model", f"{self.records[paths[0]].name}.zip", "Zip archive (*.zip)")
+        if not target:
+            return
+        try:
+            out = export_run(paths[0], Path(target), merge_lora=True, as_zip=True)
+        except (StudioError, OSError) as e:
+            self.message.setText(f"Export failed: {e}")
+            return
+        self.message.setText(f"Exported to {out}")
+
+    def compare_selected(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) >= 2:
+            self.compare.set_runs([Path(p) for p in paths])
+            self.tabs.setCurrentWidget(self.compare)

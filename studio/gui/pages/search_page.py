@@ -1,0 +1,385 @@
+"""Search page: hyperparameter search with grid or random trials, median pruning and k-fold
+cross-validation; a live leaderboard, a scatter of any parameter against the metric, and a button
+that promotes the best configuration to a full run."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+import tomli_w
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import ConfigError, StudioError
+from studio.core.events import (
+    EvalLogged,
+    Event,
+    LogMessage,
+    SearchFinished,
+    StepLogged,
+    TrialFinished,
+    TrialStarted,
+)
+from studio.gui.workers.training_worker import TrainingSession
+
+DEFAULT_PARAMS = [("train.lr", "3e-4 .. 1e-2 log"), ("model.n_layers", "1, 2, 4")]
+
+
+def parse_values(text: str) -> Any:
+    """"1e-3, 3e-3" -> a list; "1e-4 .. 1e-2 log" (or "int") -> a range table."""
+    import tomllib
+
+    text = text.strip()
+    if ".." in text:
+        low, _, rest = text.partition("..")
+        words = rest.split()
+        if not words:
+            raise ValueError(f"{text!r}: a range looks like 1e-4 .. 1e-2 (optionally log, int)")
+        table: dict[str, Any] = {"min": float(low), "max": float(words[0])}
+        table["log"] = "log" in words[1:]
+        table["int"] = "int" in words[1:]
+        return table
+    values = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            values.append(tomllib.loads(f"v = {part}")["v"])
+        except tomllib.TOMLDecodeError:
+            values.append(part)
+    if not values:
+        raise ValueError("give values separated by commas, or a range such as 1e-4 .. 1e-2 log")
+    return values
+
+
+class SearchPage(QWidget):
+    promote_requested = Signal(object)  # RunConfig
+    search_ended = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("searchPage")
+        self.session = TrainingSession(self)
+        self.session.event.connect(self.on_event)
+        self.session.finished.connect(self._on_finished)
+        self.trials: list[dict[str, Any]] = []
+        self.folder: Path | None = None
+        self.spec: Any = None
+        self._spec_file: Path | None = None
+
+        spec_box = QGroupBox("Search")
+        sf = QFormLayout(spec_box)
+        self.base_combo = QComboBox(objectName="searchBaseCombo")
+        self.base_combo.setEditable(True)
+        self.strategy_combo = QComboBox(objectName="searchStrategyCombo")
+        self.strategy_combo.addItems(["random", "grid"])
+        self.trials_spin = QSpinBox(objectName="searchTrialsSpin", minimum=1, maximum=1000, value=6)
+        self.metric_combo = QComboBox(objectName="searchMetricCombo")
+        self.metric_combo.setEditable(True)
+        self.metric_combo.addItems(["valid_loss", "accuracy", "f1", "bleu", "chrf", "exact_match", "rougeL"])
+        self.prune_check = QCheckBox("Prune trials worse than the median", objectName="searchPruneCheck")
+        self.prune_check.setChecked(True)
+        self.folds_spin = QSpinBox(objectName="searchFoldsSpin", minimum=0, maximum=20)
+        self.folds_spin.setToolTip("k-fold cross-validation for classification tasks; 0 turns it off")
+        self.set_edit = QLineEdit("train.steps=200; train.eval_interval=50; train.sample_tokens=0", objectName="searchSetEdit")
+        sf.addRow("Start from", self.base_combo)
+        sf.addRow("Strategy", self.strategy_combo)
+        sf.addRow("Trials (random)", self.trials_spin)
+        sf.addRow("Metric", self.metric_combo)
+        sf.addRow("", self.prune_check)
+        sf.addRow("Cross-validation folds", self.folds_spin)
+        sf.addRow("Every trial", self.set_edit)
+
+        params_box = QGroupBox("Parameters: a list (1, 2, 4) or a range (1e-4 .. 1e-2 log)")
+        self.params_table = QTableWidget(0, 2, objectName="searchParamsTable")
+        self.params_table.setHorizontalHeaderLabels(["setting", "values"])
+        self.params_table.horizontalHeader().setStretchLastSection(True)
+        for key, values in DEFAULT_PARAMS:
+            self.add_param(key, values)
+        add = QPushButton("Add", objectName="addParamButton")
+        remove = QPushButton("Remove", objectName="removeParamButton")
+        add.clicked.connect(lambda: self.add_param("", ""))
+        remove.clicked.connect(lambda: self.params_table.removeRow(self.params_table.currentRow()))
+        pl = QVBoxLayout(params_box)
+        pl.addWidget(self.params_table)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        pl.addLayout(row)
+
+        self.start_button = QPushButton("Start search", objectName="startSearchButton")
+        self.stop_button = QPushButton("Stop", objectName="stopSearchButton")
+        self.stop_button.setEnabled(False)
+        self.progress = QProgressBar(objectName="searchProgress")
+        self.progress.setFormat("trial %v / %m")
+        self.status = QLabel(objectName="searchStatusLabel")
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(spec_box)
+        ll.addWidget(params_box, 1)
+        ll.addLayout(buttons)
+        ll.addWidget(self.progress)
+        ll.addWidget(self.status)
+
+        self.board = QTableWidget(objectName="leaderboardTable")
+        self.board.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.scatter_combo = QComboBox(objectName="scatterParamCombo")
+        self.scatter = pg.PlotWidget(title="Parameter against metric")
+        self.scatter.setObjectName("searchScatterPlot")
+        self.scatter.setBackground("w")
+        self.trial_plot = pg.PlotWidget(title="Current trial: training loss")
+        self.trial_plot.setObjectName("trialLossPlot")
+        self.trial_plot.setBackground("w")
+        self.trial_curve = self.trial_plot.plot(pen=pg.mkPen("#1f5fa8", width=1.5))
+        self.trial_x: list[float] = []
+        self.trial_y: list[float] = []
+        self.promote_steps = QSpinBox(objectName="promoteStepsSpin", minimum=1, maximum=10_000_000, value=2000)
+        self.promote_button = QPushButton("Promote the best to a full run", objectName="promoteButton")
+        self.promote_button.setEnabled(False)
+        self.log_view = QPlainTextEdit(objectName="searchLogView")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        promote_row = QHBoxLayout()
+        promote_row.addWidget(QLabel("steps"))
+        promote_row.addWidget(self.promote_steps)
+        promote_row.addWidget(self.promote_button)
+        scatter_row = QHBoxLayout()
+        scatter_row.addWidget(QLabel("x:"))
+        scatter_row.addWidget(self.scatter_combo, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.addWidget(QLabel("<b>Leaderboard</b>"))
+        rl.addWidget(self.board, 2)
+        rl.addLayout(promote_row)
+        plots = QHBoxLayout()
+        sc = QVBoxLayout()
+        sc.addLayout(scatter_row)
+        sc.addWidget(self.scatter)
+        plots.addLayout(sc)
+        plots.addWidget(self.trial_plot)
+        rl.addLayout(plots, 2)
+        rl.addWidget(self.log_view, 1)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([420, 860])
+        QVBoxLayout(self).addWidget(split)
+
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.session.stop)
+        self.promote_button.clicked.connect(self.promote)
+        self.scatter_combo.currentTextChanged.connect(lambda _: self._draw_scatter())
+        self._fill_presets()
+
+    def _fill_presets(self) -> None:
+        from studio.core.resources import preset_names
+
+        self.base_combo.addItems([p for p in preset_names() if not p.startswith("finetune-")])
+        self.base_combo.setCurrentText("demo-gpt")
+
+    def add_param(self, key: str, values: str) -> None:
+        row = self.params_table.rowCount()
+        self.params_table.insertRow(row)
+        self.params_table.setItem(row, 0, QTableWidgetItem(key))
+        self.params_table.setItem(row, 1, QTableWidgetItem(values))
+
+    # ---- the spec ------------------------------------------------------------------------------
+
+    def spec_table(self) -> dict[str, Any]:
+        params = {}
+        for row in range(self.params_table.rowCount()):
+            key = (self.params_table.item(row, 0) or QTableWidgetItem("")).text().strip()
+            text = (self.params_table.item(row, 1) or QTableWidgetItem("")).text()
+            if key:
+                try:
+                    params[key] = parse_values(text)
+                except ValueError as e:
+                    raise ConfigError(f"params.{key}: {e}") from None
+        return {
+            "search": {
+                "name": "gui", "base": self.base_combo.currentText().strip(), "strategy": self.strategy_combo.currentText(),
+                "trials": self.trials_spin.value(), "metric": self.metric_combo.currentText().strip(),
+                "prune": self.prune_check.isChecked(), "prune_after": 1, "folds": self.folds_spin.value(),
+                "set": [s.strip() for s in self.set_edit.text().split(";") if s.strip()],
+            },
+            "params": params,
+        }
+
+    def start(self) -> None:
+        from studio.core.runs.search import SearchSpec
+
+        if self.session.running:
+            return
+        try:
+            table = self.spec_table()
+            spec = SearchSpec.from_dict(table)
+            spec.base_config()
+        except StudioError as e:
+            self._say(str(e), error=True)
+            return
+        self.spec = spec
+        fd, name = tempfile.mkstemp(prefix="search-", suffix=".toml")
+        import os
+
+        os.close(fd)
+        self._spec_file = Path(name)
+        self._spec_file.write_text(tomli_w.dumps(table), encoding="utf-8")
+        self.trials = []
+        self.board.clear()
+        self.board.setRowCount(0)
+        self.scatter.clear()
+        self.scatter_combo.clear()
+        self.scatter_combo.addItems(list(spec.params))
+        self.progress.setRange(0, len(spec.settings()))
+        self.progress.setValue(0)
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.promote_button.setEnabled(False)
+        self._say("Starting the search process…")
+        self.session.start(None, search_spec=self._spec_file)
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, StepLogged):
+            self.trial_x.append(event.step)
+            self.trial_y.append(event.loss)
+            if event.step % 10 == 0 or event.step == event.total_steps:
+                self.trial_curve.setData(self.trial_x, self.trial_y)
+        elif isinstance(event, TrialStarted):
+            shown = ", ".join(f"{k}={v}" for k, v in event.params)
+            self.trial_x, self.trial_y = [], []
+            self.trial_curve.setData([], [])
+            self._say(f"Trial {event.trial + 1} of {event.trials}: {shown}")
+            self.log_view.appendPlainText(f"trial {event.trial + 1}/{event.trials}: {shown}")
+        elif isinstance(event, TrialFinished):
+            self.trials.append({"trial": event.trial, "status": event.status, "value": event.value, "params": dict(event.params),
+                                "run": event.run_dir, "steps": event.steps, "seconds": event.seconds})
+            self.progress.setValue(len(self.trials))
+            value = "—" if event.value is None else f"{event.value:.4f}"
+            self.log_view.appendPlainText(f"  {event.status}: {value} after {event.steps} steps ({event.seconds:.0f} s) {event.error}".rstrip())
+            self._fill_board()
+            self._draw_scatter()
+        elif isinstance(event, SearchFinished):
+            self.folder = Path(event.folder)
+            self.promote_button.setEnabled(event.best_trial >= 0)
+        elif isinstance(event, LogMessage) and "pruned" in event.text:
+            self.log_view.appendPlainText("  " + event.text)
+        elif isinstance(event, EvalLogged):
+            pass
+
+    def ranked(self) -> list[dict[str, Any]]:
+        minimize = self.spec.minimize if self.spec else True
+        rank = {"finished": 0, "early_stopped": 0, "pruned": 1, "stopped": 2, "failed": 3}
+
+        def key(t: dict[str, Any]) -> tuple[int, int, float]:
+            if t["value"] is None:
+                return (1, rank.get(t["status"], 3), 0.0)
+            return (0, rank.get(t["status"], 3), t["value"] if minimize else -t["value"])
+
+        return sorted(self.trials, key=key)
+
+    def _fill_board(self) -> None:
+        params = list(self.spec.params) if self.spec else []
+        headers = ["rank", "trial", *params, self.spec.metric if self.spec else "value", "status", "steps", "seconds"]
+        self.board.setColumnCount(len(headers))
+        self.board.setHorizontalHeaderLabels(headers)
+        ranked = self.ranked()
+        self.board.setRowCount(len(ranked))
+        for r, t in enumerate(ranked):
+            values = [r + 1, t["trial"], *(t["params"].get(p, "") for p in params),
+                      "—" if t["value"] is None else f"{t['value']:.4f}", t["status"], t["steps"], f"{t['seconds']:.0f}"]
+            for c, v in enumerate(values):
+                self.board.setItem(r, c, QTableWidgetItem(str(v)))
+        self.board.resizeColumnsToContents()
+
+    def _draw_scatter(self) -> None:
+        self.scatter.clear()
+        key = self.scatter_combo.currentText()
+        points = []
+        for t in self.trials:
+            if t["value"] is None or key not in t["params"]:
+                continue
+            try:
+                points.append((float(t["params"][key]), float(t["value"])))
+            except ValueError:
+                continue
+        if not points:
+            return
+        xs, ys = zip(*points, strict=True)
+        log_x = min(xs) > 0 and max(xs) / max(min(xs), 1e-12) > 20
+        self.scatter.setLogMode(x=log_x, y=False)
+        self.scatter.plot(list(xs), list(ys), pen=None, symbol="o", symbolSize=9, symbolBrush="#d35400")
+        self.scatter.setLabel("bottom", key)
+        self.scatter.setLabel("left", self.spec.metric if self.spec else "")
+
+    def _on_finished(self, result: Any) -> None:
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if self._spec_file is not None:
+            self._spec_file.unlink(missing_ok=True)
+        if result.status == "failed":
+            self._say(f"The search failed: {result.error}", error=True)
+        else:
+            best = self.ranked()[0] if self.trials and self.ranked()[0]["value"] is not None else None
+            detail = f"; best: trial {best['trial']} with {self.spec.metric} {best['value']:.4f}" if best else ""
+            self._say(f"Search {result.status}: {len(self.trials)} trial(s){detail}. Saved in {result.run_dir}.")
+        self.search_ended.emit(result.status)
+
+    def promote(self) -> None:
+        from studio.core.runs.search import TrialResult, promote
+
+        ranked = self.ranked()
+        if not ranked or ranked[0]["value"] is None or self.spec is None:
+            return
+        best = ranked[0]
+        params = {k: _typed(v) for k, v in best["params"].items()}
+        trial = TrialResult(best["trial"], params, best["status"], best["value"], best["steps"], best["seconds"], [best["run"]])
+        try:
+            config = promote(self.spec, trial, [f"train.steps={self.promote_steps.value()}"])
+        except StudioError as e:
+            self._say(str(e), error=True)
+            return
+        self.promote_requested.emit(config)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #c0392b;" if error else "")
+
+    def shutdown(self) -> None:
+        self.session.stop_and_wait()
+
+
+def _typed(text: str) -> Any:
+    """Trial parameters travel as text in events; read numbers and booleans back."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    return value if not (isinstance(value, float) and math.isnan(value)) else text

@@ -1,0 +1,99 @@
+"""Runs page (library, compare, edits, delete) and Search page, by clicks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from studio.core.runs.index import RunIndex
+from studio.core.training.trainer import Trainer
+from studio.gui.main_window import MainWindow
+from tests.core.test_models import tiny_config
+from tests.gui.test_training_flow import click
+
+
+def make_runs(corpus: Path) -> list[Path]:
+    return [
+        Trainer(tiny_config("gpt", corpus, "train.steps=8", "train.eval_interval=4", "train.sample_tokens=0", f"run.name={name}", f"train.lr={lr}")).fit().run_dir
+        for name, lr in (("first", 1e-3), ("second", 3e-3))
+    ]
+
+
+def test_select_two_runs_and_compare(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+    make_runs(tiny_corpus)
+    page = window.runs_page
+    window.show_page("Runs")
+    assert page.model.rowCount() == 2
+    assert page.timer.isActive()  # new runs from elsewhere appear by themselves while the page is shown
+    page.table.selectAll()
+    click(qtbot, page.action_buttons["compare"])
+    assert page.tabs.currentWidget() is page.compare
+    assert page.compare.curve_count() == 2
+    names = {item.name() for item in page.compare.plot.listDataItems() if item.name()}
+    assert names == {"first", "second"}
+    diff = {page.compare.diff_table.item(r, 0).text() for r in range(page.compare.diff_table.rowCount())}
+    assert diff == {"run.name", "train.lr"}
+    page.compare.x_combo.setCurrentText("tokens")
+    assert page.compare.curve_count() == 2
+
+
+def test_edit_sort_filter_delete_and_actions(qtbot, window: MainWindow, tiny_corpus: Path, monkeypatch) -> None:
+    runs = make_runs(tiny_corpus)
+    page = window.runs_page
+    window.show_page("Runs")
+    page.select_paths([str(runs[0])])
+    page.name_edit.setText("renamed")
+    page.tags_edit.setText("keep, baseline")
+    click(qtbot, page.save_button)
+    assert RunIndex().get(runs[0]).name == "renamed"
+    page.filter_edit.setText("baseline")
+    assert page.proxy.rowCount() == 1
+    page.filter_edit.setText("")
+    page.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert page.proxy.index(0, 0).data() == "renamed"
+
+    page.select_paths([str(runs[1])])
+    click(qtbot, page.action_buttons["try"])
+    assert window.stack.currentWidget() is window.try_page
+    assert window.try_page.model_combos[0].currentData() == str(runs[1])
+    window.show_page("Runs")
+    page.select_paths([str(runs[1])])
+    click(qtbot, page.action_buttons["finetune"])
+    assert window.finetune_page.base_combo.currentData() == str(runs[1])
+    window.show_page("Runs")
+    page.select_paths([str(runs[1])])
+    click(qtbot, page.action_buttons["open"])
+    assert window.train_page.plots.steps.size == 8
+
+    window.show_page("Runs")
+    asked = []
+    monkeypatch.setattr(type(page), "confirm_delete", lambda self, names, size: asked.append((names, size)) or True)
+    page.select_paths([str(runs[1])])
+    click(qtbot, page.action_buttons["delete"])
+    assert asked and asked[0][0] == ["second"] and asked[0][1] > 0
+    assert not runs[1].exists() and page.model.rowCount() == 1
+    assert "MB freed" in page.message.text()
+
+
+def test_search_page_runs_trials_and_promotes(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+    base = tiny_corpus.parent / "search-base.toml"
+    tiny_config("gpt", tiny_corpus, "train.sample_tokens=0").save(base)
+    page = window.search_page
+    window.show_page("Search")
+    page.base_combo.setCurrentText(str(base))
+    page.strategy_combo.setCurrentText("grid")
+    page.set_edit.setText("train.steps=6; train.eval_interval=3")
+    page.params_table.setRowCount(0)
+    page.add_param("train.lr", "1e-3, 3e-3")
+    with qtbot.waitSignal(page.search_ended, timeout=180_000) as ended:
+        click(qtbot, page.start_button)
+    assert ended.args == ["finished"], page.status.text()
+    assert page.board.rowCount() == 2
+    assert page.scatter.listDataItems()
+    assert page.promote_button.isEnabled()
+    page.promote_steps.setValue(5)
+    with qtbot.waitSignal(window.train_page.run_ended, timeout=120_000):
+        click(qtbot, page.promote_button)
+    assert window.stack.currentWidget() is window.train_page
+    assert window.train_page.monitor.run_dir.name.endswith("gui-best")
