@@ -45,7 +45,15 @@ from studio.core.callbacks import Dispatcher
 from studio.core.config import RunConfig
 from studio.core.control import RunControl
 from studio.core.errors import ConfigError, ConfigIssue
-from studio.core.events import EvalLogged, Event, LogMessage, SearchFinished, TrialFinished, TrialStarted
+from studio.core.events import (
+    EvalLogged,
+    Event,
+    LogMessage,
+    SearchFinished,
+    StepLogged,
+    TrialFinished,
+    TrialStarted,
+)
 from studio.core.paths import data_dir
 from studio.core.resources import find_config
 
@@ -352,12 +360,15 @@ def _run_trial(spec: SearchSpec, trial: int, params: dict[str, Any], slot: int, 
         trial_control = RunControl()
         best: list[float] = []
         pruned = [False]
+        total = [0]
 
         def on_event(event: Event, fold: int | None = fold, best: list[float] = best, trial_control: RunControl = trial_control,
                      pruned: list[bool] = pruned) -> None:
             emit(event)
             if control.stop_requested:
                 trial_control.request_stop()
+            if isinstance(event, StepLogged):
+                total[0] = event.total_steps
             if not isinstance(event, EvalLogged):
                 return
             value = metric_of(event, spec.metric)
@@ -367,7 +378,8 @@ def _run_trial(spec: SearchSpec, trial: int, params: dict[str, Any], slot: int, 
             if fold in (None, 0):
                 curve[event.step] = value
                 with lock:
-                    prune = spec.prune and pruner.should_prune(curve, event.step)
+                    # The last evaluation ends the trial anyway: a finished trial is never "pruned".
+                    prune = spec.prune and event.step < total[0] and pruner.should_prune(curve, event.step)
                 if prune:
                     emit(LogMessage("info", f"trial {trial}: {spec.metric} {value:.4f} at step {event.step} is worse than the median; pruned"))
                     pruned[0] = True
