@@ -363,7 +363,7 @@ def _run_trial(spec: SearchSpec, trial: int, params: dict[str, Any], slot: int, 
         total = [0]
 
         def on_event(event: Event, fold: int | None = fold, best: list[float] = best, trial_control: RunControl = trial_control,
-                     pruned: list[bool] = pruned) -> None:
+                     pruned: list[bool] = pruned, total: list[int] = total) -> None:
             emit(event)
             if control.stop_requested:
                 trial_control.request_stop()
