@@ -2,7 +2,7 @@
 
     python benchmarks/gui_responsiveness.py [--steps 400] [--rounds 2]
 
-The same tiny-GPT recipe (4 layers, 4 heads, 128 wide, context 64, batch 12, char tokens on the
+The same tiny-GPT recipe (4 layers, 4 heads, 128 wide, context 128, batch 12, char tokens on the
 demo stories) runs alternately headless (``Trainer.fit`` with no callbacks) and from the real
 main window (the Train page's Start: a QThread supervising the training process, live plots
 redrawn at 10 Hz on the visible Train page). During the windowed runs a 5 ms QTimer records how

@@ -97,6 +97,44 @@ def main() -> int:
     page.log_check.setChecked(True)
     page.tabs.setCurrentIndex(1)
     shoot("5-train-log-scale")
+    first_run = page.monitor.run_dir
+    page.stop()
+    wait_for(lambda: page.monitor.idle, timeout=120)
+    page.log_check.setChecked(False)
+
+    # 4. Trying the model: free generation, with confidence shading.
+    tried = window.try_page
+    window.show_page("Try")
+    tried.set_model(first_run)
+    tried.tabs.setCurrentIndex(4)
+    tried.inputs["generate"]["text"].setPlainText("ROMEO:\n")
+    tried.mode_combo.setCurrentText("sample")
+    tried.seed_spin.setValue(1)
+    tried.max_tokens_spin.setValue(200)
+    tried.run()
+    wait_for(lambda: not tried.job.running, timeout=120)
+    shoot("6-try-generate")
+
+    # 5. Fine-tuning setup with the example preview.
+    ft = window.finetune_page
+    window.show_page("Fine-tune")
+    ft.set_base(first_run)
+    ft.set_task("translate", "demo-translate")
+    ft.preview()
+    shoot("7-finetune-preview")
+
+    # 6. A second, shorter run, then both compared in the library.
+    page.forms["train"].set_values({"steps": 300, "lr": 0.001})
+    page.forms["run"].set_values({"name": "shakespeare-gpt-lr1e-3"})
+    window.show_page("Train")
+    page.start()
+    wait_for(lambda: page.monitor.state == "running", timeout=120)
+    wait_for(lambda: page.monitor.idle, timeout=600)
+    runs = window.runs_page
+    window.show_page("Runs")
+    runs.table.selectAll()
+    runs.compare_selected()
+    shoot("8-runs-compare")
     window.close()
     return 0
 

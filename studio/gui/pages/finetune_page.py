@@ -138,7 +138,7 @@ class FinetunePage(QWidget):
         left_scroll.setWidgetResizable(True)
         left_scroll.setWidget(left)
         left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(400)
+        left_scroll.setMinimumWidth(470)
 
         # ---- preview + monitor ----------------------------------------------------------------
         self.preview_button = QPushButton("Preview examples", objectName="previewButton")
@@ -159,7 +159,7 @@ class FinetunePage(QWidget):
         splitter.addWidget(left_scroll)
         splitter.addWidget(self.right_tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([420, 860])
+        splitter.setSizes([490, 790])
         QVBoxLayout(self).addWidget(splitter)
 
         self.base_browse.clicked.connect(self._browse_base)
