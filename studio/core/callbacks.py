@@ -89,6 +89,18 @@ class MetricsWriter:
             self._file = None
 
 
+class SamplesWriter:
+    """Keeps the text sampled at each evaluation in ``samples.jsonl`` (step, valid loss, text)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, EvalLogged) and event.sample:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": event.step, "valid_loss": _finite(event.loss), "sample": event.sample}, ensure_ascii=False) + "\n")
+
+
 def describe(event: Event) -> str | None:
     """One human line per event, shared by the log file, the CLI and the GUI's log view."""
     match event:

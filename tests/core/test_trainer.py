@@ -170,6 +170,8 @@ def test_events_are_frozen_plain_records_and_logged(tiny_corpus: Path, tmp_path:
     assert [x["event"] for x in lines].count("step") == 10
     assert [type(e) for e in run_events_of(run)] == [type(e) for e in events.events if e.kind != "data_progress"]
     assert "finished at step 10" in run.log_path.read_text()
+    samples = [json.loads(x) for x in (run.path / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [5, 10] and all(s["sample"] for s in samples)
     info = run.read_info()
     assert info["status"] == "finished" and info["step"] == 10 and info["best_valid_loss"] > 0
 

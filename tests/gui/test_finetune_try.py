@@ -109,3 +109,19 @@ def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, 
     assert window.try_page.finetune_buttons[0].isVisibleTo(window.try_page)
     click(qtbot, window.try_page.finetune_buttons[0])
     assert window.stack.currentWidget() is window.finetune_page
+
+
+def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base_run: Path) -> None:
+    page = window.try_page
+    window.show_page("Try")
+    page.set_model(base_run)
+    page.tabs.setCurrentIndex(4)  # Generate
+    page.mode_combo.setCurrentText("sample")
+    page.max_tokens_spin.setValue(4000)
+    click(qtbot, page.run_button)
+    qtbot.waitUntil(lambda: len(page.outputs[0].spans) >= 3, timeout=60_000)  # tokens arrive one by one
+    with qtbot.waitSignal(page.answered, timeout=30_000):
+        click(qtbot, page.cancel_button)
+    assert "cancelled" in page.status_labels[0].text()
+    assert len(page.outputs[0].spans) < 4000
+    assert page.run_button.isEnabled()

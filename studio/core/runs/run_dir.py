@@ -6,7 +6,9 @@
         config.toml        the configuration, with help comments
         run.json           status, progress and summary (kept current while the run goes)
         metrics.jsonl      every event, one JSON object per line
+        samples.jsonl      the text sampled at each evaluation
         log.txt            a readable log
+        results.json       task metrics of the best checkpoint (fine-tuning runs)
         checkpoints/last/  the latest state (resumable)
         checkpoints/best/  the weights with the best validation loss
 """

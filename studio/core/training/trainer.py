@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter
+from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter, SamplesWriter
 from studio.core.config import RunConfig
 from studio.core.control import Cancelled, RunControl
 from studio.core.data.tokenizers import Tokenizer, train_tokenizer
@@ -115,7 +115,8 @@ class Trainer:
         run = self.run
         sinks: list[Callback] = []
         if self.dist.is_main and run is not None:
-            sinks = [MetricsWriter(run.metrics_path), LogWriter(run.log_path), RunInfoWriter(run), *callbacks]
+            sinks = [MetricsWriter(run.metrics_path), LogWriter(run.log_path), SamplesWriter(run.path / "samples.jsonl"),
+                     RunInfoWriter(run), *callbacks]
             if tensorboard.available():
                 sinks.append(tensorboard.TensorBoardWriter(run.path / "tensorboard"))
         emit = Dispatcher(sinks)
