@@ -1,13 +1,13 @@
-"""Finding runs on disk for pickers (base model, Try panel): a quick scan of the runs folder that
-reads only small JSON and TOML files, so it needs no engine."""
+"""Runs with a checkpoint, for pickers (base model, Try panel): read from the folders themselves,
+so a run finished a moment ago is there without refreshing the library's index."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.paths import runs_dir
+from studio.core.runs.index import record_from_folder
 from studio.core.runs.run_dir import RunDir
 
 
@@ -29,25 +29,13 @@ class RunSummary:
 
 
 def summarize(path: Path) -> RunSummary | None:
-    run = RunDir(path)
-    if not run.config_path.exists():
+    record = record_from_folder(path)
+    if record is None:
         return None
-    info = run.read_info()
-    try:
-        config = tomllib.loads(run.config_path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        config = {}
+    run = RunDir(path)
     has_ckpt = any((run.checkpoint(label) / "state.json").exists() for label in ("best", "last"))
-    return RunSummary(
-        path=path,
-        name=str(info.get("name") or path.name),
-        arch=str(config.get("model", {}).get("arch", info.get("arch", "?"))),
-        task=str(config.get("task", {}).get("kind", "lm")),
-        status=str(info.get("status", "unknown")),
-        step=int(info.get("step", 0) or 0),
-        has_checkpoint=has_ckpt,
-        updated=float(info.get("updated", path.stat().st_mtime)),
-    )
+    return RunSummary(Path(record["path"]), record["name"], record["arch"], record["task"], record["status"],
+                      record["step"], has_ckpt, record["updated"])
 
 
 def list_runs(root: Path | None = None, with_checkpoint: bool = False) -> list[RunSummary]:

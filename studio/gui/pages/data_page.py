@@ -39,6 +39,7 @@ from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.data.datasets import DATASETS, DEMO_TITLES
 from studio.core.errors import ConfigIssue, StudioError
 from studio.gui.session import StudioSession
+from studio.gui.widgets.layout import row_widget
 from studio.gui.widgets.token_chips import TokenChipsWidget
 from studio.gui.workers.data_worker import DataBuild
 
@@ -76,12 +77,9 @@ class DataPage(QWidget):
         self.path_edit = QLineEdit(objectName="corpusPathEdit")
         self.path_edit.setPlaceholderText("Files or folders, separated by ;  (or drop them here)")
         form.addRow("Files", self.path_edit)
-        buttons = QHBoxLayout()
         self.open_files_button = QPushButton("Open files…", objectName="openFilesButton")
         self.open_folder_button = QPushButton("Open folder…", objectName="openFolderButton")
-        buttons.addWidget(self.open_files_button)
-        buttons.addWidget(self.open_folder_button)
-        form.addRow("", self._wrap(buttons))
+        form.addRow("", row_widget(self.open_files_button, self.open_folder_button, stretch_first=False))
         self.format_combo = QComboBox(objectName="formatCombo")
         self.format_combo.addItems(["auto", "text", "csv", "tsv", "jsonl"])
         form.addRow("Format", self.format_combo)
@@ -216,13 +214,6 @@ class DataPage(QWidget):
         self.cancel_button.clicked.connect(self.build.cancel)
         self._on_settings_changed()
         self.refresh_preview()
-
-    @staticmethod
-    def _wrap(layout: QHBoxLayout) -> QWidget:
-        w = QWidget()
-        layout.setContentsMargins(0, 0, 0, 0)
-        w.setLayout(layout)
-        return w
 
     @staticmethod
     def _titled(title: str, *widgets: QWidget) -> QWidget:

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -32,6 +31,7 @@ from studio.core.config import DataConfig, FinetuneConfig, RunConfig, RunSection
 from studio.core.errors import ConfigError, ConfigIssue, StudioError
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
+from studio.gui.widgets.layout import row_widget
 from studio.gui.widgets.run_monitor import RunMonitorWidget
 
 TASKS = [("classify", "Text classification"), ("translate", "Translation"), ("qa", "Question answering"),
@@ -57,10 +57,7 @@ class FinetunePage(QWidget):
         self.base_combo = QComboBox(objectName="baseRunCombo")
         self.base_combo.setToolTip("A trained run to start from; its tokenizer and architecture carry over")
         self.base_browse = QPushButton("Browse…", objectName="baseBrowseButton")
-        row = QHBoxLayout()
-        row.addWidget(self.base_combo, 1)
-        row.addWidget(self.base_browse)
-        bf.addRow("Run", self._wrap(row))
+        bf.addRow("Run", row_widget(self.base_combo, self.base_browse))
         self.base_checkpoint_combo = QComboBox(objectName="baseCheckpointCombo")
         self.base_checkpoint_combo.addItems(["best", "last"])
         bf.addRow("Checkpoint", self.base_checkpoint_combo)
@@ -83,10 +80,7 @@ class FinetunePage(QWidget):
         self.path_edit = QLineEdit(objectName="taskPathEdit")
         self.path_edit.setPlaceholderText("Training files (JSONL, SQuAD JSON, TSV pairs, CSV); ; between several")
         self.open_button = QPushButton("Open…", objectName="openTaskFilesButton")
-        row = QHBoxLayout()
-        row.addWidget(self.path_edit, 1)
-        row.addWidget(self.open_button)
-        tf.addRow("Training", self._wrap(row))
+        tf.addRow("Training", row_widget(self.path_edit, self.open_button))
         self.valid_edit = QLineEdit(objectName="taskValidPathEdit")
         self.valid_edit.setPlaceholderText("optional; else 10% of the training examples")
         tf.addRow("Validation", self.valid_edit)
@@ -174,13 +168,6 @@ class FinetunePage(QWidget):
         session.changed.connect(self._validate)
         self.refresh_bases()
         self._on_task_changed()
-
-    @staticmethod
-    def _wrap(layout: QHBoxLayout) -> QWidget:
-        w = QWidget()
-        layout.setContentsMargins(0, 0, 0, 0)
-        w.setLayout(layout)
-        return w
 
     def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.widgets.layout import row_widget
 from studio.gui.workers.inference_worker import TryJob, TryRequest
 
 TABS = [("translate", "Translate"), ("ask", "Ask"), ("summarize", "Summarize"), ("classify", "Classify"), ("generate", "Generate")]
@@ -103,13 +104,7 @@ class TryPage(QWidget):
         models = QGroupBox("Model")
         mf = QFormLayout(models)
         for i, (combo, button) in enumerate(zip(self.model_combos, self.browse_buttons, strict=True)):
-            row = QHBoxLayout()
-            row.addWidget(combo, 1)
-            row.addWidget(button)
-            box = QWidget()
-            row.setContentsMargins(0, 0, 0, 0)
-            box.setLayout(row)
-            mf.addRow("Model" if i == 0 else "Compare with", box)
+            mf.addRow("Model" if i == 0 else "Compare with", row_widget(combo, button))
             button.clicked.connect(lambda _=False, k=i: self._browse(k))
             if i == 0:
                 mf.addRow("", self.compare_check)
