@@ -42,3 +42,13 @@ def token_cache_dir() -> Path:
     path = cache_dir() / "tokens"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def studio_command(*args: str) -> list[str]:
+    """How to start ``studio`` again as a child process: this Python with ``-m studio``, or, in a
+    frozen (PyInstaller) build, the bundle's own executable."""
+    import sys
+
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "studio", *args]

@@ -54,7 +54,7 @@ from studio.core.events import (
     TrialFinished,
     TrialStarted,
 )
-from studio.core.paths import data_dir
+from studio.core.paths import data_dir, studio_command
 from studio.core.resources import find_config
 
 LOWER_IS_BETTER = {"valid_loss", "loss", "perplexity"}
@@ -224,7 +224,6 @@ def run_in_child(config: RunConfig, on_event: Callable[[Event], None], control: 
     """The same run in a ``studio worker`` process pinned to GPU ``slot`` (parallel trials)."""
     import os
     import subprocess
-    import sys
     import tempfile
 
     from studio.core.events import event_from_dict
@@ -237,7 +236,7 @@ def run_in_child(config: RunConfig, on_event: Callable[[Event], None], control: 
     env = dict(os.environ)
     if gpu_count() > 1:
         env["CUDA_VISIBLE_DEVICES"] = str(slot)
-    proc = subprocess.Popen([sys.executable, "-m", "studio", "worker", "--config", str(path)], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([*studio_command("worker"), "--config", str(path)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, bufsize=1)
     result = RunResult("failed", 0, math.inf, Path(), "the trial's process ended without a result")
     stop_sent = False

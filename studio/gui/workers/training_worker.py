@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 from collections import deque
@@ -30,7 +29,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from studio.core.config import RunConfig
 from studio.core.events import RunFailed, RunFinished, event_from_dict
-from studio.core.paths import cache_dir
+from studio.core.paths import cache_dir, studio_command
 
 
 class TrainingWorker(QObject):
@@ -72,7 +71,7 @@ class TrainingWorker(QObject):
         from studio.core.training.trainer import RunResult
 
         config_file: Path | None = None
-        args = [sys.executable, "-m", "studio", "worker"]
+        args = studio_command("worker")
         if self.resume_run is not None:
             args += ["--resume", str(self.resume_run)]
         elif self.search_spec is not None:
