@@ -10,9 +10,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.core.errors import StudioError
+from studio.gui.workers.thread_job import ThreadJob
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class InferenceWorker(QObject):
         self.finished.emit()
 
 
-class TryJob(QObject):
+class TryJob(ThreadJob):
     """One Try request (one or two panes) on its own thread; lives on the GUI thread."""
 
     started = Signal(int, str)
@@ -102,48 +103,17 @@ class TryJob(QObject):
     unsupported = Signal(int, str)
     pane_done = Signal(int, str)
     failed = Signal(int, str)
-    ended = Signal()
 
     def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self.thread: QThread | None = None
-        self.worker: InferenceWorker | None = None
+        super().__init__("inferenceThread", parent)
         self.cache = ModelCache()
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None
 
     def start(self, requests: list[TryRequest]) -> None:
         if self.running:
             return
-        self.thread = QThread()
-        self.thread.setObjectName("inferenceThread")
-        self.worker = InferenceWorker(requests, self.cache)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        for name in ("started", "token", "unsupported", "pane_done", "failed"):
-            getattr(self.worker, name).connect(getattr(self, name))
-        self.thread.finished.connect(self._cleanup)
-        self.thread.start()
+        worker = InferenceWorker(requests, self.cache)
+        self._launch(worker, [worker.finished], ["started", "token", "unsupported", "pane_done", "failed"])
 
     def cancel(self) -> None:
-        if self.worker is not None:
+        if isinstance(self.worker, InferenceWorker):
             self.worker.cancel_event.set()
-
-    def cancel_and_wait(self) -> None:
-        if self.thread is not None:
-            self.cancel()
-            self.thread.wait()
-            self._cleanup()
-
-    @Slot()
-    def _cleanup(self) -> None:
-        if self.thread is None:
-            return
-        self.thread.wait()
-        self.thread.deleteLater()
-        self.thread = None
-        self.worker = None
-        self.ended.emit()
