@@ -16,7 +16,9 @@ from torch.nn import functional as F
 from studio.core.data.special_tokens import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID
 from studio.core.data.tokenizers import Tokenizer
 from studio.core.models.base import LanguageModel
+from studio.core.models.gpt import GPT
 from studio.core.models.seq2seq import Seq2SeqTransformer
+from studio.core.models.transformer_layers import KVCache
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,15 @@ def generate_text(model: LanguageModel, tokenizer: Tokenizer, prompt: str | list
 
 
 @torch.no_grad()
-def batched_greedy(model: LanguageModel, prompts: list[list[int]], max_new_tokens: int, batch_size: int = 64) -> list[list[int]]:
+def batched_greedy(
+    model: LanguageModel, prompts: list[list[int]], max_new_tokens: int, batch_size: int = 64, use_cache: bool = True
+) -> list[list[int]]:
     """Greedy continuations of many prompts, a batch at a time; each stops at <eos>.
 
     Causal models get right-padded prompts and read the logits at each sequence's own last
     token, so padding never affects a prediction. Encoder-decoders read each prompt as the
-    source and write from <bos>.
+    source and write from <bos>. Transformers keep a key-value cache unless ``use_cache`` is
+    False (kept to measure the cache and to test that it changes nothing).
     """
     was_training = model.training
     model.eval()
@@ -135,7 +140,9 @@ def batched_greedy(model: LanguageModel, prompts: list[list[int]], max_new_token
         for i in range(0, len(prompts), batch_size):
             chunk = [p[-ctx:] or [EOS_ID] for p in prompts[i : i + batch_size]]
             if isinstance(model, Seq2SeqTransformer):
-                out.extend(_greedy_seq2seq(model, chunk, max_new_tokens, device))
+                out.extend(_greedy_seq2seq(model, chunk, max_new_tokens, device, use_cache))
+            elif isinstance(model, GPT) and use_cache:
+                out.extend(_greedy_gpt_cached(model, chunk, max_new_tokens, device))
             else:
                 out.extend(_greedy_causal(model, chunk, max_new_tokens, device))
     finally:
@@ -177,7 +184,50 @@ def _greedy_causal(model: LanguageModel, prompts: list[list[int]], max_new: int,
     return new
 
 
-def _greedy_seq2seq(model: Seq2SeqTransformer, prompts: list[list[int]], max_new: int, device: torch.device) -> list[list[int]]:
+def _greedy_gpt_cached(model: GPT, prompts: list[list[int]], max_new: int, device: torch.device) -> list[list[int]]:
+    """Greedy decoding with a key-value cache: the prompts are read once (right-padded, padding
+    masked out of every later step), then each step feeds one token per unfinished row at that
+    row's own position. Rows that reach the end of the context finish on the re-reading path."""
+    ctx = model.config.context_length
+    n = len(prompts)
+    lengths = torch.tensor([len(p) for p in prompts], device=device)
+    idx = torch.full((n, int(lengths.max())), PAD_ID, dtype=torch.long)
+    for row, p in enumerate(prompts):
+        idx[row, : len(p)] = torch.tensor(p)
+    key_mask = torch.arange(idx.size(1), device=device)[None, :] < lengths[:, None]
+    cache = KVCache(len(model.blocks))
+    hidden = model.hidden(idx.to(device), cache=cache, key_mask=key_mask)
+    logits = model.head(hidden[torch.arange(n, device=device), lengths - 1])
+    rows = torch.arange(n, device=device)  # which prompt each batch row is
+    positions = lengths.clone()  # where each row's next token goes
+    new: list[list[int]] = [[] for _ in prompts]
+    for step in range(max_new):
+        tokens = _ban_specials(logits.float()).argmax(-1)
+        for row, token in zip(rows.tolist(), tokens.tolist(), strict=True):
+            if token != EOS_ID:
+                new[row].append(token)
+        keep = (tokens != EOS_ID).nonzero().flatten()
+        if keep.numel() == 0 or step == max_new - 1:
+            break
+        if keep.numel() < rows.numel():
+            cache.select(keep)
+            rows, tokens, positions, key_mask = rows[keep], tokens[keep], positions[keep], key_mask[keep]
+        if int(positions.max()) >= ctx:
+            # Learned positions end at the context: continue these rows by re-reading windows.
+            rest = [list(prompts[r]) + new[r] for r in rows.tolist()]
+            for r, more in zip(rows.tolist(), _greedy_causal(model, rest, max_new - step - 1, device), strict=True):
+                new[r].extend(more)
+            break
+        key_mask = torch.cat([key_mask, torch.ones_like(key_mask[:, :1])], dim=1)
+        hidden = model.hidden(tokens[:, None], positions[:, None], cache, key_mask)
+        logits = model.head(hidden[:, -1, :])
+        positions = positions + 1
+    return new
+
+
+def _greedy_seq2seq(
+    model: Seq2SeqTransformer, prompts: list[list[int]], max_new: int, device: torch.device, use_cache: bool = True
+) -> list[list[int]]:
     ctx = model.config.context_length
     width = max(len(p) for p in prompts)
     src = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
@@ -188,8 +238,12 @@ def _greedy_seq2seq(model: Seq2SeqTransformer, prompts: list[list[int]], max_new
     memory = model.encode(src, src_mask)
     tgt = torch.full((len(prompts), 1), BOS_ID, dtype=torch.long, device=device)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    cache = model.new_cache() if use_cache else None
     for _ in range(min(max_new, ctx - 1)):
-        step = _ban_specials(model.decode(tgt, memory, src_mask)[:, -1, :].float()).argmax(-1)
+        # With the cache only the newest target token goes in; finished rows stay in the batch
+        # (writing <eos>) since encoder-decoder targets are short.
+        step_in = tgt[:, -1:] if cache is not None else tgt
+        step = _ban_specials(model.decode(step_in, memory, src_mask, cache)[:, -1, :].float()).argmax(-1)
         step = torch.where(done, torch.full_like(step, EOS_ID), step)
         tgt = torch.cat([tgt, step[:, None]], dim=1)
         done |= step == EOS_ID
@@ -211,7 +265,12 @@ def greedy_decode(model: Seq2SeqTransformer, src: list[int], max_len: int = 64) 
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2SeqTransformer, src: list[int], beam_size: int = 4, max_len: int = 64, length_penalty: float = 1.0
+    model: Seq2SeqTransformer,
+    src: list[int],
+    beam_size: int = 4,
+    max_len: int = 64,
+    length_penalty: float = 1.0,
+    use_cache: bool = True,
 ) -> list[int]:
     """The best target (without <bos>/<eos>) by beam search; scores are log-probabilities divided
     by length**length_penalty so longer hypotheses are not unfairly punished."""
@@ -226,11 +285,18 @@ def beam_search(
         memory = model.encode(src_t, src_mask)
         beams: list[tuple[list[int], float]] = [([BOS_ID], 0.0)]
         finished: list[tuple[list[int], float]] = []
+        cache = model.new_cache() if use_cache else None
+        parents = torch.zeros(1, dtype=torch.long, device=device)
         for _ in range(max_len):
-            tgt = torch.tensor([b for b, _ in beams], dtype=torch.long, device=device)
-            n = tgt.size(0)
+            n = len(beams)
+            if cache is not None:
+                # The cache follows the beams kept: row i continues the beam it came from.
+                cache.select(parents)
+                tgt = torch.tensor([b[-1:] for b, _ in beams], dtype=torch.long, device=device)
+            else:
+                tgt = torch.tensor([b for b, _ in beams], dtype=torch.long, device=device)
             logp = F.log_softmax(
-                model.decode(tgt, memory.expand(n, -1, -1), src_mask.expand(n, -1))[:, -1, :].float(), dim=-1
+                model.decode(tgt, memory.expand(n, -1, -1), src_mask.expand(n, -1), cache)[:, -1, :].float(), dim=-1
             )
             logp[:, :NUM_SPECIAL] = torch.where(
                 torch.arange(NUM_SPECIAL, device=device) == EOS_ID, logp[:, :NUM_SPECIAL], float("-inf")
@@ -238,6 +304,7 @@ def beam_search(
             scores = torch.tensor([s for _, s in beams], device=device)[:, None] + logp
             top = torch.topk(scores.view(-1), min(beam_size * 2, scores.numel()))
             candidates: list[tuple[list[int], float]] = []
+            origins: list[int] = []
             for score, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                 b, tok = divmod(flat, logp.size(1))
                 seq = beams[b][0] + [tok]
@@ -245,9 +312,11 @@ def beam_search(
                     finished.append((seq, score))
                 else:
                     candidates.append((seq, score))
+                    origins.append(b)
                 if len(candidates) == beam_size:
                     break
             beams = candidates
+            parents = torch.tensor(origins, dtype=torch.long, device=device)
             if not beams or (len(finished) >= beam_size and max(_norm(f, length_penalty) for f in finished) >= max(_norm(c, length_penalty) for c in beams)):
                 break
         pool = finished or beams

@@ -19,7 +19,9 @@ from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL
 from studio.core.inference.generate import GeneratedToken, SamplingSettings, beam_search, stream_tokens
 from studio.core.inference.loading import LoadedModel
 from studio.core.models.base import LanguageModel
+from studio.core.models.gpt import GPT
 from studio.core.models.seq2seq import Seq2SeqTransformer
+from studio.core.models.transformer_layers import KVCache
 from studio.core.tasks.encoding import inputs_of, prompt_ids
 from studio.core.tasks.heads import ClassifierModel, SpanQAModel
 
@@ -128,7 +130,14 @@ class TaskRunner:
 
 
 @torch.no_grad()
-def causal_beam_search(model: LanguageModel, prompt: list[int], beam_size: int, max_new: int, length_penalty: float = 1.0) -> list[int]:
+def causal_beam_search(
+    model: LanguageModel,
+    prompt: list[int],
+    beam_size: int,
+    max_new: int,
+    length_penalty: float = 1.0,
+    use_cache: bool = True,
+) -> list[int]:
     """Beam search for decoder-only and recurrent models (all beams share a length, so they batch)."""
     was_training = model.training
     model.eval()
@@ -137,27 +146,48 @@ def causal_beam_search(model: LanguageModel, prompt: list[int], beam_size: int, 
     beams: list[tuple[list[int], float]] = [(list(prompt) or [EOS_ID], 0.0)]
     start = len(beams[0][0])
     finished: list[tuple[list[int], float]] = []
+    # A GPT keeps a key-value cache that follows the beams kept, until the beams reach the end of
+    # the context; from there (and for recurrent models) each step re-reads the last window.
+    cache = KVCache(len(model.blocks)) if use_cache and isinstance(model, GPT) and start < ctx else None
     try:
         for _ in range(max_new):
-            idx = torch.tensor([b[-ctx:] for b, _ in beams], device=device)
-            logits = model(idx)
-            if isinstance(logits, tuple):
-                logits = logits[0]
+            length = len(beams[0][0])
+            if cache is not None and length > ctx:
+                cache = None
+            if isinstance(model, GPT) and cache is not None:
+                if cache.length == 0:
+                    hidden = model.hidden(torch.tensor([beams[0][0]], device=device), cache=cache)
+                else:
+                    last = torch.tensor([[b[-1]] for b, _ in beams], device=device)
+                    positions = torch.full_like(last, length - 1)
+                    hidden = model.hidden(last, positions, cache)
+                logits = model.head(hidden[:, -1:, :])
+            else:
+                logits = model(torch.tensor([b[-ctx:] for b, _ in beams], device=device))
+                if isinstance(logits, tuple):
+                    logits = logits[0]
             logp = F.log_softmax(logits[:, -1, :].float(), dim=-1)
             specials = torch.arange(logp.size(1), device=device) < NUM_SPECIAL
             logp = logp.masked_fill(specials & (torch.arange(logp.size(1), device=device) != EOS_ID), float("-inf"))
             scores = torch.tensor([s for _, s in beams], device=device)[:, None] + logp
             top = torch.topk(scores.view(-1), min(2 * beam_size, scores.numel()))
             candidates = []
+            origins = []
             for score, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                 b, token = divmod(flat, logp.size(1))
                 seq = beams[b][0] + [token]
-                (finished if token == EOS_ID else candidates).append((seq, score))
+                if token == EOS_ID:
+                    finished.append((seq, score))
+                else:
+                    candidates.append((seq, score))
+                    origins.append(b)
                 if len(candidates) == beam_size:
                     break
             beams = candidates
             if not beams:
                 break
+            if cache is not None:
+                cache.select(torch.tensor(origins, device=device))
 
         def norm(item: tuple[list[int], float]) -> float:
             return item[1] / max(1, len(item[0]) - start) ** length_penalty

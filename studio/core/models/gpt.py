@@ -13,6 +13,7 @@ from studio.core.errors import ConfigIssue
 from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
 from studio.core.models.transformer_layers import (
     Block,
+    KVCache,
     RotaryEmbedding,
     TransformerConfig,
     layer_norm,
@@ -85,15 +86,31 @@ class GPT(LanguageModel):
 
     def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         # Causal attention: padding at the end never influences the real tokens before it.
+        return self.hidden(idx)
+
+    def hidden(
+        self,
+        idx: Tensor,
+        positions: Tensor | None = None,
+        cache: KVCache | None = None,
+        key_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Final hidden states [B, T, d] of ``idx``. With a ``cache``, ``idx`` are new tokens at
+        ``positions`` [B, T] after the cached ones, and ``key_mask`` [B, cached + T] marks the
+        keys each row may see (False at padding)."""
         t = idx.size(1)
-        if t > self.config.context_length:
-            raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
+        if positions is None:
+            if t > self.config.context_length:
+                raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
+            positions_or_range = torch.arange(t, device=idx.device)
+        else:
+            positions_or_range = positions
         x = self.tok_emb(idx)
         if self.pos_emb is not None:
-            x = x + self.pos_emb(torch.arange(t, device=idx.device))
+            x = x + self.pos_emb(positions_or_range)
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, key_mask=key_mask, positions=positions, cache=cache.layers[i] if cache is not None else None)
         return self.ln_f(x)
 
     def forward(self, idx: Tensor) -> Tensor:
@@ -110,12 +127,21 @@ class GPT(LanguageModel):
     def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return causal_lm_loss(self(windows[:, :-1]), windows[:, 1:])
 
-    # Decoding recomputes over the last context_length tokens each step: for models of this size
-    # that costs less than it saves in code, and it handles prompts longer than the context.
+    # Decoding keeps every layer's keys and values, so a step computes one token. Learned
+    # positions cannot slide, so once the text outgrows the context each step re-reads the last
+    # context_length tokens instead (as training saw them).
     def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
-        state = prompt[:, -self.config.context_length :]
-        return self(state)[:, -1, :], state
+        window = prompt[:, -self.config.context_length :]
+        cache = KVCache(len(self.blocks))
+        logits = self.head(self.hidden(window, cache=cache)[:, -1, :])
+        return logits, (window, cache)
 
     def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        state = torch.cat([state, token.view(1, 1)], dim=1)[:, -self.config.context_length :]
-        return self(state)[:, -1, :], state
+        window, cache = state
+        window = torch.cat([window, token.view(1, 1)], dim=1)
+        ctx = self.config.context_length
+        if cache is not None and window.size(1) <= ctx:
+            positions = torch.full((1, 1), window.size(1) - 1, dtype=torch.long, device=window.device)
+            return self.head(self.hidden(token.view(1, 1), positions, cache)[:, -1, :]), (window, cache)
+        window = window[:, -ctx:]
+        return self(window)[:, -1, :], (window, None)

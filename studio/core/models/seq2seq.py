@@ -19,6 +19,7 @@ from studio.core.data.special_tokens import BOS_ID, PAD_ID
 from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
 from studio.core.models.transformer_layers import (
     Block,
+    KVCache,
     TransformerConfig,
     layer_norm,
     scale_residual_projections,
@@ -84,13 +85,19 @@ class Seq2SeqTransformer(LanguageModel):
             x = block(x, key_mask=src_mask)
         return self.enc_ln(x)
 
-    def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        """Logits [B, T, V] for each next target token, given the decoder input so far."""
-        self._check_len(tgt_in.size(1), "target")
-        x = self.drop(self.tok_emb(tgt_in) + self.tgt_pos(torch.arange(tgt_in.size(1), device=tgt_in.device)))
-        for block in self.decoder:
-            x = block(x, memory=memory, memory_mask=src_mask)
+    def decode(self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+        """Logits [B, T, V] for each next target token, given the decoder input so far. With a
+        ``cache`` (from ``new_cache``), ``tgt_in`` holds only the tokens after the cached ones."""
+        past = cache.length if cache is not None else 0
+        t = tgt_in.size(1)
+        self._check_len(past + t, "target")
+        x = self.drop(self.tok_emb(tgt_in) + self.tgt_pos(torch.arange(past, past + t, device=tgt_in.device)))
+        for i, block in enumerate(self.decoder):
+            x = block(x, memory=memory, memory_mask=src_mask, cache=cache.layers[i] if cache is not None else None)
         return self.dec_ln(x) @ self.tok_emb.weight.t()
+
+    def new_cache(self) -> KVCache:
+        return KVCache(len(self.decoder))
 
     def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.encode(idx, attention_mask)
@@ -118,14 +125,20 @@ class Seq2SeqTransformer(LanguageModel):
         tgt_in = torch.cat([bos, target[:, :-1]], dim=1)
         return causal_lm_loss(self(src, tgt_in), target)
 
-    # Free generation: the prompt is the source, the decoder writes its continuation.
+    # Free generation: the prompt is the source, the decoder writes its continuation, with a
+    # key-value cache until the target fills the context, then re-reading its last context_length
+    # tokens each step.
     def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
         src = prompt[:, -self.config.context_length :]
         memory = self.encode(src, src != PAD_ID)
         tgt = torch.full((1, 1), BOS_ID, dtype=prompt.dtype, device=prompt.device)
-        return self.decode(tgt, memory)[:, -1, :], (memory, tgt)
+        cache = self.new_cache()
+        return self.decode(tgt, memory, cache=cache)[:, -1, :], (memory, tgt, cache)
 
     def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        memory, tgt = state
-        tgt = torch.cat([tgt, token.view(1, 1)], dim=1)[:, -self.config.context_length :]
-        return self.decode(tgt, memory)[:, -1, :], (memory, tgt)
+        memory, tgt, cache = state
+        tgt = torch.cat([tgt, token.view(1, 1)], dim=1)
+        if cache is not None and tgt.size(1) <= self.config.context_length:
+            return self.decode(token.view(1, 1), memory, cache=cache)[:, -1, :], (memory, tgt, cache)
+        tgt = tgt[:, -self.config.context_length :]
+        return self.decode(tgt, memory)[:, -1, :], (memory, tgt, None)

@@ -75,12 +75,52 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        # x: [B, H, T, head_dim]; first and second halves form the rotated pairs.
-        t = x.size(-2)
-        cos, sin = self.cos[:t].to(x.dtype), self.sin[:t].to(x.dtype)
+    def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
+        # x: [B, H, T, head_dim]; first and second halves form the rotated pairs. ``positions``
+        # [B, T] places each token when it does not start at 0 (decoding with a key-value cache).
+        if positions is None:
+            t = x.size(-2)
+            cos, sin = self.cos[:t], self.sin[:t]
+        else:
+            cos, sin = self.cos[positions][:, None], self.sin[positions][:, None]
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class LayerCache:
+    """One layer's keys and values for the tokens already decoded, [B, H, S, head_dim], and in a
+    decoder, the keys and values of the encoder's output (the same at every step)."""
+
+    def __init__(self) -> None:
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+        self.memory_k: Tensor | None = None
+        self.memory_v: Tensor | None = None
+
+
+class KVCache:
+    """Keys and values of every layer, so each decoding step computes only the new token.
+
+    Without it a step re-runs the whole context, which made decoding cost grow with the square of
+    the text's length (most of the time spent scoring summarization was that)."""
+
+    def __init__(self, n_layers: int):
+        self.layers = [LayerCache() for _ in range(n_layers)]
+
+    @property
+    def length(self) -> int:
+        k = self.layers[0].k
+        return 0 if k is None else k.size(-2)
+
+    def select(self, rows: Tensor) -> None:
+        """Keep (and reorder, or repeat) the batch rows ``rows``: finished sequences leave the
+        batch, beam search follows the beams it keeps."""
+        for layer in self.layers:
+            for name in ("k", "v", "memory_k", "memory_v"):
+                value = getattr(layer, name)
+                if value is not None:
+                    setattr(layer, name, value.index_select(0, rows))
 
 
 class SelfAttention(nn.Module):
@@ -93,12 +133,26 @@ class SelfAttention(nn.Module):
         self.resid_drop = nn.Dropout(dropout)
         self.rotary = rotary
 
-    def forward(self, x: Tensor, causal: bool, key_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        causal: bool,
+        key_mask: Tensor | None = None,
+        positions: Tensor | None = None,
+        cache: LayerCache | None = None,
+    ) -> Tensor:
+        """``key_mask`` covers every key, cached ones first; ``positions`` are the new tokens'."""
         b, t, c = x.shape
         q, k, v = (z.view(b, t, self.n_heads, c // self.n_heads).transpose(1, 2) for z in self.qkv(x).split(c, dim=2))
         if self.rotary is not None:
-            q, k = self.rotary(q), self.rotary(k)
-        y = _attend(q, k, v, causal, key_mask, self.dropout if self.training else 0.0)
+            q, k = self.rotary(q, positions), self.rotary(k, positions)
+        past = 0
+        if cache is not None:
+            if cache.k is not None and cache.v is not None:
+                past = cache.k.size(-2)
+                k, v = torch.cat([cache.k, k], dim=-2), torch.cat([cache.v, v], dim=-2)
+            cache.k, cache.v = k, v
+        y = _attend(q, k, v, causal, key_mask, self.dropout if self.training else 0.0, past)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, t, c)))
 
 
@@ -112,23 +166,36 @@ class CrossAttention(nn.Module):
         self.dropout = dropout
         self.resid_drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None, cache: LayerCache | None = None) -> Tensor:
         b, t, c = x.shape
         s = memory.size(1)
         h, hd = self.n_heads, c // self.n_heads
         q = self.q(x).view(b, t, h, hd).transpose(1, 2)
-        k, v = (z.view(b, s, h, hd).transpose(1, 2) for z in self.kv(memory).split(c, dim=2))
+        if cache is not None and cache.memory_k is not None and cache.memory_v is not None:
+            k, v = cache.memory_k, cache.memory_v
+        else:
+            k, v = (z.view(b, s, h, hd).transpose(1, 2) for z in self.kv(memory).split(c, dim=2))
+            if cache is not None:
+                cache.memory_k, cache.memory_v = k, v
         y = _attend(q, k, v, False, memory_mask, self.dropout if self.training else 0.0)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, t, c)))
 
 
-def _attend(q: Tensor, k: Tensor, v: Tensor, causal: bool, key_mask: Tensor | None, dropout: float) -> Tensor:
-    if key_mask is None:
+def _attend(
+    q: Tensor, k: Tensor, v: Tensor, causal: bool, key_mask: Tensor | None, dropout: float, past: int = 0
+) -> Tensor:
+    t, s = q.size(-2), k.size(-2)
+    # One new query after the cached keys sees all of them: causality holds with no mask.
+    causal = causal and t > 1
+    if key_mask is None and past == 0:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=causal)
-    mask = key_mask[:, None, None, :].to(torch.bool)  # [B, 1, 1, S]: True = may attend
+    mask = torch.ones(1, 1, t, s, dtype=torch.bool, device=q.device)
+    if key_mask is not None:
+        mask = mask & key_mask[:, None, None, :].to(torch.bool)  # [B, 1, 1, S]: True = may attend
     if causal:
-        t, s = q.size(-2), k.size(-2)
-        mask = mask & torch.ones(t, s, dtype=torch.bool, device=q.device).tril()
+        # Query i is token past + i, so it may see keys up to past + i (sdpa's own is_causal
+        # aligns the corner the other way when there are more keys than queries).
+        mask = mask & torch.ones(t, s, dtype=torch.bool, device=q.device).tril(diagonal=past)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
 
 
@@ -170,11 +237,13 @@ class Block(nn.Module):
         key_mask: Tensor | None = None,
         memory: Tensor | None = None,
         memory_mask: Tensor | None = None,
+        positions: Tensor | None = None,
+        cache: LayerCache | None = None,
     ) -> Tensor:
-        x = x + self.attn(self.ln1(x), self.causal, key_mask)
+        x = x + self.attn(self.ln1(x), self.causal, key_mask, positions, cache)
         if self.cross is not None:
             assert memory is not None
-            x = x + self.cross(self.ln_cross(x), memory, memory_mask)
+            x = x + self.cross(self.ln_cross(x), memory, memory_mask, cache)
         return x + self.mlp(self.ln2(x))
 
 
