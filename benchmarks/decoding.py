@@ -9,9 +9,12 @@ outputs of both paths are checked to be identical:
 - ``stream``: one prompt of 32 tokens, 200 new tokens (the Try page);
 - ``batch``: 64 ragged prompts of 150-300 tokens, 48 new tokens each (scoring summarization,
   as in ``benchmarks/finetune_tasks.py``'s SciTLDR recipe);
-- ``seq2seq``: the encoder-decoder writing 48 tokens for 64 sources of 100 tokens.
+- ``seq2seq``: the encoder-decoder writing 48 tokens for 64 sources of 100 tokens;
+- ``lstm``: the ``batch`` workload for an LSTM, which carries its state from step to step
+  instead of re-reading (the prompts are read once, packed).
 
-Models have the benchmark recipes' sizes (4 layers, width 128, context 384) and random weights:
+Transformers have the benchmark recipes' sizes (4 layers, width 128, context 384), the LSTM
+Studio's default size (2 layers of 224), all with random weights:
 speed does not depend on what the weights are. The cache can never stop at <eos> early here,
 since <eos> is masked out, so every path writes every token.
 """
@@ -46,6 +49,7 @@ def main() -> int:
     from studio.core.inference import generate
     from studio.core.inference.generate import batched_greedy
     from studio.core.models.gpt import GPT, GPTConfig
+    from studio.core.models.lstm import LSTMConfig, LSTMLanguageModel
     from studio.core.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 
     # Every token is written: with <eos> banned the two paths do the same amount of work.
@@ -56,15 +60,18 @@ def main() -> int:
     size = {"n_heads": 4, "d_model": 128, "context_length": CTX, "dropout": 0.0}
     gpt = GPT(GPTConfig(n_layers=4, **size), VOCAB).eval()  # type: ignore[arg-type]
     s2s = Seq2SeqTransformer(Seq2SeqConfig(n_encoder_layers=2, n_decoder_layers=2, **size), VOCAB).eval()  # type: ignore[arg-type]
+    lstm = LSTMLanguageModel(LSTMConfig(context_length=CTX, dropout=0.0), VOCAB).eval()
     g = torch.Generator().manual_seed(0)
 
     def rand(n: int) -> list[int]:
         return torch.randint(NUM_SPECIAL, VOCAB, (n,), generator=g).tolist()
 
+    ragged = [rand(int(n)) for n in torch.randint(150, 301, (64,), generator=g)]
     workloads = {
         "stream": (gpt, [rand(32)], 200),
-        "batch": (gpt, [rand(int(n)) for n in torch.randint(150, 301, (64,), generator=g)], 48),
+        "batch": (gpt, ragged, 48),
         "seq2seq": (s2s, [rand(100) for _ in range(64)], 48),
+        "lstm": (lstm, ragged, 48),
     }
     for name, (model, prompts, new) in workloads.items():
         times: dict[bool, list[float]] = {True: [], False: []}

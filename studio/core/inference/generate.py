@@ -12,11 +12,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from studio.core.data.special_tokens import BOS_ID, EOS_ID, NUM_SPECIAL, PAD_ID
 from studio.core.data.tokenizers import Tokenizer
 from studio.core.models.base import LanguageModel
 from studio.core.models.gpt import GPT
+from studio.core.models.recurrent import RecurrentLM
 from studio.core.models.seq2seq import Seq2SeqTransformer
 from studio.core.models.transformer_layers import KVCache
 
@@ -128,8 +130,10 @@ def batched_greedy(
 
     Causal models get right-padded prompts and read the logits at each sequence's own last
     token, so padding never affects a prediction. Encoder-decoders read each prompt as the
-    source and write from <bos>. Transformers keep a key-value cache unless ``use_cache`` is
-    False (kept to measure the cache and to test that it changes nothing).
+    source and write from <bos>. Transformers keep a key-value cache and recurrent models carry
+    their state, unless ``use_cache`` is False: then each step re-reads the last context_length
+    tokens (kept to measure the difference and to test that within the context it changes
+    nothing).
     """
     was_training = model.training
     model.eval()
@@ -143,6 +147,8 @@ def batched_greedy(
                 out.extend(_greedy_seq2seq(model, chunk, max_new_tokens, device, use_cache))
             elif isinstance(model, GPT) and use_cache:
                 out.extend(_greedy_gpt_cached(model, chunk, max_new_tokens, device))
+            elif isinstance(model, RecurrentLM) and use_cache:
+                out.extend(_greedy_recurrent(model, chunk, max_new_tokens, device))
             else:
                 out.extend(_greedy_causal(model, chunk, max_new_tokens, device))
     finally:
@@ -222,6 +228,38 @@ def _greedy_gpt_cached(model: GPT, prompts: list[list[int]], max_new: int, devic
         hidden = model.hidden(tokens[:, None], positions[:, None], cache, key_mask)
         logits = model.head(hidden[:, -1, :])
         positions = positions + 1
+    return new
+
+
+def _greedy_recurrent(model: RecurrentLM, prompts: list[list[int]], max_new: int, device: torch.device) -> list[list[int]]:
+    """Greedy decoding that carries each row's recurrent state, as streaming does: the ragged
+    prompts are read once as a packed batch (so each state stops at its own prompt's end),
+    then each step feeds one token per unfinished row."""
+    n = len(prompts)
+    lengths = torch.tensor([len(p) for p in prompts])
+    idx = torch.full((n, int(lengths.max())), PAD_ID, dtype=torch.long)
+    for row, p in enumerate(prompts):
+        idx[row, : len(p)] = torch.tensor(p)
+    packed = pack_padded_sequence(model.embed(idx.to(device)), lengths, batch_first=True, enforce_sorted=False)
+    out, state = model.rnn(packed)
+    hidden, _ = pad_packed_sequence(out, batch_first=True)
+    logits = model.head(hidden[torch.arange(n, device=device), lengths.to(device) - 1])
+    rows = torch.arange(n, device=device)
+    new: list[list[int]] = [[] for _ in prompts]
+    for step in range(max_new):
+        tokens = _ban_specials(logits.float()).argmax(-1)
+        for row, token in zip(rows.tolist(), tokens.tolist(), strict=True):
+            if token != EOS_ID:
+                new[row].append(token)
+        keep = (tokens != EOS_ID).nonzero().flatten()
+        if keep.numel() == 0 or step == max_new - 1:
+            break
+        if keep.numel() < rows.numel():
+            rows, tokens = rows[keep], tokens[keep]
+            # The batch is dimension 1 of a recurrent state ([layers, B, hidden]; an LSTM has two).
+            state = tuple(s.index_select(1, keep) for s in state) if isinstance(state, tuple) else state.index_select(1, keep)
+        step_logits, state = model(tokens[:, None], state)
+        logits = step_logits[:, -1, :]
     return new
 
 

@@ -1,4 +1,5 @@
-"""The key-value cache must change how fast Transformers decode, never what they decode.
+"""The key-value cache (Transformers) and the carried state (recurrent models) must change how
+fast a model decodes, never what it decodes.
 
 Models here get large random weights (std 0.5) so their next-token distributions are peaked and a
 greedy choice never hangs on a rounding difference between the two paths.
@@ -13,6 +14,7 @@ from studio.core.data.special_tokens import BOS_ID, NUM_SPECIAL
 from studio.core.inference.generate import batched_greedy, beam_search
 from studio.core.inference.tasks import causal_beam_search
 from studio.core.models.gpt import GPT, GPTConfig
+from studio.core.models.registry import build_model, config_class
 from studio.core.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 
 VOCAB = 40
@@ -92,3 +94,13 @@ def test_beam_search_follows_its_beams_through_the_cache() -> None:
     encoder_decoder = seq2seq()
     for src in prompts([3, 9]):
         assert beam_search(encoder_decoder, src, 3, 10) == beam_search(encoder_decoder, src, 3, 10, use_cache=False)
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru"])
+def test_batched_greedy_recurrent_carries_state_like_rereading(arch: str) -> None:
+    config = config_class(arch)(embedding_dim=24, hidden_size=24, num_layers=2, context_length=CTX, dropout=0.0)  # type: ignore[call-arg]
+    model = peaked(build_model(config, VOCAB))
+    batch = prompts([1, 4, 7, 10])  # ragged; prompt + new tokens stay within the context
+    carried = batched_greedy(model, batch, max_new_tokens=6)  # type: ignore[arg-type]
+    assert carried == batched_greedy(model, batch, max_new_tokens=6, use_cache=False)  # type: ignore[arg-type]
+    assert any(len(row) == 6 for row in carried)
