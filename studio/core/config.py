@@ -444,7 +444,12 @@ class TaskConfig(Section):
     )
     valid_fraction: float = setting(0.1, label="Validation share", help="Share of training examples held out when no validation files are given.", min=0.0, max=0.5)
     eval_examples: int = setting(200, label="Examples scored", help="Validation examples decoded for the task metric at each evaluation.", min=1)
-    max_target_tokens: int = setting(64, label="Longest output", help="Longest generated target when scoring.", unit="tokens", min=1, max=4096)
+    max_target_tokens: int = setting(
+        0,
+        label="Longest output",
+        help="Longest target learned and generated; 0: the longest training target. A decoder-only model gives it at most half its context, the prompt the rest.",
+        unit="tokens", min=0, max=4096,
+    )
     cv_folds: int = setting(0, label="Cross-validation folds", help="Above 1: split the training examples into this many folds; the fold below validates.", min=0, max=100, advanced=True)
     cv_fold: int = setting(0, label="Validation fold", help="Which fold validates when cross-validating (0-based).", min=0, advanced=True)
 

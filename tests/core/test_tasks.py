@@ -124,6 +124,42 @@ def test_loss_is_masked_to_the_target(tmp_path: Path) -> None:
     assert (batch["labels"] != IGNORE_INDEX).sum() == 3 * config.train.batch_size  # c, d, <eos> per row
 
 
+
+def test_training_cuts_long_prompts_as_inference_will(tmp_path: Path) -> None:
+    # Targets of different lengths; the documents are far too long for the context.
+    rows = [{"document": "x" * 90 + "y" * 40, "summary": "z" * n} for n in (2, 9, 14)]
+    path = write(tmp_path / "s.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    tok = CharTokenizer(list("xyz:=> abcdefghijklmnopqrstuvw"))
+    config = RunConfig().with_overrides([f'task.paths=["{path}"]', "task.kind=summarize", "task.valid_fraction=0", "model.context_length=64"])
+    workload = TaskWorkload(config, lambda e: None, GPT(config.model, tok.vocab_size), tok)
+    assert workload.max_target_tokens == 14  # "auto": the longest training target
+    assert workload.checkpoint_extra()["max_target_tokens"] == 14
+    at_inference = prompt_ids(tok, "summarize", "", {"document": rows[0]["document"]}, 64 - 15)
+    for feature in workload.train_features:
+        n_prompt = feature.labels.count(IGNORE_INDEX)
+        assert feature.ids[:n_prompt] == at_inference  # the same cut whatever this example's target
+        assert len(feature.ids) <= 64
+
+
+def test_demo_task_inputs_fit_a_character_model_with_a_128_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo-gpt base reads characters with a 128-token context: what a demo answer depends on
+    must fit in what is left after the longest answer, or it may be cut out of the question (for
+    news items that is the first sentence; the rest is detail that may be cut)."""
+    from studio.core.tasks.demo import DEMO_TASKS, write_demo_task
+    from studio.core.tasks.encoding import inputs_of
+    from studio.core.tasks.workload import causal_target_budget
+
+    for name, (kind, _) in DEMO_TASKS.items():
+        if kind == "classify":
+            continue
+        paths = write_demo_task(name, tmp_path / name, sizes={"train": 400})
+        examples = load_examples(kind, [paths["train"]])
+        tok = CharTokenizer(sorted({ch for e in examples for ch in e.source + e.question + e.target + template_for(kind, "")}))
+        budget = 128 - causal_target_budget(128, max(len(e.target) for e in examples))
+        for e in examples:
+            needed = e.source.split(". ")[0] if kind == "summarize" else e.source
+            seen = tok.decode(prompt_ids(tok, kind, "", inputs_of(kind, e.source, e.question), budget))
+            assert needed in seen and (e.question in seen), f"{name}: {seen!r} lacks {needed!r}"
 # ---- metrics against hand-computed values ----------------------------------------------------
 
 

@@ -109,7 +109,7 @@ class TaskRunner:
             from studio.core.tasks.workload import causal_target_budget
 
             ctx = self.lm.config.context_length
-            budget = ctx if isinstance(self.lm, Seq2SeqTransformer) else ctx - causal_target_budget(ctx, self.config.task.max_target_tokens)
+            budget = ctx if isinstance(self.lm, Seq2SeqTransformer) else ctx - causal_target_budget(ctx, self.loaded.checkpoint.max_target_tokens)
             ids = prompt_ids(self.tokenizer, kind, self.config.task.template, inputs_of(kind, context or text, question), budget)
         if decoding.mode == "beam":
             yield from self._beam(ids, decoding)

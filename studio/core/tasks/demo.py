@@ -2,7 +2,7 @@
 
 - ``demo-translate``: English-like sentences into "Lingo", a rule-based mini-language with its
   own words, adjectives after nouns, articles after the noun phrase and the verb last (SOV).
-- ``demo-qa``: short paragraphs of generated facts, with questions whose answer is a span.
+- ``demo-qa``: two generated facts, with a question whose answer is a span of them.
 - ``demo-summarize``: generated local news items and their one-line headlines.
 - ``demo-sentiment``: templated movie reviews, positive or negative.
 
@@ -52,47 +52,49 @@ PETS = ["a grey cat", "a small dog", "two goldfish", "a parrot", "an old horse",
 COLOURS = ["green", "blue", "yellow", "red", "purple", "orange"]
 
 
+# Demo examples are short enough that a character model with a 128-token context (the demo-gpt
+# preset) sees the whole input: its prompt gets the half of the context the answer does not need.
+
+FACTS = {
+    "town": (TOWNS, "{p} lives in {x}.", "Where does {p} live?"),
+    "job": (JOBS, "{p} is a {x}.", "What is {p}'s job?"),
+    "pet": (PETS, "{p} has {x}.", "What pet has {p}?"),
+    "colour": (COLOURS, "{p} likes {x}.", "Which colour does {p} like?"),
+}
+
+
 def qa_example(rng: random.Random) -> dict[str, object]:
-    people = rng.sample(PEOPLE, 3)
-    facts = {p: {"town": rng.choice(TOWNS), "job": rng.choice(JOBS), "pet": rng.choice(PETS), "colour": rng.choice(COLOURS)} for p in people}
-    sentences = []
-    for p in people:
-        f = facts[p]
-        sentences += [f"{p} lives in {f['town']}.", f"{p} works as a {f['job']}.", f"{p} has {f['pet']}.",
-                      f"The favourite colour of {p} is {f['colour']}."]
-    rng.shuffle(sentences)
+    """Two people, one fact each; half the time the same kind of fact, so the name decides."""
+    people = rng.sample(PEOPLE, 2)
+    first = rng.choice(list(FACTS))
+    kinds = [first, first if rng.random() < 0.5 else rng.choice(list(FACTS))]
+    values = [rng.choice(FACTS[k][0]) for k in kinds]
+    sentences = [FACTS[k][1].format(p=p, x=x) for p, k, x in zip(people, kinds, values, strict=True)]
     context = " ".join(sentences)
-    who = rng.choice(people)
-    kind = rng.choice(["town", "job", "pet", "colour"])
-    question = {
-        "town": f"Where does {who} live?", "job": f"What does {who} work as?",
-        "pet": f"What pet does {who} have?", "colour": f"What is the favourite colour of {who}?",
-    }[kind]
-    answer = facts[who][kind]
-    anchor = {
-        "town": f"{who} lives in ", "job": f"{who} works as a ", "pet": f"{who} has ", "colour": f"colour of {who} is ",
-    }[kind]
-    start = context.index(anchor) + len(anchor)
-    return {"context": context, "question": question, "answer": answer, "answer_start": start}
+    i = rng.randrange(2)
+    answer = values[i]
+    start = context.index(sentences[i]) + sentences[i].index(answer)
+    return {"context": context, "question": FACTS[kinds[i]][2].format(p=people[i]), "answer": answer, "answer_start": start}
 
 
 # ---- summarization ------------------------------------------------------------------------------
 
-BODIES = ["council", "school board", "football club", "library committee", "harbour authority"]
-TOPICS = ["new bridge", "summer festival", "bus route", "park renovation", "night market", "bicycle lanes"]
-DECISIONS = {"approves": "voted to approve", "rejects": "voted against", "delays": "agreed to postpone"}
+BODIES = ["council", "school board", "football club", "library board", "port authority"]
+TOPICS = ["new bridge", "summer fair", "bus route", "park works", "night market", "bike lanes"]
+DECISIONS = {"approves": "approved", "rejects": "turned down", "delays": "put off"}
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 
 
 def summary_example(rng: random.Random) -> dict[str, str]:
+    """A news item whose first sentence carries the news, as news items do; the headline
+    restates it in headline style (present tense, no article)."""
     town, body, topic = rng.choice(TOWNS), rng.choice(BODIES), rng.choice(TOPICS)
     verb = rng.choice(list(DECISIONS))
     votes_for = rng.randint(3, 12)
     document = (
-        f"On {rng.choice(DAYS)}, the {body} of {town} met to discuss the {topic}. "
-        f"Residents had raised questions about the cost and the timetable. "
-        f"After a long debate, members {DECISIONS[verb]} the {topic}, with {votes_for} members in favour. "
-        f"A spokesperson said the decision would be explained at the next public meeting."
+        f"{town} {body} {DECISIONS[verb]} the {topic}. "
+        f"The members met on {rng.choice(DAYS)} after residents asked about the cost and the timetable; "
+        f"{votes_for} were in favour. A spokesperson said the decision would be explained at the next public meeting."
     )
     return {"document": document, "summary": f"{town} {body} {verb} {topic}"}
 
@@ -121,12 +123,14 @@ DEMO_TASKS: dict[str, tuple[str, Callable[[random.Random], dict[str, object]]]] 
     "demo-sentiment": ("classify", sentiment_example),  # type: ignore[dict-item]
 }
 SIZES = {"train": 3000, "valid": 300, "test": 300}
+# Raised whenever a generator changes, so files written by an older Studio are never reused.
+DEMO_TASKS_VERSION = 2
 
 
 def write_demo_task(name: str, folder: Path | None = None, sizes: dict[str, int] | None = None, seed: int = 11) -> dict[str, Path]:
     """Write train/valid/test JSONL for a demo task (split by seed, no example shared); returns the paths."""
     kind, make = DEMO_TASKS[name]
-    folder = folder or datasets_dir() / name
+    folder = folder or demo_task_folder(name)
     folder.mkdir(parents=True, exist_ok=True)
     sizes = sizes or SIZES
     rng = random.Random(seed)
@@ -149,13 +153,17 @@ def write_demo_task(name: str, folder: Path | None = None, sizes: dict[str, int]
     return paths
 
 
+def demo_task_folder(name: str) -> Path:
+    return datasets_dir() / name / f"v{DEMO_TASKS_VERSION}"
+
+
 def demo_task_paths(name: str) -> dict[str, Path]:
     """The demo task's files in the user data folder, written on first use."""
     if name not in DEMO_TASKS:
         from studio.core.errors import DataError
 
         raise DataError(f"unknown demo task {name!r} (built in: {', '.join(DEMO_TASKS)})")
-    folder = datasets_dir() / name
+    folder = demo_task_folder(name)
     paths = {split: folder / f"{split}.jsonl" for split in SIZES}
     if not all(p.exists() for p in paths.values()):
         paths = write_demo_task(name, folder)

@@ -92,6 +92,11 @@ class TaskWorkload(Workload):
         self.train_examples, self.valid_examples, self.test_examples = resolve_examples(config)
         self.labels = labels or sorted({e.target for e in self.train_examples})
         self.label_index = {name: i for i, name in enumerate(self.labels)}
+        # 0 means "as long as the longest training target", so short answers leave the prompt
+        # as much of the context as possible without anyone having to count tokens.
+        self.max_target_tokens = config.task.max_target_tokens or max(
+            (len(tokenizer.encode(e.target)) for e in self.train_examples if not self.head), default=1
+        )
         self.train_features = self._features(self.train_examples, training=True)
         if not self.train_features:
             raise DataError(f"none of the {len(self.train_examples)} training examples fits the model's context of {base.config.context_length} tokens")
@@ -151,13 +156,16 @@ class TaskWorkload(Workload):
                         out.append(Feature(window.ids, list(span)))
                         break
             else:
-                limit = ctx - 1 if self.seq2seq else causal_target_budget(ctx, self.config.task.max_target_tokens)
-                target = target_ids(tok, ex.target, min(limit, self.config.task.max_target_tokens + 1))
+                limit = ctx - 1 if self.seq2seq else causal_target_budget(ctx, self.max_target_tokens)
+                target = target_ids(tok, ex.target, min(limit, self.max_target_tokens + 1))
                 inputs = inputs_of(self.kind, ex.source, ex.question)
                 if self.seq2seq:
                     out.append(Feature(prompt_ids(tok, self.kind, template, inputs, ctx), [], target))
                 else:
-                    prompt = prompt_ids(tok, self.kind, template, inputs, ctx - len(target))
+                    # The prompt is cut exactly as it will be at inference (where the target's
+                    # length is unknown), never to fit this example's own target: a model trained
+                    # on longer prompts answers from text it will not be shown.
+                    prompt = prompt_ids(tok, self.kind, template, inputs, ctx - limit)
                     out.append(Feature(prompt + target, [IGNORE_INDEX] * len(prompt) + target))
         return out
 
@@ -259,7 +267,7 @@ class TaskWorkload(Workload):
             assert isinstance(model, SpanQAModel)
             return [extract_answer(model, tok, e.source, e.question) for e in examples]
         ctx = self.base.config.context_length
-        limit = self.config.task.max_target_tokens
+        limit = self.max_target_tokens
         budget = ctx if self.seq2seq else ctx - causal_target_budget(ctx, limit)
         prompts = [prompt_ids(tok, self.kind, self.config.task.template, inputs_of(self.kind, e.source, e.question), budget)
                    for e in examples]
@@ -285,7 +293,7 @@ class TaskWorkload(Workload):
         self.generator.set_state(states["sampler"])
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        return {"labels": self.labels}
+        return {"labels": self.labels, "max_target_tokens": self.max_target_tokens}
 
 
 def causal_target_budget(ctx: int, max_target_tokens: int) -> int:

@@ -97,6 +97,11 @@ class Checkpoint:
     def labels(self) -> list[str]:
         return [str(x) for x in self.state.get("labels", [])]
 
+    @property
+    def max_target_tokens(self) -> int:
+        """The target length the task was trained with (resolved when the config said 0, "auto")."""
+        return int(self.state.get("max_target_tokens") or self.config.task.max_target_tokens or 64)
+
     def build_model(self, device: torch.device | str = "cpu") -> nn.Module:
         """The saved network: its language model, plus the task head and adapters it was trained with."""
         from studio.core.tasks.model import build_task_model
