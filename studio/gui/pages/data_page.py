@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -39,7 +38,7 @@ from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.data.datasets import DATASETS, DEMO_TITLES
 from studio.core.errors import ConfigIssue, StudioError
 from studio.gui.session import StudioSession
-from studio.gui.widgets.layout import row_widget
+from studio.gui.widgets.layout import VerticalScrollWidget, row_widget
 from studio.gui.widgets.token_chips import TokenChipsWidget
 from studio.gui.workers.data_worker import DataBuild
 
@@ -145,11 +144,7 @@ class DataPage(QWidget):
         lcol.addWidget(self.progress)
         lcol.addWidget(self.status_label)
         lcol.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setWidget(left)
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(400)
+        left_scroll = VerticalScrollWidget(left)
 
         # ---- right: preview and statistics --------------------------------------------------
         self.raw_preview = QPlainTextEdit(objectName="rawPreview")

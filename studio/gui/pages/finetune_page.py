@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -31,7 +30,7 @@ from studio.core.config import DataConfig, FinetuneConfig, RunConfig, RunSection
 from studio.core.errors import ConfigError, ConfigIssue, StudioError
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
-from studio.gui.widgets.layout import row_widget
+from studio.gui.widgets.layout import VerticalScrollWidget, row_widget
 from studio.gui.widgets.run_monitor import RunMonitorWidget
 
 TASKS = [("classify", "Text classification"), ("translate", "Translation"), ("qa", "Question answering"),
@@ -128,11 +127,7 @@ class FinetunePage(QWidget):
         for box in (base_box, task_box, method_box, train_box):
             ll.addWidget(box)
         ll.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidgetResizable(True)
-        left_scroll.setWidget(left)
-        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left_scroll.setMinimumWidth(470)
+        left_scroll = VerticalScrollWidget(left)
 
         # ---- preview + monitor ----------------------------------------------------------------
         self.preview_button = QPushButton("Preview examples", objectName="previewButton")

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
 
 from studio.core.config import OptimizerConfig, RunSection, ScheduleConfig, TrainConfig
 from studio.core.errors import ConfigError, StudioError
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
+from studio.gui.widgets.layout import VerticalScrollWidget
 from studio.gui.widgets.run_monitor import RunMonitorWidget
 
 
@@ -46,11 +47,7 @@ class TrainPage(QWidget):
             fl.addWidget(box)
             self.forms[cls.section] = form
         fl.addStretch(1)
-        forms_scroll = QScrollArea()
-        forms_scroll.setWidgetResizable(True)
-        forms_scroll.setWidget(forms_box)
-        forms_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        forms_scroll.setMinimumWidth(360)
+        forms_scroll = VerticalScrollWidget(forms_box)
 
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(forms_scroll)
