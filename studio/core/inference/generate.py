@@ -172,10 +172,7 @@ def _greedy_causal(model: LanguageModel, prompts: list[list[int]], max_new: int,
         if not live:
             break
         windows = [seqs[k][-ctx:] for k in live]
-        width = max(len(w) for w in windows)
-        idx = torch.full((len(live), width), PAD_ID, dtype=torch.long)
-        for row, w in enumerate(windows):
-            idx[row, : len(w)] = torch.tensor(w)
+        idx, _ = _right_padded(windows)
         logits = model(idx.to(device))
         if isinstance(logits, tuple):  # recurrent models also return their state
             logits = logits[0]
@@ -190,16 +187,33 @@ def _greedy_causal(model: LanguageModel, prompts: list[list[int]], max_new: int,
     return new
 
 
+def _right_padded(seqs: list[list[int]]) -> tuple[Tensor, Tensor]:
+    """Sequences padded on the right into one [N, longest] tensor (on the CPU), and their lengths."""
+    lengths = torch.tensor([len(s) for s in seqs])
+    idx = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for row, s in enumerate(seqs):
+        idx[row, : len(s)] = torch.tensor(s)
+    return idx, lengths
+
+
+def _greedy_pick(logits: Tensor, rows: Tensor, new: list[list[int]]) -> tuple[Tensor, Tensor]:
+    """The greedy token of each live batch row, added to its prompt's output unless it is <eos>;
+    and the batch rows that go on."""
+    tokens = _ban_specials(logits.float()).argmax(-1)
+    for row, token in zip(rows.tolist(), tokens.tolist(), strict=True):
+        if token != EOS_ID:
+            new[row].append(token)
+    return tokens, (tokens != EOS_ID).nonzero().flatten()
+
+
 def _greedy_gpt_cached(model: GPT, prompts: list[list[int]], max_new: int, device: torch.device) -> list[list[int]]:
     """Greedy decoding with a key-value cache: the prompts are read once (right-padded, padding
     masked out of every later step), then each step feeds one token per unfinished row at that
     row's own position. Rows that reach the end of the context finish on the re-reading path."""
     ctx = model.config.context_length
     n = len(prompts)
-    lengths = torch.tensor([len(p) for p in prompts], device=device)
-    idx = torch.full((n, int(lengths.max())), PAD_ID, dtype=torch.long)
-    for row, p in enumerate(prompts):
-        idx[row, : len(p)] = torch.tensor(p)
+    idx, lengths = _right_padded(prompts)
+    lengths = lengths.to(device)
     key_mask = torch.arange(idx.size(1), device=device)[None, :] < lengths[:, None]
     cache = KVCache(len(model.blocks))
     hidden = model.hidden(idx.to(device), cache=cache, key_mask=key_mask)
@@ -208,11 +222,7 @@ def _greedy_gpt_cached(model: GPT, prompts: list[list[int]], max_new: int, devic
     positions = lengths.clone()  # where each row's next token goes
     new: list[list[int]] = [[] for _ in prompts]
     for step in range(max_new):
-        tokens = _ban_specials(logits.float()).argmax(-1)
-        for row, token in zip(rows.tolist(), tokens.tolist(), strict=True):
-            if token != EOS_ID:
-                new[row].append(token)
-        keep = (tokens != EOS_ID).nonzero().flatten()
+        tokens, keep = _greedy_pick(logits, rows, new)
         if keep.numel() == 0 or step == max_new - 1:
             break
         if keep.numel() < rows.numel():
@@ -236,10 +246,7 @@ def _greedy_recurrent(model: RecurrentLM, prompts: list[list[int]], max_new: int
     prompts are read once as a packed batch (so each state stops at its own prompt's end),
     then each step feeds one token per unfinished row."""
     n = len(prompts)
-    lengths = torch.tensor([len(p) for p in prompts])
-    idx = torch.full((n, int(lengths.max())), PAD_ID, dtype=torch.long)
-    for row, p in enumerate(prompts):
-        idx[row, : len(p)] = torch.tensor(p)
+    idx, lengths = _right_padded(prompts)
     packed = pack_padded_sequence(model.embed(idx.to(device)), lengths, batch_first=True, enforce_sorted=False)
     out, state = model.rnn(packed)
     hidden, _ = pad_packed_sequence(out, batch_first=True)
@@ -247,11 +254,7 @@ def _greedy_recurrent(model: RecurrentLM, prompts: list[list[int]], max_new: int
     rows = torch.arange(n, device=device)
     new: list[list[int]] = [[] for _ in prompts]
     for step in range(max_new):
-        tokens = _ban_specials(logits.float()).argmax(-1)
-        for row, token in zip(rows.tolist(), tokens.tolist(), strict=True):
-            if token != EOS_ID:
-                new[row].append(token)
-        keep = (tokens != EOS_ID).nonzero().flatten()
+        tokens, keep = _greedy_pick(logits, rows, new)
         if keep.numel() == 0 or step == max_new - 1:
             break
         if keep.numel() < rows.numel():
@@ -267,11 +270,7 @@ def _greedy_seq2seq(
     model: Seq2SeqTransformer, prompts: list[list[int]], max_new: int, device: torch.device, use_cache: bool = True
 ) -> list[list[int]]:
     ctx = model.config.context_length
-    width = max(len(p) for p in prompts)
-    src = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
-    for row, p in enumerate(prompts):
-        src[row, : len(p)] = torch.tensor(p)
-    src = src.to(device)
+    src = _right_padded(prompts)[0].to(device)
     src_mask = src != PAD_ID
     memory = model.encode(src, src_mask)
     tgt = torch.full((len(prompts), 1), BOS_ID, dtype=torch.long, device=device)
