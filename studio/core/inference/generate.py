@@ -89,10 +89,7 @@ def stream_tokens(
         produced: list[int] = []
         shown = ""
         for _ in range(settings.max_new_tokens):
-            logits = logits[0].float()
-            logits[:NUM_SPECIAL] = torch.where(
-                torch.arange(NUM_SPECIAL, device=logits.device) == EOS_ID, logits[:NUM_SPECIAL], float("-inf")
-            )  # never emit <pad>, <bos>, <mask>...; <eos> may end the text
+            logits = _ban_specials(logits[0].float())  # never <pad>, <bos>, <mask>...; <eos> may end the text
             if settings.temperature == 0:
                 token = int(logits.argmax())
                 probability = float(logits.softmax(-1)[token])
@@ -157,6 +154,7 @@ def batched_greedy(
 
 
 def _ban_specials(logits: Tensor) -> Tensor:
+    """Logits with every special token but <eos> made impossible."""
     allowed = torch.arange(logits.size(-1), device=logits.device)
     banned = (allowed < NUM_SPECIAL) & (allowed != EOS_ID)
     return logits.masked_fill(banned, float("-inf"))
@@ -335,24 +333,7 @@ def beam_search(
             logp = F.log_softmax(
                 model.decode(tgt, memory.expand(n, -1, -1), src_mask.expand(n, -1), cache)[:, -1, :].float(), dim=-1
             )
-            logp[:, :NUM_SPECIAL] = torch.where(
-                torch.arange(NUM_SPECIAL, device=device) == EOS_ID, logp[:, :NUM_SPECIAL], float("-inf")
-            )
-            scores = torch.tensor([s for _, s in beams], device=device)[:, None] + logp
-            top = torch.topk(scores.view(-1), min(beam_size * 2, scores.numel()))
-            candidates: list[tuple[list[int], float]] = []
-            origins: list[int] = []
-            for score, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                b, tok = divmod(flat, logp.size(1))
-                seq = beams[b][0] + [tok]
-                if tok == EOS_ID:
-                    finished.append((seq, score))
-                else:
-                    candidates.append((seq, score))
-                    origins.append(b)
-                if len(candidates) == beam_size:
-                    break
-            beams = candidates
+            beams, origins = expand_beams(beams, logp, beam_size, finished)
             parents = torch.tensor(origins, dtype=torch.long, device=device)
             if not beams or (len(finished) >= beam_size and max(_norm(f, length_penalty) for f in finished) >= max(_norm(c, length_penalty) for c in beams)):
                 break
@@ -361,6 +342,32 @@ def beam_search(
         return [t for t in best[1:] if t != EOS_ID]
     finally:
         model.train(was_training)
+
+
+Beam = tuple[list[int], float]  # tokens so far, summed log-probability
+
+
+def expand_beams(beams: list[Beam], logp: Tensor, beam_size: int, finished: list[Beam]) -> tuple[list[Beam], list[int]]:
+    """One step of beam search: extend each beam by each token (log-probabilities ``logp``
+    [beams, V]; special tokens other than <eos> are never written) and keep the ``beam_size``
+    best. Hypotheses ending in <eos> go to ``finished``. Returns the kept beams and, for each,
+    the index of the beam it extends (a key-value cache follows these)."""
+    logp = _ban_specials(logp)
+    scores = torch.tensor([s for _, s in beams], device=logp.device)[:, None] + logp
+    top = torch.topk(scores.view(-1), min(2 * beam_size, scores.numel()))
+    kept: list[Beam] = []
+    origins: list[int] = []
+    for score, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+        b, token = divmod(flat, logp.size(1))
+        seq = beams[b][0] + [token]
+        if token == EOS_ID:
+            finished.append((seq, score))
+        else:
+            kept.append((seq, score))
+            origins.append(b)
+        if len(kept) == beam_size:
+            break
+    return kept, origins
 
 
 def _norm(item: tuple[list[int], float], alpha: float) -> float:

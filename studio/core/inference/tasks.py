@@ -15,8 +15,14 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 
-from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL
-from studio.core.inference.generate import GeneratedToken, SamplingSettings, beam_search, stream_tokens
+from studio.core.data.special_tokens import EOS_ID
+from studio.core.inference.generate import (
+    GeneratedToken,
+    SamplingSettings,
+    beam_search,
+    expand_beams,
+    stream_tokens,
+)
 from studio.core.inference.loading import LoadedModel
 from studio.core.models.base import LanguageModel
 from studio.core.models.gpt import GPT
@@ -166,24 +172,7 @@ def causal_beam_search(
                 logits = model(torch.tensor([b[-ctx:] for b, _ in beams], device=device))
                 if isinstance(logits, tuple):
                     logits = logits[0]
-            logp = F.log_softmax(logits[:, -1, :].float(), dim=-1)
-            specials = torch.arange(logp.size(1), device=device) < NUM_SPECIAL
-            logp = logp.masked_fill(specials & (torch.arange(logp.size(1), device=device) != EOS_ID), float("-inf"))
-            scores = torch.tensor([s for _, s in beams], device=device)[:, None] + logp
-            top = torch.topk(scores.view(-1), min(2 * beam_size, scores.numel()))
-            candidates = []
-            origins = []
-            for score, flat in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                b, token = divmod(flat, logp.size(1))
-                seq = beams[b][0] + [token]
-                if token == EOS_ID:
-                    finished.append((seq, score))
-                else:
-                    candidates.append((seq, score))
-                    origins.append(b)
-                if len(candidates) == beam_size:
-                    break
-            beams = candidates
+            beams, origins = expand_beams(beams, F.log_softmax(logits[:, -1, :].float(), dim=-1), beam_size, finished)
             if not beams:
                 break
             if cache is not None:
