@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="destination folder (or .zip with --zip)")
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
     p.add_argument("--merge-lora", action="store_true", help="fold LoRA adapters into the base weights")
-    p.add_argument("--zip", action="store_true")
+    p.add_argument("--zip", action="store_true", help="write a zip archive (OUT, or OUT.zip)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it already exists")
 
     p = sub.add_parser("eval", help="loss and perplexity (or the task metric) on the validation and test splits")
     p.add_argument("run")
@@ -112,25 +113,108 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from studio.core.errors import ConfigError, StudioError
+    from studio.core.fileio import describe_os_error
 
     handler: Callable[[argparse.Namespace], int] = globals()[f"cmd_{args.command}"]
+    # Every failure is one paragraph on the terminal, never a traceback: the person gets what
+    # went wrong and what to do, and the traceback goes to a log file for whoever debugs it.
     try:
         return handler(args)
     except ConfigError as e:
-        print(f"studio: {e}", file=sys.stderr)
+        _say(str(e))
         return EXIT_USAGE
     except StudioError as e:
-        print(f"studio: {e}", file=sys.stderr)
+        _say(str(e))
         return EXIT_FAILED
     except ValueError as e:
-        print(f"studio: {e}", file=sys.stderr)
+        _say(str(e))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("studio: interrupted", file=sys.stderr)
+        _say("interrupted")
         return EXIT_STOPPED
+    except OSError as e:
+        log = _log_traceback(args)
+        _say(describe_os_error(e) + (f" (details in {log})" if log else ""))
+        return EXIT_FAILED
+    except Exception as e:  # noqa: BLE001 - a bug: still one paragraph, with where the details are
+        log = _log_traceback(args)
+        _say(f"unexpected error: {type(e).__name__}: {e}" + (f". The details are in {log}; please report them" if log else ""))
+        return EXIT_FAILED
+
+
+def _say(text: str) -> None:
+    try:
+        print(f"studio: {text}", file=sys.stderr)
+    except OSError:
+        pass  # no terminal left to tell
+
+
+def _log_traceback(args: argparse.Namespace) -> str:
+    """Append the current traceback to the run's log.txt when the command was about a run, else
+    to the user data folder's studio-errors.log. Returns the file's path ('' if none could be written)."""
+    import traceback
+
+    from studio.core.paths import data_dir
+
+    text = f"{time.strftime('%Y-%m-%d %H:%M:%S')}  studio {args.command} failed\n{traceback.format_exc()}\n"
+    candidates = []
+    ref = getattr(args, "run", None)
+    if ref:
+        try:
+            from studio.core.runs.run_dir import RunDir
+
+            candidates.append(RunDir.open(ref).log_path)
+        except Exception:  # noqa: BLE001 - no run to write to: fall back to the user log
+            pass
+    try:
+        candidates.append(data_dir() / "studio-errors.log")
+    except OSError:
+        pass
+    for path in candidates:
+        try:
+            with path.open("a", encoding="utf-8") as f:
+                f.write(text)
+            return str(path)
+        except OSError:
+            continue
+    return ""
 
 
 # ---- train / resume ----------------------------------------------------------------------------
+
+
+def _stop_signals(control: object, what: str = "stopping after this step and saving") -> Callable[[], None]:
+    """Ctrl-C, SIGTERM (what Slurm, systemd and `kill` send) and SIGHUP (the terminal closed) ask
+    the run to stop after the current step and save; a second signal aborts without saving.
+    Returns a function that puts the previous handlers back."""
+    from studio.core.control import RunControl
+
+    assert isinstance(control, RunControl)
+    presses = 0
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            name = {signal.SIGINT: "Ctrl-C"}.get(signum, signal.Signals(signum).name)
+            _say(f"{name}: {what} (press Ctrl-C again to abort without saving)")
+            control.request_stop()
+        else:
+            raise KeyboardInterrupt
+
+    wanted = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {}
+    for sig in wanted:
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except (ValueError, OSError):  # not the main thread, or not allowed here
+            pass
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _run_trainer(trainer: object, quiet: bool) -> int:
@@ -140,28 +224,17 @@ def _run_trainer(trainer: object, quiet: bool) -> int:
 
     assert isinstance(trainer, Trainer)
     control = RunControl()
-    presses = 0
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            print("\nstudio: stopping after this step and saving (Ctrl-C again to abort without saving)", file=sys.stderr)
-            control.request_stop()
-        else:
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    restore = _stop_signals(control)
     try:
         callbacks = [] if quiet else [TerminalProgress()]
         result = trainer.fit(callbacks, control)
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if trainer.dist.is_main:
+        restore()
+    if trainer.dist.is_main and result.run_dir != Path():
         print(f"run folder: {result.run_dir}")
     if result.status == "failed":
         if quiet:
-            print(f"studio: {result.error}", file=sys.stderr)
+            _say(result.error)
         return EXIT_FAILED
     return EXIT_STOPPED if result.status == "stopped" else EXIT_OK
 
@@ -276,7 +349,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     spec = SearchSpec.load(args.spec)
     control = RunControl()
-    previous = signal.signal(signal.SIGINT, lambda *_: (print("\nstudio: stopping the search after this step", file=sys.stderr), control.request_stop()))
+    restore = _stop_signals(control, "stopping the search after this step")
 
     class Board:
         def on_event(self, event: Event) -> None:
@@ -294,7 +367,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         board, folder = run_search(spec, [Board()], control)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
     print(f"\nleaderboard ({spec.metric}, {'lower' if spec.minimize else 'higher'} is better), saved in {folder}:")
     for rank, r in enumerate(board, start=1):
         value = "-" if r.value is None else f"{r.value:.4f}"
@@ -310,7 +383,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from studio.core.runs.export import export_run
 
-    path = export_run(args.run, Path(args.out), label=args.checkpoint, merge_lora=args.merge_lora, as_zip=args.zip)
+    path = export_run(args.run, Path(args.out), label=args.checkpoint, merge_lora=args.merge_lora, as_zip=args.zip,
+                      overwrite=args.force)
     print(f"exported to {path}")
     return EXIT_OK
 
@@ -332,18 +406,21 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from studio.core.paths import runs_dir
-    from studio.core.runs.run_dir import RunDir
+    from studio.core.runs.index import RunIndex
+    from studio.core.runs.run_dir import RunDir, run_roots
 
+    index = RunIndex()
+    index.refresh()
     rows = []
-    for path in sorted(runs_dir().iterdir()):
-        if (path / "config.toml").exists():
-            info = RunDir(path).read_info()
-            best = info.get("best_valid_loss")
-            rows.append(f"{path.name:40} {info.get('arch', '?'):8} {info.get('status', '?'):13} "
-                        f"step {info.get('step', 0):>6}  best {best:.4f}" if isinstance(best, float) else
-                        f"{path.name:40} {info.get('arch', '?'):8} {info.get('status', '?'):13} step {info.get('step', 0):>6}")
-    print("\n".join(rows) if rows else f"no runs yet in {runs_dir()}")
+    for r in index.list(order_by="started", descending=False):
+        best = f"  best {r.best_valid_loss:.4f}" if isinstance(r.best_valid_loss, float) else ""
+        # A run that did not finish resumes from its last checkpoint, which may be behind its last logged step.
+        resume_at = RunDir(Path(r.path)).read_info().get("last_checkpoint_step")
+        resumes = ""
+        if r.status in ("interrupted", "stopped", "failed") and isinstance(resume_at, int):
+            resumes = f"  (resumes at {resume_at})" if resume_at != r.step else "  (resumable)"
+        rows.append(f"{Path(r.path).name:40} {r.arch:8} {r.status:13} step {r.step:>6}{best}{resumes}")
+    print("\n".join(rows) if rows else "no runs yet in " + ", ".join(str(p) for p in run_roots()))
     return EXIT_OK
 
 

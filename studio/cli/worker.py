@@ -16,38 +16,76 @@ native crash in the trainer), and can be killed outright if it hangs.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 
 class EventWriter:
-    """Writes each event as one JSON line; safe to call from any thread."""
+    """Writes each event as one JSON line; safe to call from any thread.
 
-    def __init__(self, stream: TextIO):
+    If the supervisor has gone (the window was killed: the pipe is closed), writing fails. That
+    is not the run's failure: ``on_gone`` is called (the worker asks the run to stop, which saves a
+    checkpoint) and later writes are dropped."""
+
+    def __init__(self, stream: TextIO, on_gone: Callable[[], None] = lambda: None):
         self.stream = stream
         self.lock = threading.Lock()
+        self.on_gone = on_gone
+        self.gone = False
 
     def write(self, data: dict[str, Any]) -> None:
         # NaN and infinity are written as JSON's common extension (NaN, Infinity), which json.loads reads back.
         line = json.dumps(data, ensure_ascii=False)
         with self.lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            if self.gone:
+                return
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # BrokenPipeError, or the stream closed under us
+                self.gone = True
+        if self.gone:
+            self.on_gone()
 
     def on_event(self, event: Any) -> None:
         self.write(event.to_dict())
+
+
+class _QuietStream(io.TextIOBase):
+    """stderr that swallows write errors: with the supervisor gone, a warning printed by a library
+    must not turn into a BrokenPipeError that fails the run."""
+
+    def __init__(self, inner: TextIO):
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            self.inner.write(text)
+            self.inner.flush()
+        except (OSError, ValueError):
+            pass
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.inner.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def run_worker(config_path: Path | None, out: Path | None, resume: Path | None, search: Path | None = None) -> int:
     # Keep the protocol channel clean: fd 1 becomes stderr for everyone else.
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
+    sys.stderr = _QuietStream(sys.__stderr__ or sys.stderr)  # type: ignore[assignment]
     sys.stdout = sys.stderr
-    writer = EventWriter(protocol)
 
     from studio.core.config import RunConfig
     from studio.core.control import RunControl
@@ -55,6 +93,11 @@ def run_worker(config_path: Path | None, out: Path | None, resume: Path | None, 
     from studio.core.training.trainer import Trainer
 
     control = RunControl()
+    writer = EventWriter(protocol, control.request_stop)
+    # SIGTERM (a session logout, a service manager) stops and saves like the window's Stop.
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, lambda *_: control.request_stop())
 
     def read_commands() -> None:
         for line in sys.stdin:
@@ -86,7 +129,7 @@ def run_worker(config_path: Path | None, out: Path | None, resume: Path | None, 
             assert config_path is not None
             trainer = Trainer(RunConfig.load(config_path), out=out)
         result = trainer.fit([writer], control)
-    except StudioError as e:
+    except (StudioError, OSError) as e:
         writer.write({"event": "result", "status": "failed", "step": 0, "best_loss": None, "run_dir": "", "error": str(e)})
         return 1
     writer.write(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
+from studio.core.errors import StudioError
 from studio.core.events import (
     CheckpointSaved,
     DataProgress,
@@ -42,23 +43,54 @@ class FunctionCallback:
         self.fn(event)
 
 
+class SinkFailed(StudioError):
+    """A sink the run cannot go on without (its metrics, log or run.json) could not write."""
+
+    def __init__(self, sink: object, error: BaseException):
+        self.error = error
+        if isinstance(error, OSError):
+            from studio.core.fileio import describe_os_error
+
+            reason = describe_os_error(error, "writing")
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        super().__init__(f"the run's records could not be written ({reason}); training stopped so nothing more is lost")
+
+
 class Dispatcher:
-    """Sends each event to every callback. A failing callback is reported once, never fatal:
-    a broken progress bar must not kill a four-hour run."""
+    """Sends each event to every callback.
+
+    Sinks marked ``essential`` (the run folder's metrics, log, samples and run.json writers) are
+    the run's record: if one cannot write (a full disk), training must not go on blind, so the
+    error is raised to the trainer, which stops and keeps its last checkpoint. Any other failing
+    callback (a progress bar, a plot, TensorBoard) is reported once and switched off: a broken
+    display must not kill a four-hour run. After ``strict`` is cleared (while reporting a failure)
+    nothing is raised at all.
+    """
 
     def __init__(self, callbacks: Sequence[Callback]):
         self.callbacks = list(callbacks)
-        self._broken: set[int] = set()
+        self._broken: set[int] = set()  # ids of switched-off callbacks (the list may grow)
+        self.strict = True
 
     def __call__(self, event: Event) -> None:
-        for i, cb in enumerate(self.callbacks):
-            if i in self._broken:
+        failure: SinkFailed | None = None
+        for cb in list(self.callbacks):
+            if id(cb) in self._broken:
                 continue
             try:
                 cb.on_event(event)
             except Exception as e:  # noqa: BLE001 - isolate sinks from the run
-                self._broken.add(i)
-                print(f"studio: a {type(cb).__name__} callback failed and was switched off: {e!r}", file=sys.stderr)
+                self._broken.add(id(cb))
+                if getattr(cb, "essential", False) and self.strict:
+                    failure = failure or SinkFailed(cb, e)
+                    continue
+                try:
+                    print(f"studio: a {type(cb).__name__} callback failed and was switched off: {e!r}", file=sys.stderr)
+                except OSError:
+                    pass  # stderr itself is gone (a closed pipe): nothing more to say
+        if failure is not None:
+            raise failure
 
 
 def _finite(x: float) -> float | None:
@@ -66,18 +98,38 @@ def _finite(x: float) -> float | None:
 
 
 class MetricsWriter:
-    """Appends every event except data progress to ``metrics.jsonl``, one JSON object per line."""
+    """Appends every event except data progress to ``metrics.jsonl``, one JSON object per line.
+
+    Each line is written with one call and flushed. If an earlier process died mid-line (a kill,
+    a full disk), the cut line is ended first, so the next event starts on a line of its own and
+    readers skip only the damaged one."""
+
+    essential = True
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._file: TextIO | None = None
 
+    def _open(self) -> TextIO:
+        ends_cleanly = True
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, 2)
+                ends_cleanly = f.read(1) == b"\n"
+        f = self.path.open("a", encoding="utf-8")
+        if not ends_cleanly:
+            f.write("\n")
+        return f
+
     def on_event(self, event: Event) -> None:
         if isinstance(event, DataProgress):
             return
+        from studio.core.faults import fault_point
+
         if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = self._open()
         data = {k: (_finite(v) if isinstance(v, float) else v) for k, v in event.to_dict().items()}
+        fault_point("metrics:write")
         self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._file.flush()
         if isinstance(event, RunFinished | RunFailed):
@@ -85,12 +137,17 @@ class MetricsWriter:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass  # the disk filled: what was flushed is kept, the rest cannot be
             self._file = None
 
 
 class SamplesWriter:
     """Keeps the text sampled at each evaluation in ``samples.jsonl`` (step, valid loss, text)."""
+
+    essential = True
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -146,6 +203,8 @@ def describe(event: Event) -> str | None:
 
 class LogWriter:
     """A readable ``log.txt``: one line per event, every 50th training step, and failure tracebacks."""
+
+    essential = True
 
     def __init__(self, path: Path, step_every: int = 50):
         self.path = Path(path)

@@ -69,3 +69,8 @@ class DownloadError(StudioError):
 
 class TrainingError(StudioError):
     """Training cannot continue (diverged, out of memory, ...). The message says what to change."""
+
+
+class ResourceError(StudioError):
+    """The machine lacks what the run needs (memory, disk space, a writable folder). The message
+    gives the estimate, what is available, and what to lower."""

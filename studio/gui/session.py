@@ -72,7 +72,36 @@ class StudioSession(QObject):
                 return f"{page}: {issues[0]}"
         if self.model is None:
             return "Model: choose an architecture"
+        for verdict in self.preflight():
+            if verdict.level == "error":
+                return verdict.message
         return ""
+
+    def preflight(self) -> list[Any]:
+        """The trainer's own pre-flight verdicts (memory, disk, folder) for the current settings,
+        so Start is refused here for the same reasons the run would be. Needs the engine loaded."""
+        if not self.engine_ready or self.model is None:
+            return []
+        from studio.core.models.base import estimate_training_memory
+        from studio.core.paths import runs_dir
+        from studio.core.training import preflight
+
+        vocab, _ = self.vocab_size()
+        try:
+            estimate = estimate_training_memory(self.model, vocab, self.train.batch_size, self.model.context_length, self.optimizer.name)
+        except (ValueError, ArithmeticError):
+            return []
+        device = "cuda" if self.run.device.startswith("cuda") else "cpu"
+        if self.run.device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        folder = runs_dir()
+        return [preflight.memory_verdict(estimate, device), preflight.disk_verdict(estimate.params, folder),
+                preflight.folder_verdict(folder)]
+
+    def preflight_warnings(self) -> str:
+        return " ".join(v.message for v in self.preflight() if v.level == "warning")
 
     def run_config(self) -> RunConfig:
         if self.model is None:

@@ -12,7 +12,8 @@ from studio.core.data.tokenizers import Tokenizer
 from studio.core.errors import CheckpointError
 from studio.core.models.base import LanguageModel
 from studio.core.runs.run_dir import RunDir
-from studio.core.training.checkpoint import STATE_FILE, Checkpoint, load_checkpoint
+from studio.core.training.checkpoint import Checkpoint, load_checkpoint
+from studio.core.training.checkpoint_commit import STATE_FILE, committed_checkpoint
 
 
 @dataclass
@@ -32,12 +33,12 @@ class LoadedModel:
 def resolve_checkpoint(ref: str | Path, label: str = "auto") -> tuple[Path, RunDir | None]:
     """``label``: best, last, or auto (best when there is one, else last)."""
     p = Path(ref).expanduser()
-    if (p / STATE_FILE).exists():
+    if (p / STATE_FILE).exists() or (p.parent.name == "checkpoints" and committed_checkpoint(p) is not None):
         return p, None
     run = RunDir.open(ref)
     labels = ["best", "last"] if label == "auto" else [label]
     for name in labels:
-        if (run.checkpoint(name) / STATE_FILE).exists():
+        if committed_checkpoint(run.checkpoint(name)) is not None:
             return run.checkpoint(name), run
     raise CheckpointError(f"run {run.name} has no {'' if label == 'auto' else label + ' '}checkpoint yet")
 

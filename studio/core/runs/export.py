@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from studio.core.errors import StudioError
 from studio.core.events import EvalLogged, StepLogged
 from studio.core.inference.loading import resolve_checkpoint
 from studio.core.runs.run_dir import RunDir
@@ -18,7 +20,25 @@ from studio.core.tasks.model import count_parameters
 from studio.core.training.checkpoint import load_checkpoint, save_checkpoint
 
 
-def export_run(ref: str | Path, out: Path, label: str = "auto", merge_lora: bool = False, as_zip: bool = False) -> Path:
+def export_target(out: Path, as_zip: bool) -> Path:
+    """Where an export lands: ``out`` itself, or with ``as_zip`` the archive ``out`` (if it ends in
+    .zip) or ``out`` + ".zip" (so ``my.model`` becomes ``my.model.zip``, not ``my.zip``)."""
+    out = Path(out).expanduser()
+    if as_zip and out.suffix.lower() != ".zip":
+        out = out.with_name(out.name + ".zip")
+    return out
+
+
+def export_run(ref: str | Path, out: Path, label: str = "auto", merge_lora: bool = False, as_zip: bool = False,
+               overwrite: bool = False) -> Path:
+    """Write the run's model to ``out`` (a folder, or a zip with ``as_zip``). An existing target is
+    refused unless ``overwrite``; it is replaced only once the new export is complete."""
+    target = export_target(out, as_zip)
+    if target.exists() and not overwrite:
+        raise ExportError(f"{target} already exists; choose another name, or replace it (studio export ... --force)")
+    if target.exists() and target.is_dir() != (not as_zip):
+        raise ExportError(f"{target} already exists and is a {'folder' if target.is_dir() else 'file'}; choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
     path, run = resolve_checkpoint(ref, label)
     ckpt = load_checkpoint(path)
     model = ckpt.build_model("cpu")
@@ -27,24 +47,28 @@ def export_run(ref: str | Path, out: Path, label: str = "auto", merge_lora: bool
     if merge_lora and config.finetune.method == "lora":
         merged = _merge(model)
         config = config.replace(finetune=dataclasses.replace(config.finetune, method="full"))
-    out = Path(out)
-    work = Path(tempfile.mkdtemp(prefix="studio-export-"))
+    # Built beside the target (same disk, so the final rename is atomic), then swapped in.
+    work = Path(tempfile.mkdtemp(prefix=".studio-export-", dir=target.parent))
     try:
-        folder = work / (out.stem if as_zip else out.name)
+        name = target.stem if as_zip else target.name
+        folder = work / name
         state = {k: v for k, v in ckpt.state.items() if k in ("step", "tokens_seen", "elapsed_s", "best_loss", "best_step", "labels")}
         save_checkpoint(folder / "model", model=model, config=config, tokenizer=ckpt.tokenizer, state=state)
         if run is not None:
             _metrics_csv(run, folder / "metrics.csv")
         (folder / "README.md").write_text(_model_card(config, model, ckpt.step, run, merged), encoding="utf-8")
-        if as_zip:
-            archive = shutil.make_archive(str(out.with_suffix("")), "zip", root_dir=work, base_dir=folder.name)
-            return Path(archive)
-        if out.exists():
-            raise FileExistsError(f"{out} already exists")
-        shutil.move(str(folder), str(out))
-        return out
+        built = Path(shutil.make_archive(str(work / name), "zip", root_dir=work, base_dir=name)) if as_zip else folder
+        if target.is_dir():
+            old = work / ".replaced"
+            os.replace(target, old)
+        os.replace(built, target)
+        return target
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class ExportError(StudioError):
+    """The export cannot be written where asked."""
 
 
 def _merge(model: object) -> int:
@@ -55,12 +79,10 @@ def _merge(model: object) -> int:
 
 
 def _metrics_csv(run: RunDir, path: Path) -> None:
-    from studio.core.training.trainer import run_events_of
-
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "tokens", "time_s", "train_loss", "lr", "grad_norm", "tokens_per_s", "valid_loss", "valid_perplexity", "metrics"])
-        for e in run_events_of(run):
+        for e in run.read_events():
             if isinstance(e, StepLogged):
                 writer.writerow([e.step, e.tokens_seen, f"{e.elapsed_s:.3f}", e.loss, e.lr, e.grad_norm, f"{e.tokens_per_s:.1f}", "", "", ""])
             elif isinstance(e, EvalLogged):

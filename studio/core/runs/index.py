@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.paths import data_dir, runs_dir
-from studio.core.runs.run_dir import RunDir
+from studio.core.paths import data_dir
+from studio.core.runs.run_dir import RunDir, run_roots
 from studio.core.tasks.metrics import PRIMARY_METRIC
 
 SCHEMA_VERSION = 2
@@ -114,7 +114,7 @@ def record_from_folder(path: Path) -> dict[str, Any] | None:
 class RunIndex:
     def __init__(self, db_path: Path | None = None, root: Path | None = None):
         self.db_path = Path(db_path) if db_path else data_dir() / "runs.sqlite"
-        self.root = Path(root) if root else runs_dir()
+        self.root = Path(root) if root else None  # None: the runs folder and every --out folder used
         with self._connect() as db:
             migrate(db)
 
@@ -132,19 +132,21 @@ class RunIndex:
         """Bring the index in line with the run folders; returns how many runs it lists."""
         seen = []
         rows = []
-        for path in sorted(self.root.iterdir()) if self.root.exists() else []:
-            if path.is_dir():
-                record = record_from_folder(path)
-                if record is not None:
-                    rows.append(record)
-                    seen.append(record["path"])
+        roots = [self.root] if self.root is not None else run_roots()
+        for root in roots:
+            for path in sorted(root.iterdir()) if root.is_dir() else []:
+                if path.is_dir():
+                    record = record_from_folder(path)
+                    if record is not None:
+                        rows.append(record)
+                        seen.append(record["path"])
         with self._connect() as db:
             db.executemany(
                 f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
                 [tuple(r[c] for c in COLUMNS) for r in rows],
             )
             known = [row["path"] for row in db.execute("SELECT path FROM runs")]
-            gone = [p for p in known if p not in set(seen) and Path(p).parent == self.root]
+            gone = [p for p in known if p not in set(seen) and Path(p).parent in roots]
             db.executemany("DELETE FROM runs WHERE path = ?", [(p,) for p in gone])
         return len(rows)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.paths import runs_dir
 from studio.core.runs.index import record_from_folder
-from studio.core.runs.run_dir import RunDir
+from studio.core.runs.run_dir import RunDir, run_roots
+from studio.core.training.checkpoint_commit import committed_checkpoint
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,18 @@ def summarize(path: Path) -> RunSummary | None:
     if record is None:
         return None
     run = RunDir(path)
-    has_ckpt = any((run.checkpoint(label) / "state.json").exists() for label in ("best", "last"))
+    has_ckpt = any(committed_checkpoint(run.checkpoint(label)) is not None for label in ("best", "last"))
     return RunSummary(Path(record["path"]), record["name"], record["arch"], record["task"], record["status"],
                       record["step"], has_ckpt, record["updated"])
 
 
 def list_runs(root: Path | None = None, with_checkpoint: bool = False) -> list[RunSummary]:
     """Runs newest first."""
-    root = root or runs_dir()
     out = []
-    for path in root.iterdir() if root.exists() else []:
-        if path.is_dir():
-            summary = summarize(path)
-            if summary is not None and (summary.has_checkpoint or not with_checkpoint):
-                out.append(summary)
+    for folder in [root] if root is not None else run_roots():
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.is_dir():
+                summary = summarize(path)
+                if summary is not None and (summary.has_checkpoint or not with_checkpoint):
+                    out.append(summary)
     return sorted(out, key=lambda s: -s.updated)

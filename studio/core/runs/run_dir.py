@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from studio.core.config import RunConfig
 from studio.core.errors import CheckpointError
 from studio.core.events import (
@@ -34,12 +36,17 @@ from studio.core.events import (
     RunFinished,
     RunStarted,
     StepLogged,
+    event_from_dict,
 )
-from studio.core.paths import runs_dir
+from studio.core.fileio import atomic_write_text
+from studio.core.paths import data_dir, runs_dir
 
 RUN_FORMAT_VERSION = 1
-ACTIVE = "running"
+ACTIVE = ("running", "preparing")  # statuses that claim a live process
 LOCK_FILE = "run.lock"
+INFO_LOCK_FILE = ".run.json.lock"
+ROOTS_FILE = "run-roots.json"
+MAX_INFO_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,12 @@ class RunDir:
     def info_path(self) -> Path:
         return self.path / "run.json"
 
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
     def checkpoint(self, label: str = "last") -> Path:
-        return self.path / "checkpoints" / label
+        return self.checkpoints / label
 
     @property
     def name(self) -> str:
@@ -73,7 +84,7 @@ class RunDir:
 
     @classmethod
     def create(cls, config: RunConfig, out: Path | None = None) -> RunDir:
-        base = Path(out) if out else runs_dir()
+        base = Path(out).expanduser().resolve() if out else runs_dir()
         base.mkdir(parents=True, exist_ok=True)
         label = _slug(config.run.name or config.model.arch)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -87,116 +98,175 @@ class RunDir:
                 n += 1
                 path = base / f"{stamp}-{label}-{n}"
         run = cls(path)
-        config.save(run.config_path)
-        run.write_info(
-            format_version=RUN_FORMAT_VERSION,
-            name=config.run.name or path.name,
-            arch=config.model.arch,
-            status="created",
-            created=time.time(),
-            tags=list(config.run.tags),
-        )
+        try:
+            config.save(run.config_path)
+            run.write_info(
+                format_version=RUN_FORMAT_VERSION,
+                name=config.run.name or path.name,
+                arch=config.model.arch,
+                status="created",
+                created=time.time(),
+                tags=list(config.run.tags),
+            )
+        except BaseException:
+            # A folder without its config would show up as a broken run: leave nothing behind.
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        if out:
+            remember_root(base)
         return run
 
     @classmethod
     def open(cls, ref: str | Path) -> RunDir:
-        """A run by folder path, or by folder name under the runs folder."""
+        """A run by folder path, or by (part of) its folder name in any known runs folder."""
         p = Path(ref).expanduser()
-        candidates = [p] if p.is_absolute() or p.exists() else [p, runs_dir() / str(ref)]
+        candidates = [p] if p.is_absolute() or p.exists() else [p] + [root / str(ref) for root in run_roots()]
         for c in candidates:
             if (c / "config.toml").exists():
                 return cls(c.resolve())
         if not p.is_absolute():
-            matches = sorted(runs_dir().glob(f"*{ref}*"))
-            matches = [m for m in matches if (m / "config.toml").exists()]
+            matches = sorted({m for root in run_roots() for m in root.glob(f"*{ref}*") if (m / "config.toml").exists()})
             if len(matches) == 1:
                 return cls(matches[0])
             if len(matches) > 1:
                 names = ", ".join(m.name for m in matches[:5])
-                raise CheckpointError(f"{ref!r} matches several runs ({names}); give the full name")
-        raise CheckpointError(f"no run found at {ref!r} (looked for a folder with a config.toml, also under {runs_dir()})")
+                raise CheckpointError(f"{ref!r} matches {len(matches)} runs ({names}); give more of the name, or the folder")
+        roots = ", ".join(str(r) for r in run_roots())
+        raise CheckpointError(f"no run found at {ref!r} (looked for a folder with a config.toml, also in {roots})")
 
     def load_config(self) -> RunConfig:
         return RunConfig.load(self.config_path)
 
     # ---- run.json ---------------------------------------------------------------------------
 
-    def read_info(self) -> dict[str, Any]:
+    def _read_info_file(self) -> dict[str, Any]:
         try:
+            if self.info_path.stat().st_size > MAX_INFO_BYTES:
+                return {}
             info = json.loads(self.info_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             return {}
-        if info.get("status") == ACTIVE and not _alive(self.path, info):
+        return info if isinstance(info, dict) else {}
+
+    def read_info(self) -> dict[str, Any]:
+        info = self._read_info_file()
+        if info.get("status") in ACTIVE and not _alive(self.path, info):
             info["status"] = "interrupted"
         return info
 
     def write_info(self, **fields: Any) -> None:
-        try:
-            info = json.loads(self.info_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            info = {}
-        info.update(fields, updated=time.time())
-        tmp = self.info_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(self.info_path)
+        """Update run.json in place. The trainer and the window may both write it (progress, tags),
+        so each update reads, changes and replaces the file under a lock, atomically."""
+        with FileLock(self.path / INFO_LOCK_FILE, timeout=30, thread_local=False):
+            info = self._read_info_file()
+            info.update(fields, updated=time.time())
+            atomic_write_text(self.info_path, json.dumps(info, indent=1, ensure_ascii=False), durable=False)
+
+    # ---- events -----------------------------------------------------------------------------
+
+    def read_events(self) -> list[Event]:
+        """The run's metrics.jsonl as events, as one curve: a resume restarts from its checkpoint's
+        step, so the steps logged after that checkpoint by the interrupted attempt are dropped."""
+        out: list[Event] = []
+        if not self.metrics_path.exists():
+            return out
+        with self.metrics_path.open("r", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash or a full disk
+                event = event_from_dict(data) if isinstance(data, dict) else None
+                if event is None:
+                    continue
+                if isinstance(event, RunStarted) and event.resumed:
+                    restart = event.start_step
+                    out = [e for e in out if not (isinstance(e, StepLogged | EvalLogged | CheckpointSaved) and e.step > restart)]
+                out.append(event)
+        return out
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:40] or "run"
 
 
+# ---- where runs live ------------------------------------------------------------------------
+
+
+def run_roots() -> list[Path]:
+    """The user's runs folder, then every folder a run was created in with ``--out`` (remembered
+    so that ``studio runs``, resume by name and the Runs page find those runs too)."""
+    roots = [runs_dir()]
+    try:
+        extra = json.loads((data_dir() / ROOTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        extra = []
+    for item in extra if isinstance(extra, list) else []:
+        p = Path(str(item))
+        if p not in roots and p.is_dir():
+            roots.append(p)
+    return roots
+
+
+def remember_root(folder: Path) -> None:
+    folder = Path(folder).resolve()
+    if folder == runs_dir().resolve():
+        return
+    path = data_dir() / ROOTS_FILE
+    with FileLock(data_dir() / f".{ROOTS_FILE}.lock", timeout=30, thread_local=False):
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            known = []
+        known = [str(k) for k in known] if isinstance(known, list) else []
+        if str(folder) not in known:
+            atomic_write_text(path, json.dumps([*known, str(folder)], indent=1, ensure_ascii=False), durable=False)
+
+
+# ---- the run lock ---------------------------------------------------------------------------
+
+
 def _alive(run_path: Path, info: dict[str, Any]) -> bool:
-    """Is the process that owns this run still there? A running trainer holds an exclusive lock on
-    ``run.lock``, which the OS drops when the process dies however it dies (pid reuse cannot fool it)."""
+    """Is the process that owns this run still there? A running trainer holds an exclusive OS lock
+    on ``run.lock`` (filelock: flock on POSIX, msvcrt on Windows), which the OS drops when the
+    process dies however it dies, so a reused process id cannot fool it."""
     if info.get("host") not in (None, socket.gethostname()):
         return True  # another machine's run: nothing here can tell
     lock_path = run_path / LOCK_FILE
-    try:
-        import fcntl
-    except ImportError:  # Windows: fall back to the process id
-        pid = info.get("pid")
-        try:
-            os.kill(pid, 0) if isinstance(pid, int) else None
-        except OSError:
-            return False
-        return isinstance(pid, int)
-    try:
-        fd = os.open(lock_path, os.O_RDWR)
-    except FileNotFoundError:
+    if not lock_path.exists():
         return False
+    probe = FileLock(lock_path, timeout=0, thread_local=False)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        probe.acquire()
+    except Timeout:
         return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
         return False
-    finally:
-        os.close(fd)
+    probe.release()
+    return False
 
 
-def hold_run_lock(run_path: Path) -> int | None:
-    """Take the run's lock for this process; returns the descriptor to keep open (None on Windows)."""
+def hold_run_lock(run_path: Path) -> FileLock:
+    """Take the run's lock for this process; keep the returned lock until the run ends."""
+    lock = FileLock(Path(run_path) / LOCK_FILE, timeout=0, thread_local=False)
     try:
-        import fcntl
-    except ImportError:
-        return None
-    fd = os.open(run_path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise CheckpointError(f"{run_path} is being trained by another process") from None
-    return fd
+        lock.acquire()
+    except Timeout:
+        raise CheckpointError(f"{run_path} is being trained by another process; wait for it to end or stop it first") from None
+    return lock
 
 
-def release_run_lock(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)
+def release_run_lock(lock: FileLock | None) -> None:
+    if lock is not None:
+        lock.release()
 
 
 class RunInfoWriter:
     """Keeps ``run.json`` current: status, step, best loss, and which process owns the run."""
+
+    essential = True
 
     def __init__(self, run: RunDir):
         self.run = run
@@ -206,7 +276,7 @@ class RunInfoWriter:
         r = self.run
         if isinstance(event, RunStarted):
             r.write_info(
-                status=ACTIVE, pid=os.getpid(), host=socket.gethostname(), started=event.time,
+                status="running", pid=os.getpid(), host=socket.gethostname(), started=event.time,
                 parameters=event.parameters, total_steps=event.total_steps, step=event.start_step, device=event.device,
             )
         elif isinstance(event, StepLogged):

@@ -4,12 +4,13 @@ Layout of ``<run>/checkpoints/<label>/``::
 
     model.safetensors           weights (tied tensors stored once)
     training_state.safetensors  optimizer tensors and RNG states      (resumable checkpoints only)
-    state.json                  format version, step, counters, optimizer hyper-parameters, schedule
+    state.json                  format version, step, counters, optimizer hyper-parameters
     config.toml                 the run configuration
     tokenizer/                  the tokenizer, so the folder stands alone
+    commit.json                 written last: the step and every file's size (the commit marker)
 
-Folders are written beside the target and renamed into place, so a crash mid-save leaves the
-previous checkpoint intact.
+Each checkpoint is a committed unit: see ``studio.core.training.checkpoint_commit`` for the
+write, fsync, commit-marker and rename protocol, and for the recovery of interrupted saves.
 """
 
 from __future__ import annotations
@@ -30,11 +31,20 @@ from torch import nn
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer
 from studio.core.errors import CheckpointError, ConfigError
+from studio.core.fileio import atomic_write_text, fsync_dir
+from studio.core.training.checkpoint_commit import (
+    COMMIT_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    committed_checkpoint,
+    file_sizes,
+    fsync_tree,
+    read_small_json,
+)
 
-CHECKPOINT_FORMAT_VERSION = 1
-MODEL_FILE = "model.safetensors"
+CHECKPOINT_FORMAT_VERSION = 2  # 2 added commit.json
+
 TRAINING_FILE = "training_state.safetensors"
-STATE_FILE = "state.json"
 
 
 def save_checkpoint(
@@ -47,6 +57,9 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     rng: dict[str, torch.Tensor] | None = None,
 ) -> Path:
+    """Write a committed checkpoint to ``directory`` (see the commit protocol above)."""
+    from studio.core.faults import fault_point
+
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
@@ -65,12 +78,19 @@ def save_checkpoint(
         (work / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
         config.save(work / "config.toml")
         tokenizer.save(work / "tokenizer")
+        fault_point("checkpoint:files-written")
+        fsync_tree(work)
+        commit = {"format_version": CHECKPOINT_FORMAT_VERSION, "step": int(state.get("step", 0)), "files": file_sizes(work)}
+        atomic_write_text(work / COMMIT_FILE, json.dumps(commit, indent=1))
+        fault_point("checkpoint:committed")
         old = directory.with_name(f".{directory.name}-old")
         if old.exists():
             shutil.rmtree(old)
         if directory.exists():
             os.replace(directory, old)
+        fault_point("checkpoint:between-renames")
         os.replace(work, directory)
+        fsync_dir(directory.parent)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -106,9 +126,34 @@ class Checkpoint:
         """The saved network: its language model, plus the task head and adapters it was trained with."""
         from studio.core.tasks.model import build_task_model
 
+        self.check_size(device)
         model = build_task_model(self.config, int(self.state["vocab_size"]), self.labels)
         self.load_weights(model)
         return model.to(device)
+
+    def check_size(self, device: torch.device | str = "cpu") -> None:
+        """Before allocating: the config must describe a model the weights file can actually hold
+        (a config or state.json from a stranger could claim billions of parameters), and that
+        model must fit in the memory available."""
+        from studio.core.models.base import human_bytes
+        from studio.core.training.preflight import available_memory
+
+        vocab = int(self.state["vocab_size"])
+        declared = 4 * self.config.model.param_count(vocab)
+        path = self.directory / MODEL_FILE
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise CheckpointError(f"{path} is missing") from None
+        if declared > size + (1 << 20):
+            raise CheckpointError(
+                f"{self.directory} describes a {self.config.model.label} of {human_bytes(declared)} "
+                f"but {MODEL_FILE} holds only {human_bytes(size)}: the checkpoint is damaged or was edited"
+            )
+        dev = torch.device(device)
+        free = available_memory(dev.type, dev.index)
+        if free is not None and size > free:
+            raise CheckpointError(f"loading {self.directory} needs about {human_bytes(size)} and only {human_bytes(free)} is available")
 
     def load_weights(self, model: nn.Module) -> None:
         path = self.directory / MODEL_FILE
@@ -133,30 +178,40 @@ class Checkpoint:
         opt_tensors = {k: v for k, v in tensors.items() if not k.startswith("rng/")}
         try:
             optimizer.load_state_dict(_unflatten_optimizer(opt_tensors, self.state["optimizer"]))
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
             raise CheckpointError(f"{path}: optimizer state does not match this model ({e})") from None
         return rng
 
 
 def load_checkpoint(directory: Path) -> Checkpoint:
     directory = Path(directory)
-    state_path = directory / STATE_FILE
-    if not state_path.exists():
+    found = committed_checkpoint(directory)
+    if found is None:
+        if (directory / STATE_FILE).exists() or (directory / COMMIT_FILE).exists():
+            raise CheckpointError(f"{directory} is incomplete or damaged: its files do not match its commit record")
         raise CheckpointError(f"{directory} is not a checkpoint ({STATE_FILE} is missing)")
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{state_path} is damaged: {e}") from None
+    directory = found
+    state_path = directory / STATE_FILE
+    state = read_small_json(state_path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{state_path} is damaged: not a JSON object")
     version = state.get("format_version")
     if not isinstance(version, int):
         raise CheckpointError(f"{state_path} has no format version")
     if version > CHECKPOINT_FORMAT_VERSION:
-        raise CheckpointError(f"{directory} was written by a newer Studio (checkpoint format {version})")
+        raise CheckpointError(f"{directory} was written by a newer Studio (checkpoint format {version}; this one reads up to {CHECKPOINT_FORMAT_VERSION})")
     try:
         config = RunConfig.load(directory / "config.toml")
     except ConfigError as e:
         raise CheckpointError(f"{directory}: its configuration is invalid: {e}") from None
-    return Checkpoint(directory, config, load_tokenizer(directory / "tokenizer"), state)
+    tokenizer = load_tokenizer(directory / "tokenizer")
+    vocab = state.get("vocab_size")
+    if not isinstance(vocab, int) or vocab != tokenizer.vocab_size:
+        raise CheckpointError(
+            f"{state_path} claims a vocabulary of {vocab!r} entries but its tokenizer has {tokenizer.vocab_size:,}; "
+            "the checkpoint is damaged or was edited"
+        )
+    return Checkpoint(directory, config, tokenizer, state)
 
 
 # ---- optimizer state <-> (tensors, JSON) ------------------------------------------------------

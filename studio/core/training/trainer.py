@@ -11,7 +11,10 @@ interrupted run left off.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import os
+import socket
 import time
 import traceback
 from collections import deque
@@ -20,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torch import nn
 
-from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter, SamplesWriter
+from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter, SamplesWriter, SinkFailed
 from studio.core.config import RunConfig
 from studio.core.control import Cancelled, RunControl
 from studio.core.data.tokenizers import Tokenizer, train_tokenizer
-from studio.core.errors import CheckpointError, StudioError, TrainingError
+from studio.core.errors import CheckpointError, ResourceError, StudioError, TrainingError
 from studio.core.events import (
     CheckpointSaved,
     EvalLogged,
@@ -39,12 +43,16 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
-from studio.core.models.base import LanguageModel, estimate_training_memory
+from studio.core.fileio import atomic_write_text, describe_os_error, is_disk_full
+from studio.core.models.base import LanguageModel, MemoryEstimate, estimate_training_memory
 from studio.core.models.registry import build_model
+from studio.core.paths import runs_dir
 from studio.core.runs import tensorboard
 from studio.core.runs.run_dir import RunDir, RunInfoWriter, hold_run_lock, release_run_lock
 from studio.core.tasks.model import count_parameters, language_model_of
+from studio.core.training import preflight
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from studio.core.training.checkpoint_commit import committed_checkpoint, recover_checkpoints
 from studio.core.training.device import DeviceChoice, choose_device, torch_threads
 from studio.core.training.distributed import DistributedEnv
 from studio.core.training.schedules import lr_at
@@ -82,50 +90,76 @@ class _Progress:
     best_loss: float = math.inf
     best_step: int = 0
     evals_without_improvement: int = 0
-    last_saved_step: int = -1
+    saved_step: int | None = None  # step of the last committed ``last`` checkpoint, if any
+    trained: bool = False  # has this fit taken an optimizer step? Only then is there work to save
     recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=20))
 
 
+# Settings a resume may change (more steps, a new learning rate, another device); anything else
+# would make the checkpoint mean something else, or not load at all.
+_RESUME_CHANGEABLE = {"run", "train", "schedule", "data"}
+_RESUME_OPTIMIZER_CHANGEABLE = {"beta1", "beta2", "eps", "weight_decay", "momentum"}
+_RESUME_TASK_CHANGEABLE = {"eval_examples"}
+
+
+class _EarlyEvents:
+    """Holds the events emitted before the run folder exists (data preparation), so the folder's
+    metrics and log still begin at the beginning once it is created."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.open = True
+
+    def on_event(self, event: Event) -> None:
+        if self.open:
+            self.events.append(event)
+
+
 class Trainer:
-    def __init__(self, config: RunConfig, run: RunDir | None = None, *, out: Path | None = None, resume: bool = False):
+    """One run. ``Trainer(config, out=...)`` starts a new one; ``Trainer.resume(ref)`` continues one.
+
+    A new run's folder is created only once its data is ready and the pre-flight checks pass, so a
+    run that cannot start leaves no half-made run in the library. A resumed run is locked, its
+    checkpoints repaired if a save was interrupted, and its checkpoint, optimizer state and data
+    all loaded before anything is written to it; a resume that fails leaves the run exactly as it
+    was, its ``last`` checkpoint byte for byte.
+    """
+
+    def __init__(self, config: RunConfig, run: RunDir | None = None, *, out: Path | None = None, resume: bool = False,
+                 overrides: Sequence[str] = ()):
         self.config = config
         self.dist = DistributedEnv.from_environ()
-        if run is None:
-            if resume:
-                raise ValueError("resume needs an existing run")
-            run = RunDir.create(config, out) if self.dist.is_main else None
+        if resume and run is None:
+            raise ValueError("resume needs an existing run")
         self.run = run
+        self.out = Path(out).expanduser() if out else None
         self.resume_requested = resume
+        self.overrides = list(overrides)  # a resume's --set, saved to config.toml once the resume has loaded
+        self._lock: FileLock | None = None
+        self._early = _EarlyEvents()
+        self._previous_info: dict[str, object] = {}
 
     @classmethod
     def resume(cls, ref: str | Path, overrides: Iterable[str] = ()) -> Trainer:
-        """Continue a run from its ``last`` checkpoint; overrides (e.g. more steps) are saved to its config."""
+        """Continue a run from its ``last`` checkpoint. Overrides (e.g. more steps) apply to this
+        resume, and are written to the run's config only after it has loaded successfully."""
         run = RunDir.open(ref)
         config = run.load_config()
         overrides = list(overrides)
         if overrides:
             config = config.with_overrides(overrides)
-            config.save(run.config_path)
-        return cls(config, run, resume=True)
+        return cls(config, run, resume=True, overrides=overrides)
 
     # ------------------------------------------------------------------------------------------
 
     def fit(self, callbacks: Sequence[Callback] = (), control: RunControl | None = None) -> RunResult:
         control = control or RunControl()
-        run = self.run
-        sinks: list[Callback] = []
-        if self.dist.is_main and run is not None:
-            sinks = [MetricsWriter(run.metrics_path), LogWriter(run.log_path), SamplesWriter(run.path / "samples.jsonl"),
-                     RunInfoWriter(run), *callbacks]
-            if tensorboard.available():
-                sinks.append(tensorboard.TensorBoardWriter(run.path / "tensorboard"))
-        emit = Dispatcher(sinks)
+        emit = Dispatcher([self._early, *callbacks])
         self._emit = emit
         self.progress = _Progress()
         self.model: nn.Module | None = None
         self.tokenizer: Tokenizer | None = None
         self.optimizer: torch.optim.Optimizer | None = None
-        lock = hold_run_lock(run.path) if (run is not None and self.dist.is_main) else None
         choice: DeviceChoice | None = None
         try:
             choice = choose_device(self.config.run, self.dist.local_rank if self.dist.enabled else None)
@@ -133,23 +167,61 @@ class Trainer:
                 self.dist.init(choice.device)
                 status, reason = self._fit(choice, control)
             emit(RunFinished(status, self.progress.step, self.progress.best_loss, self.progress.elapsed_s, reason))
-            return RunResult(status, self.progress.step, self.progress.best_loss, run.path if run else Path())
+            return RunResult(status, self.progress.step, self.progress.best_loss, self._run_path())
         except Cancelled:
+            emit.strict = False
             emit(RunFinished("stopped", self.progress.step, self.progress.best_loss, self.progress.elapsed_s, "stopped before training began"))
-            return RunResult("stopped", self.progress.step, self.progress.best_loss, run.path if run else Path())
+            self._restore_status_if_untouched()
+            return RunResult("stopped", self.progress.step, self.progress.best_loss, self._run_path())
         except Exception as e:  # noqa: BLE001 - every failure becomes a truthful "failed" event
             message = self._explain(e, choice)
             saved = self._save_after_failure(e)
+            emit.strict = False  # reporting the failure must not fail (the disk may be full)
             emit(RunFailed(self.progress.step, message, traceback.format_exc(), saved))
-            return RunResult("failed", self.progress.step, self.progress.best_loss, run.path if run else Path(), message)
+            self._restore_status_if_untouched(message)
+            return RunResult("failed", self.progress.step, self.progress.best_loss, self._run_path(), message)
         finally:
-            release_run_lock(lock)
+            release_run_lock(self._lock)
+            self._lock = None
             self.dist.close()
+
+    def _run_path(self) -> Path:
+        return self.run.path if self.run is not None else Path()
+
+    def _attach(self, run: RunDir) -> None:
+        """Take the run's lock, repair interrupted saves, and start writing the run folder."""
+        self._lock = hold_run_lock(run.path)
+        self.run = run
+        info = run.read_info()
+        if self.resume_requested:  # what a resume that never trains puts back
+            self._previous_info = {k: info.get(k) for k in ("status", "step", "finished", "error", "reason")}
+        sinks: list[Callback] = [MetricsWriter(run.metrics_path), LogWriter(run.log_path),
+                                 SamplesWriter(run.path / "samples.jsonl"), RunInfoWriter(run)]
+        if tensorboard.available():
+            sinks.append(tensorboard.TensorBoardWriter(run.path / "tensorboard"))
+        self._early.open = False
+        for event in self._early.events:  # what happened before the folder existed, in order
+            for sink in sinks:
+                sink.on_event(event)
+        self._emit.callbacks[0:1] = sinks  # the folder's writers first, so run.json leads the views
+        run.write_info(status="preparing", pid=os.getpid(), host=socket.gethostname())
+        for note in recover_checkpoints(run.checkpoints):
+            self._emit(LogMessage("warning", note))
+
+    def _restore_status_if_untouched(self, error: str = "") -> None:
+        """A resume that never trained leaves the run as it was (stopped, interrupted, ...)."""
+        if self.run is None or not self.resume_requested or self.progress.trained or self._lock is None:
+            return
+        fields = {**self._previous_info}
+        fields["status"] = fields.get("status") or "interrupted"
+        if error:
+            fields["last_resume_error"] = error
+        with contextlib.suppress(OSError):
+            self.run.write_info(**fields)
 
     # ------------------------------------------------------------------------------------------
 
     def _fit(self, choice: DeviceChoice, control: RunControl) -> tuple[str, str]:
-        cfg = self.config
         emit = self._emit
         device = choice.device
         resume_ckpt: Checkpoint | None = None
@@ -157,12 +229,18 @@ class Trainer:
         tokenizer: Tokenizer | None = None
         if self.resume_requested:
             assert self.run is not None
+            if self.dist.is_main:
+                self._attach(self.run)
             resume_ckpt = _load_resumable(self.run)
-            _check_same_model(resume_ckpt.config, cfg)
+            _check_resume_compatible(resume_ckpt.config, self.config)
             tokenizer = resume_ckpt.tokenizer
-        elif cfg.finetune.base:
-            base_model, tokenizer = self._load_base()
-            cfg = self.config
+        else:
+            self.config = self.config.with_absolute_paths()
+            if self.dist.is_main:
+                preflight.raise_for([preflight.folder_verdict(self.out or runs_dir())])
+            if self.config.finetune.base:
+                base_model, tokenizer = self._load_base()
+        cfg = self.config
         # Rank 0 builds the token cache while the other ranks wait, then they read it.
         if self.dist.enabled and not self.dist.is_main:
             self.dist.barrier()
@@ -172,6 +250,12 @@ class Trainer:
             self.dist.barrier()
         self.workload = workload
         self.tokenizer = workload.tokenizer
+        vocab_size = workload.tokenizer.vocab_size
+        estimate = estimate_training_memory(cfg.model, vocab_size, cfg.train.batch_size, cfg.model.context_length, cfg.optimizer.name)
+        if self.dist.is_main:
+            self._preflight(estimate, device)
+        if self.run is None and self.dist.is_main:
+            self._attach(RunDir.create(cfg, self.out))
         model = workload.build_model().to(device)
         if resume_ckpt is not None:
             resume_ckpt.load_weights(model)
@@ -187,19 +271,23 @@ class Trainer:
             p.best_loss = float(s["best_loss"]) if s.get("best_loss") is not None else math.inf
             p.best_step = int(s.get("best_step", 0))
             p.evals_without_improvement = int(s.get("evals_without_improvement", 0))
-            p.last_saved_step = p.step
-            torch.set_rng_state(rng.pop("torch"))
-            cuda_state = rng.pop("cuda", None)
-            if cuda_state is not None and device.type == "cuda":
-                torch.cuda.set_rng_state(cuda_state, device)
-            workload.load_rng_states(rng)
+            p.saved_step = p.step
+            try:
+                torch.set_rng_state(rng.pop("torch"))
+                cuda_state = rng.pop("cuda", None)
+                if cuda_state is not None and device.type == "cuda":
+                    torch.cuda.set_rng_state(cuda_state, device)
+                workload.load_rng_states(rng)
+            except (KeyError, RuntimeError, TypeError) as e:
+                raise CheckpointError(f"{resume_ckpt.directory}: its random-number states are damaged ({e})") from None
+            if self.overrides and self.run is not None and self.dist.is_main:
+                cfg.save(self.run.config_path)  # only now: a refused or failed resume changes nothing
 
         total_steps = workload.total_steps(cfg, self.dist.world_size)
-        vocab_size = workload.tokenizer.vocab_size
-        estimate = estimate_training_memory(cfg.model, vocab_size, cfg.train.batch_size, cfg.model.context_length, cfg.optimizer.name)
         all_params, trainable = count_parameters(model)
         if trainable < all_params:
             emit(LogMessage("info", f"{trainable:,} of {all_params:,} parameters learn ({cfg.finetune.method})"))
+        self._params = all_params
         emit(
             RunStarted(
                 run_dir=str(self.run.path) if self.run else "",
@@ -266,6 +354,7 @@ class Trainer:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             p.step += 1
+            p.trained = True
             step_tokens *= self.dist.world_size
             p.tokens_seen += step_tokens
             dt = time.perf_counter() - t0
@@ -289,7 +378,7 @@ class Trainer:
             if p.step % checkpoint_every == 0 and not at_end:
                 self._save("last")
 
-        if p.last_saved_step != p.step:
+        if p.saved_step != p.step:
             self._save("last")
         if status != "stopped" and cfg.task.kind != "lm" and self.dist.is_main:
             self._final_results(device)
@@ -300,12 +389,13 @@ class Trainer:
         config takes the base's model settings, so the run folder describes what was trained."""
         from studio.core.inference.loading import resolve_checkpoint
 
-        path, _ = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
+        path, base_run = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
         base = load_checkpoint(path)
         model = language_model_of(base.build_model("cpu"))
-        self.config = self.config.replace(model=base.config.model)
-        if self.run is not None:
-            self.config.save(self.run.config_path)
+        # The base is recorded by its absolute folder, so the run can be resumed from anywhere.
+        where = str(base_run.path if base_run is not None else Path(path).resolve())
+        finetune = dataclasses.replace(self.config.finetune, base=where)
+        self.config = self.config.replace(model=base.config.model, finetune=finetune)
         self._emit(LogMessage("info", f"fine-tuning from {path} (step {base.step}, {base.config.model.label})"))
         return model, base.tokenizer
 
@@ -337,7 +427,7 @@ class Trainer:
         self.model.eval()
         results = self.workload.final_results(self.model, device, self._emit)
         if self.run is not None and results:
-            (self.run.path / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+            atomic_write_text(self.run.path / "results.json", json.dumps(results, indent=1))
 
     def _state(self) -> dict[str, object]:
         p = self.progress
@@ -363,24 +453,32 @@ class Trainer:
             device = next(self.model.parameters()).device
             if device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state(device)
+        # A disk that cannot take this checkpoint stops the run now, while the last one is whole.
+        preflight.check_save_room(self.run.checkpoints, self._params, resumable=label == "last")
         path = save_checkpoint(
             self.run.checkpoint(label), model=self.model, config=self.config, tokenizer=self.tokenizer,
             state={**self._state(), **self.workload.checkpoint_extra()}, optimizer=optimizer, rng=rng,
         )
         if label == "last":
-            self.progress.last_saved_step = self.progress.step
+            self.progress.saved_step = self.progress.step
         self._emit(CheckpointSaved(self.progress.step, str(path), label))
 
     def _save_after_failure(self, error: BaseException) -> str:
-        """Keep the work done so far, unless the failure itself may have corrupted the weights."""
+        """Keep the work done so far: save ``last`` if this fit trained since its last save,
+        unless the failure itself may have corrupted the weights or makes saving impossible.
+        Returns where the last good state is ('' if there is none)."""
         p = self.progress
-        previous = str(self.run.checkpoint("last")) if self.run and p.last_saved_step > 0 else ""
+        previous = ""
+        if self.run is not None and p.saved_step is not None:
+            previous = str(self.run.checkpoint("last"))
         model = self.model
         if (
             model is None
             or self.optimizer is None
-            or p.step <= p.last_saved_step
-            or isinstance(error, TrainingError)
+            or not p.trained  # nothing new: above all, never overwrite a good checkpoint with step 0
+            or p.step == p.saved_step
+            or isinstance(error, TrainingError | ResourceError | SinkFailed | CheckpointError)
+            or is_disk_full(error)
             or not all(bool(torch.isfinite(q).all()) for q in model.parameters())
         ):
             return previous
@@ -390,9 +488,19 @@ class Trainer:
             return previous
         return str(self.run.checkpoint("last")) if self.run else ""
 
+    def _preflight(self, estimate: MemoryEstimate, device: torch.device) -> None:
+        """Refuse, before allocating anything, a run that cannot fit; warn about a tight one."""
+        verdicts = [preflight.memory_verdict(estimate, device.type, device.index)]
+        folder = self.run.path if self.run is not None else (self.out or runs_dir())
+        verdicts.append(preflight.disk_verdict(estimate.params, folder))
+        for v in verdicts:
+            if v.level == "warning":
+                self._emit(LogMessage("warning", v.message))
+        preflight.raise_for(verdicts)
+
     def _explain(self, error: BaseException, choice: DeviceChoice | None) -> str:
         cfg = self.config
-        if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
+        if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower() or "DefaultCPUAllocator" in str(error):
             estimate = ""
             if self.tokenizer is not None:
                 estimate = estimate_training_memory(
@@ -406,6 +514,8 @@ class Trainer:
             )
         if isinstance(error, StudioError):
             return str(error)
+        if isinstance(error, OSError):
+            return describe_os_error(error)
         return f"{type(error).__name__}: {error}"
 
 
@@ -451,7 +561,7 @@ def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
 
 def _load_resumable(run: RunDir) -> Checkpoint:
     path = run.checkpoint("last")
-    if not path.exists():
+    if committed_checkpoint(path) is None and not path.exists():
         raise CheckpointError(f"{run.path} has no checkpoint to resume from yet (it stopped before its first save)")
     ckpt = load_checkpoint(path)
     if not ckpt.resumable:
@@ -459,26 +569,26 @@ def _load_resumable(run: RunDir) -> Checkpoint:
     return ckpt
 
 
-def _check_same_model(saved: RunConfig, now: RunConfig) -> None:
-    before, after = saved.model.to_dict(), now.model.to_dict()
-    changed = [f"model.{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in after if before.get(k) != after.get(k)]
+def _check_resume_compatible(saved: RunConfig, now: RunConfig) -> None:
+    """A resume continues the same training: the model, tokenizer, optimizer kind, task and
+    fine-tuning method must be those of the checkpoint. Says which settings changed."""
+    before, after = saved.to_dict(), now.to_dict()
+    changed = []
+    for section, values in after.items():
+        if section in _RESUME_CHANGEABLE or not isinstance(values, dict):
+            continue
+        keep = {"optimizer": _RESUME_OPTIMIZER_CHANGEABLE, "task": _RESUME_TASK_CHANGEABLE}.get(section, set())
+        old = before.get(section, {})
+        for key, value in values.items():
+            if key not in keep and old.get(key) != value:
+                changed.append(f"{section}.{key}: {old.get(key)!r} -> {value!r}")
     if changed:
-        raise CheckpointError("the model settings changed since the checkpoint, so it cannot be resumed: " + "; ".join(changed))
+        raise CheckpointError(
+            "these settings changed since the checkpoint, so the run cannot continue from it: " + "; ".join(changed)
+            + ". Undo them to resume, or start a new run (to change the method or task of a trained model, fine-tune from it)"
+        )
 
 
 def run_events_of(run: RunDir) -> list[Event]:
-    """Read a run's metrics.jsonl back as events (for plots of finished runs)."""
-    import json
-
-    from studio.core.events import event_from_dict
-
-    out = []
-    if run.metrics_path.exists():
-        for line in run.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                event = event_from_dict(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-            if event is not None:
-                out.append(event)
-    return out
+    """Kept for callers that predate ``RunDir.read_events``."""
+    return run.read_events()

@@ -87,7 +87,8 @@ class TrainPage(QWidget):
             self.session.update("Train", [], optimizer=parts["optimizer"], schedule=parts["schedule"], train=parts["train"], run=parts["run"])
 
     def _update_buttons(self) -> None:
-        self.monitor.set_blocking_reason(self.session.blocking_reason())
+        reason = self.session.blocking_reason()
+        self.monitor.set_blocking_reason(reason, "" if reason else self.session.preflight_warnings())
 
     def start(self) -> None:
         try:

@@ -74,6 +74,7 @@ class RunMonitorWidget(QWidget):
         self.training.finished.connect(self._on_finished)
         self.state = "idle"
         self.blocking_reason = ""
+        self.start_warning = ""
         self.run_dir: Path | None = None
         self.loaded_run: Path | None = None  # a stopped run opened from disk, for Resume
         self._step_times: list[tuple[float, int]] = []
@@ -159,14 +160,24 @@ class RunMonitorWidget(QWidget):
     def idle(self) -> bool:
         return self.state in ("idle", "ended")
 
-    def set_blocking_reason(self, reason: str) -> None:
+    def set_blocking_reason(self, reason: str, warning: str = "") -> None:
+        """``reason``: why Start is refused ('' if it is not); ``warning``: a pre-flight caution
+        shown beside an enabled Start (memory or disk close to the limit)."""
         self.blocking_reason = reason
+        self.start_warning = warning
         self.update_buttons()
 
     def update_buttons(self) -> None:
         reason = self.blocking_reason
         self.start_button.setEnabled(self.idle and not reason)
-        self.blocked_label.setText(f"Cannot start: {reason}" if (reason and self.idle) else "")
+        if reason and self.idle:
+            self.blocked_label.setStyleSheet("color: #c0392b;")
+            self.blocked_label.setText(f"Cannot start: {reason}")
+        elif self.start_warning and self.idle:
+            self.blocked_label.setStyleSheet("color: #b9770e;")
+            self.blocked_label.setText(f"Note: {self.start_warning}")
+        else:
+            self.blocked_label.setText("")
         self.pause_button.setEnabled(self.state == "running")
         self.resume_button.setEnabled(self.state == "paused" or (self.idle and self.loaded_run is not None))
         self.stop_button.setEnabled(self.state in ("running", "paused", "preparing"))
