@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal, Self
 import tomli_w
 
 from studio.core.errors import ConfigError, ConfigIssue
+from studio.core.fileio import atomic_write_text
 
 CONFIG_FORMAT_VERSION = 1
 
@@ -354,14 +355,14 @@ class TrainConfig(Section):
     # 1e-3 leaves the GPT near 1.89 nats/char after 2000 steps, 3e-3 reaches about 1.76.
     lr: float = setting(3e-3, label="Learning rate", help="Peak rate after warm-up. Larger models want smaller rates.", min=0.0, max=10.0)
     batch_size: int = setting(12, label="Batch size", help="Sequences per step (per device).", min=1, max=65536)
-    steps: int = setting(2000, label="Steps", help="Optimizer steps to train for.", min=1)
+    steps: int = setting(2000, label="Steps", help="Optimizer steps to train for.", min=1, max=1_000_000_000)
     epochs: float = setting(
         0.0, label="Epochs", help="If above 0, sets the steps so that training sees the training split this many times.", min=0.0
     )
     grad_accum_steps: int = setting(1, label="Accumulation", help="Micro-batches per optimizer step; the effective batch is batch size x this.", min=1, max=1024)
     grad_clip: float = setting(1.0, label="Gradient clip", help="Clip the global gradient norm to this; 0 turns clipping off.", min=0.0)
     eval_interval: int = setting(250, label="Evaluate every", help="Validation loss and a text sample every this many steps.", unit="steps", min=1)
-    eval_batches: int = setting(20, label="Evaluation batches", help="Batches averaged for each validation loss.", min=1)
+    eval_batches: int = setting(20, label="Evaluation batches", help="Batches averaged for each validation loss.", min=1, max=100_000)
     early_stopping_patience: int = setting(
         0, label="Early-stopping patience", help="Stop after this many evaluations without a better validation loss; 0 never stops early.", min=0
     )
@@ -443,7 +444,7 @@ class TaskConfig(Section):
         help="For decoder-only models: how an example becomes text; the loss covers only the part after the last field's marker. Empty: a default per task, e.g. translate: {source} => {target}",
     )
     valid_fraction: float = setting(0.1, label="Validation share", help="Share of training examples held out when no validation files are given.", min=0.0, max=0.5)
-    eval_examples: int = setting(200, label="Examples scored", help="Validation examples decoded for the task metric at each evaluation.", min=1)
+    eval_examples: int = setting(200, label="Examples scored", help="Validation examples decoded for the task metric at each evaluation.", min=1, max=100_000)
     max_target_tokens: int = setting(
         0,
         label="Longest output",
@@ -588,10 +589,22 @@ class RunConfig:
         return "\n".join(lines)
 
     def save(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(self.to_toml(), encoding="utf-8")
-        tmp.replace(path)
+        # Atomic: a full disk or a kill leaves the previous config, never an empty or cut one.
+        atomic_write_text(Path(path), self.to_toml())
+
+    def with_absolute_paths(self, base: Path | None = None) -> RunConfig:
+        """The same config with every corpus and example path made absolute (against ``base``, by
+        default the current folder), so a run folder works from wherever it is resumed."""
+        base = Path(base) if base else Path.cwd()
+
+        def fix(paths: list[str]) -> list[str]:
+            return [p if Path(p).expanduser().is_absolute() else str((base / p).resolve()) for p in paths]
+
+        data = dataclasses.replace(self.data, paths=fix(self.data.paths), valid_paths=fix(self.data.valid_paths),
+                                   test_paths=fix(self.data.test_paths))
+        task = dataclasses.replace(self.task, paths=fix(self.task.paths), valid_paths=fix(self.task.valid_paths),
+                                   test_paths=fix(self.task.test_paths))
+        return self.replace(data=data, task=task)
 
     @classmethod
     def load(cls, path: Path | str, overrides: Iterable[str] = ()) -> RunConfig:
