@@ -82,9 +82,10 @@ class Dispatcher:
                 cb.on_event(event)
             except Exception as e:  # noqa: BLE001 - isolate sinks from the run
                 self._broken.add(id(cb))
-                if getattr(cb, "essential", False) and self.strict:
-                    failure = failure or SinkFailed(cb, e)
-                    continue
+                if getattr(cb, "essential", False):
+                    if self.strict:
+                        failure = failure or SinkFailed(cb, e)
+                    continue  # not strict: the run is already failing for this reason
                 try:
                     print(f"studio: a {type(cb).__name__} callback failed and was switched off: {e!r}", file=sys.stderr)
                 except OSError:
@@ -197,7 +198,10 @@ def describe(event: Event) -> str | None:
             return f"{words} at step {event.step} after {event.elapsed_s:.0f} s{best}{why}"
         case RunFailed():
             saved = f" Last good state saved to {event.checkpoint}." if event.checkpoint else ""
-            return f"FAILED at step {event.step}: {event.error}{saved}"
+            error = event.error.rstrip()
+            if saved and not error.endswith((".", "!", "?")):
+                error += "."
+            return f"FAILED at step {event.step}: {error}{saved}"
     return None
 
 

@@ -21,6 +21,18 @@ import tempfile
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = _current_umask()
+FILE_MODE = 0o666 & ~_UMASK  # what open() would have given a new file
+DIR_MODE = 0o777 & ~_UMASK
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable. A no-op where directories cannot be opened (Windows)."""
     try:
@@ -40,6 +52,13 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(name)
     try:
+        # mkstemp makes the file private (0600); give it the mode of the file it replaces, or
+        # the mode any new file would get, so a config or run.json stays readable as before.
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = FILE_MODE
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -149,3 +149,45 @@ def test_download_dataset_is_cancellable(server: tuple[str, Path], monkeypatch: 
     with pytest.raises(Cancelled):
         download_dataset(datasets.DATASETS["tinyshakespeare"], tmp_path / "ts", control=control)
     assert not list((tmp_path / "ts").iterdir())
+
+
+class _EndlessHandler(http.server.BaseHTTPRequestHandler):
+    """A wrong or hostile server: declares a huge length, or none, and sends bytes without end."""
+
+    sent = 0
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.path.endswith("declared"):
+            self.send_header("Content-Length", str(300 << 20))
+        self.end_headers()
+        chunk = b"x" * (1 << 16)
+        try:
+            while True:
+                self.wfile.write(chunk)
+                type(self).sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.mark.parametrize("path", ["declared", "undeclared"])
+def test_a_download_larger_than_published_is_cut_off(path: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _EndlessHandler.sent = 0
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EndlessHandler)
+    httpd.handle_error = lambda request, address: None
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("STUDIO_DATASET_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
+        remote = RemoteFile("input.txt", "unused", f"x/{path}", sha256="0" * 64, size=1_115_394)
+        with pytest.raises(DownloadError, match="1,115,394 bytes"):
+            fetch(remote, tmp_path / "input.txt")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert not (tmp_path / "input.txt").exists() and not (tmp_path / "input.txt.part").exists()
+    # The client stopped reading at the published size: what the server got out is that plus
+    # whatever the sockets buffer, nowhere near the 300 MB on offer.
+    assert _EndlessHandler.sent < 40 << 20

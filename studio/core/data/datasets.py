@@ -25,6 +25,7 @@ from studio.core.errors import DataError, DownloadError
 from studio.core.paths import datasets_dir
 
 ProgressFn = Callable[[str, int, int], None]
+DEFAULT_MAX_BYTES = 256 << 20  # no built-in dataset file is larger; a server sending more is wrong
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,12 @@ class RemoteFile:
     mirror_path: str  # path under STUDIO_DATASET_MIRROR
     sha256: str = ""
     git_blob_sha1: str = ""  # for files whose origin publishes only git's blob id
-    size: int = 0
+    size: int = 0  # the published size: a download is refused as soon as it would exceed it
+    max_bytes: int = 0  # where no exact size is published, a ceiling (0: DEFAULT_MAX_BYTES)
+
+    @property
+    def limit(self) -> int:
+        return self.size or self.max_bytes or DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,8 @@ DATASETS: dict[str, DatasetSpec] = {
             description="Wikipedia Good and Featured articles, already tokenized, rare words as <unk> (Merity et al. 2016).",
             license="CC BY-SA",
             files=(
-                RemoteFile("train.txt", f"{_WIKITEXT}/train.txt", "wikitext-2/train.txt", git_blob_sha1="2d84b35af79e411d73ea7cae83c73964c6ac83b4"),
+                RemoteFile("train.txt", f"{_WIKITEXT}/train.txt", "wikitext-2/train.txt", git_blob_sha1="2d84b35af79e411d73ea7cae83c73964c6ac83b4",
+                           max_bytes=16 << 20),
                 RemoteFile(
                     "valid.txt", f"{_WIKITEXT}/valid.txt", "wikitext-2/valid.txt",
                     sha256="f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8", size=1_121_681,
@@ -225,12 +232,18 @@ def fetch(remote: RemoteFile, target: Path, progress: ProgressFn | None = None, 
     try:
         with urllib.request.urlopen(url, timeout=60) as response, part.open("wb") as out:
             total = int(response.headers.get("Content-Length") or remote.size or 0)
+            limit = remote.limit
+            if total > limit:
+                raise DownloadError(f"{url} offers {total:,} bytes but {remote.name} is {_expected(remote)}; nothing was downloaded")
             if remote.git_blob_sha1:
                 if not total:
                     raise DownloadError(f"{url} did not say its size, which the git checksum needs")
                 blob.update(f"blob {total}\0".encode())
             done = 0
             while chunk := response.read(1 << 16):
+                if done + len(chunk) > limit:
+                    # A wrong or hostile server is cut off here, not after filling the disk.
+                    raise DownloadError(f"{url} sent more than {_expected(remote)} for {remote.name}; the download was stopped and discarded")
                 out.write(chunk)
                 sha256.update(chunk)
                 blob.update(chunk)
@@ -239,6 +252,9 @@ def fetch(remote: RemoteFile, target: Path, progress: ProgressFn | None = None, 
                     progress(f"download {remote.name}", done, total)
                 if control is not None:
                     control.raise_if_stopped()
+    except DownloadError:
+        part.unlink(missing_ok=True)
+        raise
     except urllib.error.HTTPError as e:
         part.unlink(missing_ok=True)
         raise DownloadError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
@@ -265,6 +281,10 @@ def fetch(remote: RemoteFile, target: Path, progress: ProgressFn | None = None, 
         )
     part.replace(target)
     return target
+
+
+def _expected(remote: RemoteFile) -> str:
+    return f"{remote.size:,} bytes" if remote.size else f"at most {remote.limit:,} bytes"
 
 
 def remove_dataset(name: str) -> None:

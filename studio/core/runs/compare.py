@@ -62,11 +62,10 @@ class Curves:
 
 
 def load_curves(run_path: Path) -> Curves:
-    from studio.core.training.trainer import run_events_of
-
     run = RunDir(Path(run_path))
-    steps = [e for e in run_events_of(run) if isinstance(e, StepLogged)]
-    evals = [e for e in run_events_of(run) if isinstance(e, EvalLogged)]
+    events = run.read_events()
+    steps = [e for e in events if isinstance(e, StepLogged)]
+    evals = [e for e in events if isinstance(e, EvalLogged)]
     names = sorted({name for e in evals for name, _ in e.metrics})
     info = run.read_info()
     return Curves(

@@ -31,7 +31,7 @@ from torch import nn
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer
 from studio.core.errors import CheckpointError, ConfigError
-from studio.core.fileio import atomic_write_text, fsync_dir
+from studio.core.fileio import DIR_MODE, atomic_write_text, fsync_dir
 from studio.core.training.checkpoint_commit import (
     COMMIT_FILE,
     MODEL_FILE,
@@ -64,6 +64,7 @@ def save_checkpoint(
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
+        os.chmod(work, DIR_MODE)  # mkdtemp's folders are private; a checkpoint is not
         save_model(model, str(work / MODEL_FILE), metadata={"format": "studio", "arch": config.model.arch})
         full_state = {"format_version": CHECKPOINT_FORMAT_VERSION, "arch": config.model.arch, "vocab_size": tokenizer.vocab_size, **state}
         if optimizer is not None:

@@ -24,7 +24,7 @@ from studio.core.fileio import check_writable, describe_os_error
 from studio.core.models.base import MemoryEstimate, human_bytes
 
 WARN_SHARE = 0.8
-DISK_MARGIN = 64 << 20  # room for logs, metrics and the run index on top of the checkpoints
+DISK_MARGIN = 8 << 20  # room for logs, metrics and the run index on top of the checkpoints
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def raise_for(verdicts: list[Verdict]) -> None:
 
 def check_save_room(folder: Path, params: int, resumable: bool) -> None:
     """Before a save: refuse while the previous checkpoint is still whole, rather than fill the disk."""
-    need = checkpoint_bytes(params, resumable) + DISK_MARGIN // 4
+    need = checkpoint_bytes(params, resumable) + DISK_MARGIN // 8
     free = free_disk(folder)
     if free < need:
         raise ResourceError(

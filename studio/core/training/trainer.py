@@ -43,6 +43,7 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
+from studio.core.faults import fault_point
 from studio.core.fileio import atomic_write_text, describe_os_error, is_disk_full
 from studio.core.models.base import LanguageModel, MemoryEstimate, estimate_training_memory
 from studio.core.models.registry import build_model
@@ -363,6 +364,7 @@ class Trainer:
             step_loss = self.dist.mean(loss_total / accum, device)
             tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
             emit(StepLogged(p.step, total_steps, step_loss, lr, grad_norm, tokens_per_s, p.tokens_seen, p.elapsed_s))
+            fault_point("train:step")
 
             at_end = p.step == total_steps
             if p.step % cfg.train.eval_interval == 0 or at_end:

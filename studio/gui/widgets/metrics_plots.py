@@ -44,6 +44,10 @@ class SeriesBuffer:
     def clear(self) -> None:
         self.size = 0
 
+    def truncate_after(self, column: str, value: float) -> None:
+        """Drop the rows whose ``column`` exceeds ``value`` (rows are in increasing order)."""
+        self.size = int(np.searchsorted(self.column(column), value, side="right"))
+
 
 def _plot(object_name: str, title: str, y_label: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(title=title)
@@ -147,6 +151,13 @@ class MetricsPlotsWidget(QWidget):
                 self.perplexity_plot.hide()
                 self.metric_plot.show()
             self.metric_series[name].append(e.step, e.tokens_seen, e.elapsed_s, value)
+        self.dirty = True
+
+    def truncate_after(self, step: int) -> None:
+        """A resumed run restarts at its checkpoint's step: forget what an interrupted attempt
+        logged after it, so the plot shows one curve, as the run folder's reader does."""
+        for series in (self.steps, self.evals, *self.metric_series.values()):
+            series.truncate_after("step", step)
         self.dirty = True
 
     def clear(self) -> None:

@@ -249,6 +249,8 @@ class RunMonitorWidget(QWidget):
         elif isinstance(event, MetricsReported):
             self._add_result(event)
         elif isinstance(event, RunStarted):
+            if event.resumed:
+                self.plots.truncate_after(event.start_step)
             self.state = "running"
             self.run_dir = Path(event.run_dir)
             self.progress.setRange(0, event.total_steps)
@@ -328,13 +330,12 @@ class RunMonitorWidget(QWidget):
     def show_run(self, run_dir: Path) -> None:
         """Show a run's recorded curves; a stopped or interrupted one can then be resumed."""
         from studio.core.runs.run_dir import RunDir
-        from studio.core.training.trainer import run_events_of
 
         run = RunDir(Path(run_dir))
         self.plots.clear()
         self.samples_view.clear()
         self.results_table.setRowCount(0)
-        for event in run_events_of(run):
+        for event in run.read_events():
             if isinstance(event, StepLogged):
                 self.plots.add_step(event)
             elif isinstance(event, EvalLogged):
