@@ -269,3 +269,50 @@ def test_failed_resumes_leave_the_checkpoint_and_config_byte_identical(tmp_path:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=120)
+
+
+def test_a_killed_window_leaves_its_run_stopped_and_saved(tmp_path: Path, tiny_corpus: Path) -> None:
+    """The window's training child notices that the window is gone (its pipes close), saves and
+    ends as "stopped" rather than failing with a BrokenPipeError."""
+    config = tmp_path / "run.toml"
+    from studio.core.config import RunConfig
+    from studio.core.resources import find_config
+
+    overrides = [a for a in TINY if a != "--set"] + [f'data.paths=["{tiny_corpus}"]', "train.steps=100000"]
+    RunConfig.load(find_config("demo-gpt"), overrides).save(config)
+    parent = (
+        "import subprocess, sys, json\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'studio', 'worker', '--config', {str(config)!r}, '--out', {str(tmp_path / 'runs')!r}],"
+        " stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)\n"
+        "print(p.pid, flush=True)\n"
+        "for line in p.stdout:\n"
+        "    if json.loads(line).get('event') == 'step' and json.loads(line)['step'] >= 12:\n"
+        "        print('training', flush=True)\n"
+        "        break\n"
+        "import time; time.sleep(600)\n"
+    )
+    window = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    assert window.stdout is not None
+    child = int(window.stdout.readline())
+    try:
+        assert window.stdout.readline().strip() == "training"
+        window.kill()  # the window dies without a word to its child
+        window.wait(timeout=30)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child, os.WNOHANG)
+            time.sleep(0.2)
+        else:
+            pytest.fail("the training child outlived its window")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+    run = the_run(tmp_path / "runs")
+    info = RunDir(run).read_info()
+    assert info["status"] == "stopped", info
+    assert load_checkpoint(run / "checkpoints" / "last").step == info["step"] >= 12
