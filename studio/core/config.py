@@ -295,6 +295,12 @@ class DataConfig(Section):
             issues.append(ConfigIssue("data.valid_fraction", "validation and test shares leave too little for training"))
         if not self.dataset and not self.paths:
             issues.append(ConfigIssue("data.paths", "no corpus: give data.paths or a built-in data.dataset"))
+        if self.encoding != "auto":
+            from studio.core.data.encoding import text_codec_problem
+
+            problem = text_codec_problem(self.encoding)  # rot13, zlib, base64: codecs, but not for text files
+            if problem:
+                issues.append(ConfigIssue("data.encoding", problem))
         return issues
 
 

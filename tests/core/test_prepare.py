@@ -5,11 +5,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.control import Cancelled, RunControl
+from studio.core.data import corpus as corpus_module
+from studio.core.data import prepare as prepare_module
 from studio.core.data.prepare import prepare_corpus
 from studio.core.data.special_tokens import EOS_ID
+from studio.core.errors import DataError
+from studio.core.training.batches import eval_windows, sequential_windows
 
 
 def test_second_run_is_a_cache_hit(tiny_corpus: Path) -> None:
@@ -74,3 +79,95 @@ def test_cancel_leaves_no_half_built_cache(tiny_corpus: Path, tmp_path: Path) ->
     with pytest.raises(Cancelled):
         prepare_corpus(DataConfig(paths=[str(tiny_corpus)]), TokenizerConfig(kind="char"), control=control, cache_root=tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".build-")]
+
+
+# ---- long lines, and a corpus with no newline ----------------------------------------------------
+
+
+def test_a_corpus_without_a_newline_trains(tmp_path: Path) -> None:
+    """Used to fail with only "the training split is empty": the file's one line went to validation."""
+    path = tmp_path / "one-line.txt"
+    text = " ".join(f"word{i % 50}" for i in range(3000))
+    path.write_text(text)
+    prepared = prepare_corpus(DataConfig(paths=[str(path)], valid_fraction=0.1), TokenizerConfig(kind="char"),
+                              cache_root=tmp_path / "cache")
+    train = prepared.tokenizer.decode(prepared.tokens("train"))
+    valid = prepared.tokenizer.decode(prepared.tokens("valid"))
+    assert train + valid == text
+    assert abs(len(valid) - 0.1 * len(text)) < 10 and valid.startswith(" ")
+
+
+def test_too_little_text_for_the_share_says_why_and_what_to_set(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("the first line of\nthe second\nthe fine line\n")  # 43 characters
+    with pytest.raises(DataError) as e:  # both shares fall inside the last line, which validation takes
+        prepare_corpus(DataConfig(paths=[str(path)], valid_fraction=0.1, test_fraction=0.1), TokenizerConfig(kind="char"),
+                       cache_root=tmp_path / "cache")
+    message = str(e.value)
+    assert message.startswith("the test split is empty: x.txt holds 43 characters, too few for a 10% test share")
+    assert "data.test_paths" in message and "data.test_fraction = 0" in message
+    # Without a test share the same file trains and validates.
+    prepared = prepare_corpus(DataConfig(paths=[str(path)], valid_fraction=0.1), TokenizerConfig(kind="char"),
+                              cache_root=tmp_path / "cache")
+    assert prepared.tokenizer.decode(prepared.tokens("valid")) == "the fine line\n"
+
+
+def test_a_short_single_line_file_is_cut_inside_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("one short line, the whole file, and no newline at its end")
+    prepared = prepare_corpus(DataConfig(paths=[str(path)], valid_fraction=0.1), TokenizerConfig(kind="char"),
+                              cache_root=tmp_path / "cache")
+    assert prepared.tokenizer.decode(prepared.tokens("valid")) == " its end"
+
+
+@pytest.mark.parametrize("kind", ["bpe", "word", "char"])
+def test_long_lines_in_pieces_leave_tokens_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    monkeypatch.setattr(corpus_module, "PIECE_CHARS", 300)
+    monkeypatch.setattr(corpus_module, "CUT_WINDOW", 100)
+    monkeypatch.setattr(prepare_module, "TOKENIZER_TEXT_CHARS", 120)
+    monkeypatch.setattr(prepare_module, "FLUSH_CHARS", 500)
+    words = ["the", "cat's", "naïve", "café", "中文", "U.S.", "don't", "—", "x1", "2024", "(ok)", "e\u0301"]
+    lines = [" ".join(words[(i * 7 + j) % len(words)] for j in range(40 + i * 90)) for i in range(6)]
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "t.txt"
+    path.write_text(text)
+    tok = TokenizerConfig(kind=kind, vocab_size=400 if kind == "bpe" else 1000)
+    prepared = prepare_corpus(DataConfig(paths=[str(path)], valid_fraction=0.0), tok, cache_root=tmp_path / "cache")
+    expected = prepared.tokenizer.ends_document(prepared.tokenizer.encode(text))
+    assert prepared.tokens("train").tolist() == expected
+    st = prepared.stats.splits["train"]
+    assert st.records == len(lines) and st.characters == len(text)
+
+
+# ---- evaluation windows are lazy -----------------------------------------------------------------
+
+
+def test_eval_windows_keep_their_starts_and_come_a_batch_at_a_time() -> None:
+    tokens = np.arange(10_000) % 977
+    windows = eval_windows(tokens, 65, 40 * 8)
+    old = np.stack([tokens[s : s + 65] for s in np.linspace(0, len(tokens) - 65, num=40 * 8).astype(np.int64)])
+    batches = list(windows.batches(8))
+    assert len(batches) == 40 and all(b.shape == (8, 65) for b in batches)
+    assert np.array_equal(torch.cat(batches).numpy(), old)
+
+
+def test_a_huge_eval_batch_count_costs_one_batch() -> None:
+    """train.eval_batches=100000000 used to build every window in memory (19 GB)."""
+    tokens = np.arange(5000) % 300
+    windows = eval_windows(tokens, 65, 100_000_000 * 32)
+    assert len(windows) == len(tokens) - 65 + 1  # never more windows than distinct starts
+    assert np.array_equal(windows.starts(), np.arange(len(tokens) - 65 + 1))
+    first = next(windows.batches(32))
+    assert first.shape == (32, 65) and first[1, 0] == 1
+
+
+def test_sequential_windows_are_lazy_and_cover_every_token_once() -> None:
+    tokens = np.arange(1000)
+    windows = sequential_windows(tokens, 65)
+    old_n = (len(tokens) - 1) // 64
+    assert len(windows) == old_n
+    rows = torch.cat(list(windows.batches(5))).numpy()
+    assert np.array_equal(rows, np.stack([tokens[i * 64 : i * 64 + 65] for i in range(old_n)]))
+    assert len(sequential_windows(np.arange(10), 65)) == 0
+    with pytest.raises(DataError, match="fewer than one window"):
+        eval_windows(np.arange(10), 65, 8)

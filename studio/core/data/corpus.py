@@ -3,23 +3,51 @@
 A corpus is read in two steps:
 
 1. :func:`scan_corpus` checks every file once (encoding, decodability, every CSV/JSONL row),
-   counts lines and rows, and hashes the bytes. Every problem is a ``DataError`` naming the file
-   and line. Nothing is held in memory, so a corpus larger than RAM scans in flat memory.
+   counts lines, rows and characters, and hashes the bytes. Every problem is a ``DataError``
+   naming the file and line.
 2. :meth:`Corpus.records` streams the text back, one line (plain text) or one row (CSV/JSONL) at a
    time, each tagged with its file, line and document number for splitting and error messages.
+
+Memory stays bounded whatever the shape of the file, because nothing ever holds a whole line:
+
+- Lines are read with a byte limit (``readline(READ_BYTES)``) and decoded with one incremental
+  decoder per file, so a multi-byte character cut by the limit is completed by the next read, and
+  a stateful codec keeps its state across lines. Codecs in which b"\\n" is not always a newline
+  (UTF-16, UTF-32, EBCDIC) are read in fixed-size chunks, decoded the same way and split into
+  lines as text. Either way a line ends at "\\n" only, a "\\r\\n" at its end becomes "\\n" (even
+  when the read limit falls between the two), and a BOM at the start of the file is dropped.
+- A line longer than ``PIECE_CHARS`` (1 MiB of text) comes out as several records, *pieces*, with
+  the same line and document number, ``first``/``last`` marking the ends of the line and
+  ``offset`` giving the position in the file's text. Concatenated they are exactly the line, so
+  the character tokenizer's output is unchanged. A piece ends just before the last whitespace
+  character that is followed by a non-space within ``CUT_WINDOW`` characters of the limit: the
+  byte-level BPE pre-tokenizer (GPT-2's pattern) and spaCy both start a token there, so BPE and
+  word tokens are unchanged too. Without such whitespace (Chinese, a base64 blob) the piece ends
+  where a letter or digit is followed by punctuation (still a BPE token boundary), else at the
+  limit itself, which can change at most one token per MiB.
+- Whitespace here is Unicode's White_Space set, not Python's ``str.isspace`` (which adds
+  U+001C-U+001F, which the BPE pattern treats as punctuation).
+- A CSV or JSONL row is parsed whole, so it must fit in ``MAX_ROW_CHARS`` (16 Mi characters); a
+  larger one is a ``DataError`` naming the line where it starts. The text of a row is then cut
+  into pieces like a line.
+- CSV is parsed strictly: a quote that is never closed, or text after a closing quote, is an error
+  naming the line (for an open quote, the line where it opened), or a skipped row with
+  ``data.skip_bad_rows``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from studio.core.control import RunControl
 from studio.core.data.encoding import EncodingReport, detect_encoding
@@ -31,8 +59,40 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".raw", ".tokens", ""}
 SUFFIX_FORMATS: dict[str, Format] = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
+READ_BYTES = 1 << 20  # one read of a line, or one chunk of a non-line-safe file
+PIECE_CHARS = 1 << 20  # longest record; a longer line or row is cut into pieces
+CUT_WINDOW = 16 << 10  # how far before the limit a piece may end to end at whitespace
+MAX_ROW_CHARS = 16 << 20  # a CSV/JSONL row is parsed whole, so it must fit in memory
+
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # Unicode White_Space
+# Searched in the reversed text, so that one regex search finds the *last* place before a limit:
+# a whitespace character followed by a non-space (where BPE's GPT-2 pattern and spaCy start a
+# token), and a letter or digit followed by punctuation (where the BPE pattern starts one).
+_WS_BEFORE_TEXT_REVERSED = re.compile(f"(?<=[^{WHITESPACE}])[{WHITESPACE}]")
+_PUNCT_AFTER_WORD_REVERSED = re.compile(r"[^\w" + WHITESPACE + r"](?=[^\W_])")
+
+
+def last_whitespace_cut(text: str, lo: int, hi: int) -> int:
+    """The largest p in [lo, hi] where text[p] is whitespace and text[p + 1] is not, or -1."""
+    end = min(len(text), hi + 2)
+    if end - lo < 2:
+        return -1
+    seg = text[lo:end][::-1]
+    m = _WS_BEFORE_TEXT_REVERSED.search(seg, max(0, len(seg) - 1 - (hi - lo)))
+    return -1 if m is None else lo + len(seg) - 1 - m.start()
+
+
+def last_punctuation_cut(text: str, lo: int, hi: int) -> int:
+    """The largest p in [max(lo, 1), hi] where text[p - 1] is a letter or digit and text[p] punctuation, or -1."""
+    lo = max(lo, 1)
+    end = min(len(text), hi + 1)
+    if end - lo < 1:
+        return -1
+    seg = text[lo - 1 : end][::-1]
+    m = _PUNCT_AFTER_WORD_REVERSED.search(seg, max(0, len(seg) - 1 - (hi - lo + 1)))
+    return -1 if m is None else lo - 1 + len(seg) - 1 - m.start()
 
 @dataclass(frozen=True)
 class Record:
@@ -40,6 +100,13 @@ class Record:
     path: Path
     line: int  # 1-based line where this line or row starts
     doc: int  # document number within its corpus: the file (plain text) or the row (CSV/JSONL)
+    offset: int = 0  # characters of the file's text before this record (plain text only)
+    first: bool = True  # this record starts its line or row (False: a later piece of a long one)
+    last: bool = True  # this record ends its line or row
+
+    @property
+    def whole(self) -> bool:
+        return self.first and self.last
 
 
 @dataclass(frozen=True)
@@ -52,6 +119,7 @@ class SourceFile:
     lines: int  # physical lines
     sha256: str
     skipped_rows: int = 0
+    chars: int = 0  # characters of text, newlines included ("\r\n" counts as one)
 
 
 @dataclass(frozen=True)
@@ -84,12 +152,15 @@ class Corpus:
         doc = 0
         for f in self.files:
             if f.format == "text":
-                for line_no, text in _text_lines(f.path, f.encoding):
-                    yield Record(text, f.path, line_no, doc)
+                offset = 0
+                for line_no, text, first, last in text_pieces(f.path, f.encoding):
+                    yield Record(text, f.path, line_no, doc, offset, first, last)
+                    offset += len(text)
                 doc += 1
             else:
                 for line_no, text in _rows(f, self.column, self.json_field, self.skip_bad_rows):
-                    yield Record(text, f.path, line_no, doc)
+                    for piece, first, last in split_text(text):
+                        yield Record(piece, f.path, line_no, doc, 0, first, last)
                     doc += 1
 
 
@@ -147,17 +218,213 @@ def scan_corpus(
         fmt = format_of(path, format)
         report = detect_encoding(path, encoding)
         size = path.stat().st_size
-        sha, units, lines, skipped = _check_file(path, fmt, report, column, json_field, skip_bad_rows, control)
-        if units == 0:
+        checked = _check_file(path, fmt, report, column, json_field, skip_bad_rows, control)
+        if checked.units == 0:
             raise DataError("holds no text" if fmt == "text" else "holds no rows", path)
-        scanned.append(SourceFile(path, fmt, report, size, units, lines, sha, skipped))
+        scanned.append(
+            SourceFile(path, fmt, report, size, checked.units, checked.lines, checked.sha256, checked.skipped, checked.chars)
+        )
         done += size
         if progress:
             progress("scan", done, total)
     return Corpus(tuple(scanned), column, json_field, skip_bad_rows)
 
 
+# ---- reading lines in bounded pieces ------------------------------------------------------------
+
+
+def line_fragments(path: Path, report: EncodingReport) -> Iterator[tuple[int, str, bool]]:
+    """(line, text, ends_line) for the whole file, in fragments of at most about ``READ_BYTES``.
+
+    Concatenating the fragments of one line gives the line, its "\\r\\n" normalised to "\\n". Bytes
+    that do not decode are a DataError naming the line and column.
+    """
+    decoder = codecs.getincrementaldecoder(report.codec)("strict")
+    try:
+        with path.open("rb") as f:
+            if report.line_safe:
+                yield from _byte_line_fragments(f, decoder, path, report)
+            else:
+                yield from _chunk_line_fragments(f, decoder, path, report)
+    except OSError as e:
+        raise DataError(f"cannot be read ({e.strerror or e})", path) from None
+
+
+def _undecodable(e: UnicodeError, raw: bytes, consumed: int, path: Path, report: EncodingReport, line: int) -> DataError:
+    if not isinstance(e, UnicodeDecodeError):  # codecs such as idna raise the base class, with no position
+        return DataError(f"cannot be decoded as {report.label} ({e}); set data.encoding to the file's real encoding", path, line)
+    # e.object is what the decoder held back from the previous read plus ``raw``.
+    held = max(0, len(e.object) - len(raw)) if isinstance(e.object, bytes | bytearray) else 0
+    column = max(1, consumed - held + e.start + 1)
+    shown = bytes(e.object[e.start : e.start + 4]) if isinstance(e.object, bytes | bytearray) else b""
+    return DataError(
+        f"bytes {shown!r} cannot be decoded as {report.label} (byte {column} of the line); "
+        "set data.encoding to the file's real encoding",
+        path,
+        line,
+    )
+
+
+def _byte_line_fragments(f: BinaryIO, decoder: codecs.IncrementalDecoder, path: Path, report: EncodingReport) -> Iterator[tuple[int, str, bool]]:
+    line = 1
+    consumed = 0  # bytes of the current line read so far
+    held_cr = ""  # a "\r" that ended a read, kept until we know whether "\n" follows
+    at_start = True
+    while True:
+        raw = f.readline(READ_BYTES)
+        try:
+            text = decoder.decode(raw, final=not raw)
+        except UnicodeError as e:
+            raise _undecodable(e, raw, consumed, path, report, line) from None
+        if at_start and text:
+            text = text.removeprefix("\ufeff")  # a BOM the codec itself keeps (data.encoding = utf-8)
+            at_start = False
+        text = held_cr + text
+        held_cr = ""
+        if not raw:  # end of file; a last line without a newline ends here
+            if text or consumed:
+                yield line, text, True
+            return
+        consumed += len(raw)
+        if raw.endswith(b"\n"):
+            if text.endswith("\r\n"):
+                text = text[:-2] + "\n"
+            yield line, text, True
+            line += 1
+            consumed = 0
+        else:
+            if text.endswith("\r"):
+                held_cr, text = "\r", text[:-1]
+            if text:
+                yield line, text, False
+
+
+def _chunk_line_fragments(f: BinaryIO, decoder: codecs.IncrementalDecoder, path: Path, report: EncodingReport) -> Iterator[tuple[int, str, bool]]:
+    line = 1
+    pending = ""  # text of the current line not yet yielded
+    open_line = False  # part of the current line has been yielded
+    at_start = True
+    while True:
+        raw = f.read(READ_BYTES)
+        try:
+            text = decoder.decode(raw, final=not raw)
+        except UnicodeError as e:
+            where = line
+            if isinstance(e, UnicodeDecodeError) and isinstance(e.object, bytes | bytearray):
+                where += e.object[: e.start].decode(report.codec, errors="replace").count("\n")
+            reason = e.reason if isinstance(e, UnicodeDecodeError) else str(e)
+            raise DataError(
+                f"cannot be decoded as {report.label} ({reason}); set data.encoding to the file's real encoding", path, where
+            ) from None
+        if at_start and text:
+            text = text.removeprefix("\ufeff")
+            at_start = False
+        text = pending + text
+        pending = ""
+        if not raw:
+            if text or open_line:
+                yield line, text, True
+            return
+        start = 0
+        while True:
+            end = text.find("\n", start)
+            if end < 0:
+                break
+            piece = text[start : end + 1]
+            if piece.endswith("\r\n"):
+                piece = piece[:-2] + "\n"
+            yield line, piece, True
+            line += 1
+            start = end + 1
+        rest = text[start:]
+        open_line = open_line and start == 0
+        if rest.endswith("\r"):  # maybe the first half of "\r\n"
+            pending, rest = "\r", rest[:-1]
+        if rest:
+            yield line, rest, False
+            open_line = True
+
+
+def cut_point(text: str, limit: int, window: int | None = None) -> int:
+    """Where to end a piece of ``text`` (longer than ``limit``): an index in 1..limit (see the module doc)."""
+    lo = max(1, limit - (CUT_WINDOW if window is None else window))
+    cut = last_whitespace_cut(text, lo, limit)
+    if cut < 1:
+        cut = last_punctuation_cut(text, lo, limit)
+    if cut < 1:
+        cut = limit
+    if text[cut - 1] == "\r" and cut < len(text) and text[cut] == "\n" and cut > 1:
+        cut -= 1  # keep "\r\n" together, so the end of the line can be normalised
+    return cut
+
+
+def split_text(text: str, limit: int | None = None, window: int | None = None) -> Iterator[tuple[str, bool, bool]]:
+    """(piece, first, last) for ``text`` cut into pieces of at most ``limit`` (``PIECE_CHARS``) characters."""
+    limit = limit or PIECE_CHARS
+    start = 0
+    while len(text) - start > limit:
+        cut = cut_point(text[start : start + limit + 2], limit, window)
+        yield text[start : start + cut], start == 0, False
+        start += cut
+    yield text[start:], start == 0, True
+
+
+def text_pieces(path: Path, report: EncodingReport, limit: int | None = None) -> Iterator[tuple[int, str, bool, bool]]:
+    """(line, piece, first, last): every line of the file in pieces of at most ``limit`` (``PIECE_CHARS``)
+    characters. Blank lines are kept (they are text too).
+    """
+    limit = limit or PIECE_CHARS
+    buffer = ""
+    first = True
+    for line, text, ends in line_fragments(path, report):
+        buffer = buffer + text if buffer else text
+        while len(buffer) > limit:
+            cut = cut_point(buffer, limit)
+            yield line, buffer[:cut], first, False
+            buffer = buffer[cut:]
+            first = False
+        if ends:
+            yield line, buffer, first, True
+            buffer = ""
+            first = True
+
+
+def bounded_lines(path: Path, report: EncodingReport, limit: int | None = None) -> Iterator[tuple[int, str]]:
+    """Whole lines (for JSONL, where a row is parsed whole); a line over ``limit`` (``MAX_ROW_CHARS``)
+    characters is an error."""
+    limit = limit or MAX_ROW_CHARS
+    parts: list[str] = []
+    size = 0
+    for line, text, ends in line_fragments(path, report):
+        parts.append(text)
+        size += len(text)
+        if size > limit:
+            raise DataError(
+                f"the line is longer than {_amount(limit)} characters, too long for one row; "
+                "a row is read whole, so split the text into several rows or use a plain text file",
+                path,
+                line,
+            )
+        if ends:
+            yield line, "".join(parts)
+            parts = []
+            size = 0
+
+
+def _amount(n: int) -> str:
+    return f"{n >> 20} Mi" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n:,}"
+
+
 # ---- checking ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Checked:
+    sha256: str
+    units: int
+    lines: int
+    skipped: int
+    chars: int
 
 
 def _check_file(
@@ -168,41 +435,28 @@ def _check_file(
     json_field: str,
     skip_bad_rows: bool,
     control: RunControl | None,
-) -> tuple[str, int, int, int]:
-    """Decode every line (naming the first that fails), count units and hash the bytes."""
+) -> _Checked:
+    """Decode every line (naming the first that fails), count units and characters, hash the bytes."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     lines = 0
     nonempty = 0
-    if report.line_safe:
-        with path.open("rb") as f:
-            for lines, raw in enumerate(f, start=1):
-                try:
-                    text = raw.decode(report.codec)
-                except UnicodeDecodeError as e:
-                    raise DataError(
-                        f"bytes {raw[e.start:e.start + 4]!r} cannot be decoded as {report.label} "
-                        f"(column {e.start + 1}); set data.encoding to the file's real encoding",
-                        path,
-                        lines,
-                    ) from None
-                if text.strip():
-                    nonempty += 1
-                if control is not None and lines % 100_000 == 0:
-                    control.raise_if_stopped()
-    else:
-        try:
-            with path.open("r", encoding=report.codec, newline=None) as f:
-                for text in f:
-                    lines += 1
-                    if text.strip():
-                        nonempty += 1
-        except UnicodeDecodeError as e:
-            raise DataError(f"cannot be decoded as {report.label} ({e.reason})", path) from None
+    chars = 0
+    blank = True
+    for n, text, ends in line_fragments(path, report):
+        chars += len(text)
+        if blank and text.strip():
+            blank = False
+        if ends:
+            lines = n
+            nonempty += not blank
+            blank = True
+            if control is not None and n % 100_000 == 0:
+                control.raise_if_stopped()
     if fmt == "text":
-        return h.hexdigest(), nonempty, lines, 0
+        return _Checked(h.hexdigest(), nonempty, lines, 0, chars)
     rows = 0
     skipped = 0
     for _line, _text in _rows_checked(path, fmt, report, column, json_field, skip_bad_rows):
@@ -210,24 +464,7 @@ def _check_file(
             skipped += 1
         else:
             rows += 1
-    return h.hexdigest(), rows, lines, skipped
-
-
-def _text_lines(path: Path, report: EncodingReport) -> Iterator[tuple[int, str]]:
-    """Lines with their newline normalised to "\\n"; blank lines are kept (they are text too)."""
-    if report.line_safe:
-        with path.open("rb") as f:
-            for n, raw in enumerate(f, start=1):
-                text = raw.decode(report.codec)
-                if n == 1 and text.startswith("\ufeff"):
-                    text = text[1:]
-                if text.endswith("\r\n"):
-                    text = text[:-2] + "\n"
-                yield n, text
-    else:
-        with path.open("r", encoding=report.codec, newline=None) as f:
-            for n, text in enumerate(f, start=1):
-                yield n, text.lstrip("\ufeff") if n == 1 else text
+    return _Checked(h.hexdigest(), rows, lines, skipped, chars)
 
 
 def _rows(f: SourceFile, column: str, json_field: str, skip_bad_rows: bool) -> Iterator[tuple[int, str]]:
@@ -247,7 +484,7 @@ def _rows_checked(
 
 
 def _jsonl_rows(path: Path, report: EncodingReport, field: str, skip: bool) -> Iterator[tuple[int, str | None]]:
-    for n, line in _text_lines(path, report):
+    for n, line in bounded_lines(path, report):
         if not line.strip():
             continue
         try:
@@ -259,11 +496,24 @@ def _jsonl_rows(path: Path, report: EncodingReport, field: str, skip: bool) -> I
                 yield n, None
                 continue
             raise DataError(f"not valid JSON: {e.msg} (column {e.colno})", path, n) from None
+        except (RecursionError, ValueError) as e:  # nested too deeply; an integer of over 4300 digits
+            if skip:
+                yield n, None
+                continue
+            if isinstance(e, RecursionError):
+                reason = "nested too deeply"
+            elif "int_max_str_digits" in str(e):
+                reason = f"a number with more than {sys.get_int_max_str_digits():,} digits"
+            else:
+                reason = str(e)
+            raise DataError(f"not valid JSON: {reason}", path, n) from None
+        if isinstance(obj, list) and n == 1 and not skip:
+            raise DataError("is a JSON array, not JSON Lines (one object per line)", path, n)
         if not isinstance(obj, dict):
             if skip:
                 yield n, None
                 continue
-            raise DataError(f"expected a JSON object, found {type(obj).__name__}", path, n)
+            raise DataError(f"expected a JSON object, found {_json_kind(obj)}", path, n)
         if field not in obj:
             if skip:
                 yield n, None
@@ -275,35 +525,133 @@ def _jsonl_rows(path: Path, report: EncodingReport, field: str, skip: bool) -> I
             if skip:
                 yield n, None
                 continue
-            raise DataError(f"field {field!r} holds {type(value).__name__}, not text", path, n)
+            raise DataError(f"field {field!r} holds {_json_kind(value)}, not text", path, n)
         yield n, value
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+class _CsvLines:
+    """The lines of a CSV file for ``csv.reader``, refusing a record longer than ``MAX_ROW_CHARS``.
+
+    Keeps the lines of the record being read, so that an error can name the line where its
+    unclosed quote opened; ``row_done`` forgets them once the reader has returned the row.
+    """
+
+    def __init__(self, stream: io.TextIOWrapper, path: Path, delimiter: str):
+        self.stream = stream
+        self.path = path
+        self.delimiter = delimiter
+        self.line = 0  # lines handed to the reader
+        self.record: list[str] = []
+        self.record_start = 1
+        self.record_chars = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            text = self.stream.readline(MAX_ROW_CHARS + 1)
+        except UnicodeError as e:
+            raise DataError(f"cannot be decoded ({e}); set data.encoding", self.path, self.line + 1) from None
+        if not text:
+            raise StopIteration
+        self.line += 1
+        if not self.record:
+            self.record_start = self.line
+        self.record.append(text)
+        self.record_chars += len(text)
+        if self.record_chars > MAX_ROW_CHARS:
+            opened = self.open_quote_line()
+            hint = f"; the quote opened on line {opened} is never closed" if opened else ""
+            raise DataError(
+                f"the row is longer than {_amount(MAX_ROW_CHARS)} characters, too long to read whole{hint}",
+                self.path,
+                opened or self.record_start,
+            )
+        return text
+
+    def row_done(self) -> None:
+        self.record = []
+        self.record_chars = 0
+
+    def open_quote_line(self) -> int | None:
+        """The line of the record being read where a quoted field opens and never closes."""
+        offset = _unclosed_quote(self.record, self.delimiter)
+        if offset is None:
+            return None
+        for k, text in enumerate(self.record):
+            if offset < len(text):
+                return self.record_start + k
+            offset -= len(text)
+        return self.record_start + len(self.record) - 1
+
+
+def _unclosed_quote(lines: list[str], delimiter: str) -> int | None:
+    """Character offset of a quote that opens a field and is never closed, as ``csv`` reads it."""
+    text = "".join(lines)
+    quoted = re.compile(r'"[^"]*+(?:""[^"]*+)*+"')  # possessive: a doubled quote never closes a field
+    unquoted = re.compile(f"[^{re.escape(delimiter)}\r\n]*")
+    pos = 0
+    while pos < len(text):
+        if text[pos] == '"':
+            m = quoted.match(text, pos)
+            if m is None:
+                return pos
+            pos = m.end()
+        pos = unquoted.match(text, pos).end()  # type: ignore[union-attr]  # always matches
+        pos += 2 if text.startswith("\r\n", pos) else 1
+    return None
 
 
 def _csv_rows(path: Path, report: EncodingReport, delimiter: str, column: str, skip: bool) -> Iterator[tuple[int, str | None]]:
     with path.open("rb") as raw:
         stream = io.TextIOWrapper(raw, encoding=report.codec, newline="")
-        reader = csv.reader(stream, delimiter=delimiter)
+        lines = _CsvLines(stream, path, delimiter)
+        # strict: an unclosed quote or text after a closing quote is an error, not silently text.
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
             return
+        except csv.Error as e:
+            raise DataError(f"malformed CSV header: {e}", path, lines.open_quote_line() or 1) from None
+        lines.row_done()
         header = [h.lstrip("\ufeff").strip() for h in header]
         if column not in header:
             shown = ", ".join(repr(h) for h in header[:20])
             raise DataError(f"no column {column!r}; the header has {shown}. Set data.column", path, 1)
         index = header.index(column)
-        start = reader.line_num + 1
-        try:
-            for row in reader:
-                line = start
-                start = reader.line_num + 1
-                if not row or (len(row) == 1 and not row[0].strip()):
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                line = lines.record_start
+                if "unexpected end of data" in str(e):
+                    opened = lines.open_quote_line() or line
+                    message = f"malformed CSV: the quote opened on line {opened} is never closed"
+                    line = opened
+                else:
+                    message = f"malformed CSV: {e}"
+                    line = reader.line_num
+                lines.row_done()
+                if skip:
+                    yield line, None
                     continue
-                if len(row) <= index:
-                    if skip:
-                        yield line, None
-                        continue
-                    raise DataError(f"row has {len(row)} fields, so no {column!r} (field {index + 1})", path, line)
-                yield line, row[index]
-        except csv.Error as e:
-            raise DataError(f"malformed CSV: {e}", path, reader.line_num) from None
+                raise DataError(message, path, line) from None
+            line = lines.record_start
+            lines.row_done()
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) <= index:
+                if skip:
+                    yield line, None
+                    continue
+                raise DataError(f"row has {len(row)} fields, so no {column!r} (field {index + 1})", path, line)
+            yield line, row[index]

@@ -7,6 +7,11 @@ made from the corpus bytes, the split settings and the tokenizer settings, so:
 
 - the second run with the same data starts at once (a cache hit skips everything above);
 - a corpus larger than RAM is streamed through in flat memory and trained on from disk.
+
+Memory is bounded by one batch of records: records are at most ``corpus.PIECE_CHARS`` long (a
+longer line arrives in pieces), a batch is encoded and written out every ``FLUSH_RECORDS``
+records or ``FLUSH_CHARS`` characters, whichever comes first, one record's ids at a time, and
+tokenizers get texts of at most ``TOKENIZER_TEXT_CHARS``.
 """
 
 from __future__ import annotations
@@ -26,16 +31,26 @@ import numpy as np
 
 from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.control import RunControl
-from studio.core.data.corpus import Corpus, Record, scan_corpus
+from studio.core.data.corpus import Corpus, Record, scan_corpus, split_text
 from studio.core.data.datasets import resolve_dataset
 from studio.core.data.special_tokens import EOS_ID, UNK_ID
 from studio.core.data.splits import SPLITS, Splitter
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer, train_tokenizer
 from studio.core.errors import DataError
+from studio.core.fileio import atomic_write_text
 from studio.core.paths import token_cache_dir
 
-CACHE_FORMAT_VERSION = 1
+# 2: tail splits by characters (cutting long lines), CSV parsed strictly, legacy encodings by charset-normalizer.
+CACHE_FORMAT_VERSION = 2
 MAX_TRACKED_LENGTH = 4096  # longer records land in one overflow bin of the histogram
+FLUSH_RECORDS = 2000  # encode in batches: per-call overhead dominates short lines (spaCy, HF)
+# ... but never hold more text than this at once: BPE's encodings cost about 20 bytes a character
+# (8 MiB of text measured +170 MB, 2 MiB +35 MB).
+FLUSH_CHARS = 2 << 20
+# Tokenizers see texts of at most this many characters, cut like pieces (so tokens are unchanged):
+# Hugging Face needs about 200 MB to encode one MiB-long text, and its BPE trainer takes 1000
+# texts at a time, which must not mean 1000 pieces of a MiB.
+TOKENIZER_TEXT_CHARS = 16 << 10
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -202,7 +217,7 @@ def prepare_corpus(
         _build(final, corpora, data, tokenizer_config, tokenizer, progress, control)
     pointer = cache_root / "quick" / _quick_key(sources, data, tokenizer_config, tokenizer)
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    pointer.write_text(key)
+    atomic_write_text(pointer, key, durable=False)  # a cut pointer would name no cache: rebuilt, but slowly
     return _load(final, started, cache_hit=False)
 
 
@@ -247,22 +262,65 @@ def _load(directory: Path, started: float, cache_hit: bool = True) -> PreparedCo
     )
 
 
-def _routed_records(corpora: dict[str, Corpus], data: DataConfig) -> Iterator[tuple[str, Record]]:
-    """Every record of every corpus with the split it belongs to."""
+def _splitter(corpora: dict[str, Corpus], data: DataConfig) -> Splitter:
     given = set(corpora) - {"train"}
-    splitter = Splitter(
+    return Splitter(
         corpora["train"],
         0.0 if "valid" in given else data.valid_fraction,
         0.0 if "test" in given else data.test_fraction,
         data.split_mode,
         data.split_seed,
     )
+
+
+def _routed_records(corpora: dict[str, Corpus], splitter: Splitter) -> Iterator[tuple[str, Record]]:
+    """Every record of every corpus with the split it belongs to (a record straddling a cut in parts)."""
     for record in corpora["train"].records():
-        yield splitter.split_of(record), record
+        yield from splitter.route(record)
     for split in ("valid", "test"):
         if split in corpora:
             for record in corpora[split].records():
                 yield split, record
+
+
+@dataclass
+class _Progress:
+    """Progress through the corpora: characters of plain text plus one per CSV/JSONL row, so a
+    file of one huge line still moves the bar."""
+
+    total: int
+    row_files: set[Path]
+
+    @classmethod
+    def of(cls, corpora: dict[str, Corpus]) -> _Progress:
+        files = [f for c in corpora.values() for f in c.files]
+        total = sum(f.chars if f.format == "text" else f.units for f in files)
+        return cls(total, {f.path for f in files if f.format != "text"})
+
+    def step(self, record: Record) -> int:
+        if record.path in self.row_files:
+            return int(record.last)
+        return len(record.text)
+
+
+def _tokenizer_texts(text: str) -> list[str]:
+    if len(text) <= TOKENIZER_TEXT_CHARS:
+        return [text]
+    return [piece for piece, _first, _last in split_text(text, TOKENIZER_TEXT_CHARS)]
+
+
+def _encode(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """Token ids per text as int64 arrays; the character tokenizer makes them without Python ints."""
+    encode_array = getattr(tokenizer, "encode_array", None)
+    if callable(encode_array):
+        return [np.asarray(encode_array(t), dtype=np.int64) for t in texts]
+    parts = [_tokenizer_texts(t) for t in texts]
+    ids = iter(tokenizer.encode_batch([p for group in parts for p in group]))
+    out = []
+    for group in parts:
+        arrays = [np.asarray(next(ids), dtype=np.int64) for _ in group]
+        out.append(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))
+    return out
 
 
 def _build(
@@ -274,12 +332,14 @@ def _build(
     progress: ProgressFn,
     control: RunControl | None,
 ) -> None:
-    total_units = sum(f.lines if f.format == "text" else f.units for c in corpora.values() for f in c.files)
+    counter = _Progress.of(corpora)
+    total_units = counter.total
+    splitter = _splitter(corpora, data)
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
     try:
         if tokenizer is None:
-            tokenizer = train_tokenizer(tok_config, _train_texts(corpora, data, total_units, progress, control))
+            tokenizer = train_tokenizer(tok_config, _train_texts(corpora, splitter, counter, progress, control))
         tokenizer.save(work / "tokenizer")
         dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.uint32)
         stats = {s: SplitStats(length_counts=[0] * (MAX_TRACKED_LENGTH + 1)) for s in SPLITS}
@@ -287,57 +347,77 @@ def _build(
         last_doc: dict[str, tuple[Path, int] | None] = {s: None for s in SPLITS}
         last_id: dict[str, int] = {s: -1 for s in SPLITS}
         pending: dict[str, list[Record]] = {s: [] for s in SPLITS}
+        pending_chars: dict[str, int] = {s: 0 for s in SPLITS}
+        line_tokens: dict[str, int] = {s: 0 for s in SPLITS}  # tokens so far of a line arriving in pieces
+        open_line: dict[str, bool] = {s: False for s in SPLITS}
+        eos = np.array([EOS_ID], dtype=dtype).tobytes()
         done = 0
+
+        def count_line(st: SplitStats, n: int) -> None:
+            st.records += 1
+            if n > MAX_TRACKED_LENGTH:
+                st.overflow += 1
+            else:
+                st.length_counts[n] += 1
 
         def flush(split: str) -> None:
             records = pending[split]
             if not records:
                 return
-            texts = [r.text for r in records]
             st = stats[split]
-            ids_per_record = tokenizer.encode_batch(texts)
-            chunks = []
-            for record, ids in zip(records, ids_per_record, strict=True):
+            out = outs[split]
+            for record, ids in zip(records, _encode(tokenizer, [r.text for r in records]), strict=True):
                 doc = (record.path, record.doc)
                 if last_doc[split] is not None and doc != last_doc[split] and last_id[split] != EOS_ID:
-                    chunks.append([EOS_ID])  # close the previous document
+                    out.write(eos)  # close the previous document
+                    last_id[split] = EOS_ID
                     st.tokens += 1
                 last_doc[split] = doc
-                if ids:
-                    chunks.append(ids)
-                    last_id[split] = ids[-1]
+                if len(ids):
+                    out.write(ids.astype(dtype).tobytes())
+                    last_id[split] = int(ids[-1])
+                    st.unknown += int(np.count_nonzero(ids == UNK_ID))
                 n = len(ids)
                 st.tokens += n
-                st.records += 1
                 st.characters += len(record.text)
-                if n > MAX_TRACKED_LENGTH:
-                    st.overflow += 1
-                else:
-                    st.length_counts[n] += 1
-            if chunks:
-                flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in chunks])
-                st.unknown += int((flat == UNK_ID).sum())
-                outs[split].write(flat.astype(dtype).tobytes())
+                # Lines and rows are counted once, where their last piece lands.
+                if record.first:
+                    line_tokens[split] = 0
+                line_tokens[split] += n
+                open_line[split] = not record.last
+                if record.last:
+                    count_line(st, line_tokens[split])
             pending[split] = []
+            pending_chars[split] = 0
 
-        for split, record in _routed_records(corpora, data):
+        for split, record in _routed_records(corpora, splitter):
             pending[split].append(record)
-            done += 1
-            if len(pending[split]) >= 2000:
+            pending_chars[split] += len(record.text)
+            done += counter.step(record)
+            if len(pending[split]) >= FLUSH_RECORDS or pending_chars[split] >= FLUSH_CHARS:
                 flush(split)
-                progress("encode", done, total_units)
+                progress("encode", min(done, total_units), total_units)
                 if control is not None:
                     control.raise_if_stopped()
         for split in SPLITS:
             flush(split)
+            if open_line[split]:  # the split ends inside a line that the next split continues
+                count_line(stats[split], line_tokens[split])
             if last_doc[split] is not None and last_id[split] != EOS_ID:
-                outs[split].write(np.array([EOS_ID], dtype=dtype).tobytes())
+                outs[split].write(eos)
                 stats[split].tokens += 1
             outs[split].close()
         progress("encode", total_units, total_units)
 
+        expected = ["train"] + [s for s in ("valid", "test") if s not in corpora and _fraction(data, s) > 0]
+        for split in expected:
+            if stats[split].records == 0:
+                raise DataError(f"the {_SPLIT_NAMES[split]} split is empty: {splitter.why_empty(split)}")  # type: ignore[arg-type]
         if stats["train"].tokens == 0:
-            raise DataError("the training split is empty: the corpus has no text left after splitting")
+            raise DataError(
+                "the training split is empty: its text makes no tokens with this tokenizer "
+                f"({tokenizer.describe()}); use more text or another tokenizer.kind"
+            )
         for st in stats.values():  # trim the histogram to the longest record seen
             while len(st.length_counts) > 1 and st.length_counts[-1] == 0:
                 st.length_counts.pop()
@@ -374,15 +454,24 @@ def _build(
 
 
 def _train_texts(
-    corpora: dict[str, Corpus], data: DataConfig, total: int, progress: ProgressFn, control: RunControl | None
+    corpora: dict[str, Corpus], splitter: Splitter, counter: _Progress, progress: ProgressFn, control: RunControl | None
 ) -> Iterator[str]:
+    done = 0
     n = 0
-    for split, record in _routed_records(corpora, data):
+    for split, record in _routed_records(corpora, splitter):
         n += 1
-        if n % 5000 == 0:
-            progress("tokenizer", n, total)
+        done += counter.step(record)
+        if n % 5000 == 0 or len(record.text) > 100_000:
+            progress("tokenizer", min(done, counter.total), counter.total)
             if control is not None:
                 control.raise_if_stopped()
         if split == "train":
-            yield record.text
-    progress("tokenizer", total, total)
+            yield from _tokenizer_texts(record.text)
+    progress("tokenizer", counter.total, counter.total)
+
+
+_SPLIT_NAMES = {"train": "training", "valid": "validation", "test": "test"}
+
+
+def _fraction(data: DataConfig, split: str) -> float:
+    return data.valid_fraction if split == "valid" else data.test_fraction

@@ -1,27 +1,47 @@
 """Assigning every line or row of a corpus to the train, valid or test split.
 
-- ``tail``: the last share of each plain-text file (by line) is held out. Neighbouring lines of a
-  text are strongly related, so a held-out tail measures generalisation honestly.
+- ``tail``: the last share of each plain-text file is held out, measured in characters (so a file
+  that is one long line, with no newline at all, splits too). Neighbouring lines of a text are
+  strongly related, so a held-out tail measures generalisation honestly. CSV/JSONL files are cut
+  by row. A record (a line, or a piece of a long line, see ``corpus``) that straddles a cut:
+
+  - if it is a short complete line (under ``SHORT_LINE`` characters, and not the whole file) it
+    goes whole to the split before the cut, so ordinary multi-line files are still cut between
+    lines. The exception: when the line holds the whole of the next split's share of its file,
+    and is not the file's first line, it goes to that split instead, so the last line of a file of
+    a few lines is still held out rather than leaving the share empty;
+  - otherwise it is cut in two at the last whitespace before the cut (just before a whitespace
+    character that is followed by a non-space, where BPE and word tokens start anyway), or at
+    the cut itself when the record has no whitespace before it.
+
 - ``shuffle``: whole documents (rows of a CSV/JSONL, or files of a folder) are shuffled with a seed
   and the shares cut off the front. Deterministic for a given seed.
 - ``auto``: shuffle when there are at least 20 documents, else tail.
 
-Assignment is a pure function of the record's position, so it streams: no corpus is ever loaded.
+Assignment is a pure function of the record (its position, length and whether it is a whole
+line), so it streams: no corpus is ever loaded, and the same corpus always splits the same way.
+:meth:`Splitter.route` yields the parts of a record with their splits; :meth:`Splitter.why_empty`
+explains a split that came out empty.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from studio.core.data.corpus import Corpus, Record
+from studio.core.data.corpus import Corpus, Record, last_whitespace_cut
 
 SplitName = Literal["train", "valid", "test"]
 SPLITS: tuple[SplitName, ...] = ("train", "valid", "test")
 _CODES: tuple[SplitName, ...] = ("train", "valid", "test")
 SHUFFLE_MIN_DOCUMENTS = 20
+SHORT_LINE = 2000  # a straddling line shorter than this moves whole instead of being cut
+_SHARE_NAMES = {"valid": "validation", "test": "test"}
 
 
 @dataclass
@@ -46,12 +66,15 @@ class Splitter:
             codes[order[n_valid : n_valid + n_test]] = 2
             self._assignment = codes
         else:
-            self._line_cuts: dict[object, tuple[float, float]] = {}
+            # Per file: the positions where valid and test start (characters for plain text,
+            # rows for CSV/JSONL) and the file's size in the same unit.
+            self._cuts: dict[Path, tuple[int, int, int]] = {}
             for f in self.corpus.files:
-                size = f.lines if f.format == "text" else f.units
-                train_end = size * (1.0 - self.valid_fraction - self.test_fraction)
-                valid_end = size * (1.0 - self.test_fraction)
-                self._line_cuts[f.path] = (train_end, valid_end)
+                size = f.chars if f.format == "text" else f.units
+                # floor keeps the row cuts of earlier versions: row n (1-based) trains if n <= size * share.
+                train_end = math.floor(size * (1.0 - self.valid_fraction - self.test_fraction))
+                valid_end = max(train_end, math.floor(size * (1.0 - self.test_fraction)))
+                self._cuts[f.path] = (train_end, valid_end, size)
             self._row_offsets = {}
             offset = 0
             for f in self.corpus.files:
@@ -59,16 +82,116 @@ class Splitter:
                     self._row_offsets[f.path] = offset
                 offset += 1 if f.format == "text" else f.units
 
-    def split_of(self, record: Record) -> SplitName:
+    def route(self, record: Record) -> Iterator[tuple[SplitName, Record]]:
+        """The record, or its parts when it straddles a cut, each with the split it belongs to."""
         if self._assignment is not None:
-            return _CODES[int(self._assignment[record.doc])]
-        train_end, valid_end = self._line_cuts[record.path]
-        position = record.line if record.path not in self._row_offsets else record.doc - self._row_offsets[record.path] + 1
-        if position <= train_end:
-            return "train"
-        if position <= valid_end:
-            return "valid"
-        return "test"
+            yield _CODES[int(self._assignment[record.doc])], record
+            return
+        train_end, valid_end, size = self._cuts[record.path]
+        if record.path in self._row_offsets:
+            row = record.doc - self._row_offsets[record.path]  # 0-based row of its file
+            yield _CODES[_index_of(row, train_end, valid_end)], record
+            return
+        start, end = record.offset, record.offset + len(record.text)
+        k = _index_of(start, train_end, valid_end)
+        # Cuts strictly inside the record, each with the split that begins there.
+        inside = [(c, j) for c, j in _boundaries(train_end, valid_end, size) if start < c < end]
+        if not inside:
+            yield _CODES[k], record
+            return
+        if record.whole and len(record.text) < SHORT_LINE and not (start == 0 and end == size):
+            ranges = dict(_ranges(train_end, valid_end, size))
+            choice = k
+            for _cut, j in inside:
+                lo, hi = ranges[j]
+                if start > 0 and lo < hi <= end:  # the line holds all of split j's share
+                    choice = j
+                    break
+            yield _CODES[choice], record
+            return
+        text = record.text
+        prev = 0
+        current = k
+        for c, j in inside:
+            at = _cut_before(text, prev, c - start)
+            if at > prev:
+                yield _CODES[current], _part(record, prev, at)
+                prev = at
+            current = j
+        yield _CODES[current], _part(record, prev, len(text))
+
+    def split_of(self, record: Record) -> SplitName:
+        """The split of a record that straddles no cut (of its first part if it does)."""
+        return next(self.route(record))[0]
+
+    def why_empty(self, split: SplitName) -> str:
+        """Why ``split`` received no text, and what to set: for the error message."""
+        files = self.corpus.files
+        text_files = [f for f in files if f.format == "text"]
+        if split == "train":
+            share = f"{self.valid_fraction + self.test_fraction:.0%} held out for validation and testing"
+        else:
+            share = f"a {self.valid_fraction if split == 'valid' else self.test_fraction:.0%} {_SHARE_NAMES[split]} share"
+        if self.mode == "shuffle":
+            n = self.corpus.num_documents
+            what = f"the corpus holds {n:,} {'document' if n == 1 else 'documents'} (rows, or files of a folder)"
+        elif len(files) == 1:
+            f = files[0]
+            amount = f"{f.chars:,} characters" if f.format == "text" else f"{f.units:,} {'row' if f.units == 1 else 'rows'}"
+            what = f"{f.path.name} holds {amount}"
+        elif text_files and len(text_files) == len(files):
+            what = f"the {len(files)} files hold {sum(f.chars for f in files):,} characters in all"
+        else:
+            what = f"the {len(files)} files hold too little text"
+        if split == "train":
+            fix = "lower data.valid_fraction and data.test_fraction, or use more text"
+        else:
+            key = "data.valid_fraction" if split == "valid" else "data.test_fraction"
+            paths = "data.valid_paths" if split == "valid" else "data.test_paths"
+            fix = f"use more text, give {_SHARE_NAMES[split]} files in {paths}, or set {key} = 0"
+        if self.mode == "tail" and text_files and split != "train":
+            detail = " (a short line is never cut between two splits, and this share falls inside one)"
+        else:
+            detail = ""
+        return f"{what}, too few for {share}{detail}; {fix}"
+
+
+def _index_of(position: int, train_end: int, valid_end: int) -> int:
+    if position < train_end:
+        return 0
+    if position < valid_end:
+        return 1
+    return 2
+
+
+def _ranges(train_end: int, valid_end: int, size: int) -> list[tuple[int, tuple[int, int]]]:
+    return [(0, (0, train_end)), (1, (train_end, valid_end)), (2, (valid_end, size))]
+
+
+def _boundaries(train_end: int, valid_end: int, size: int) -> list[tuple[int, int]]:
+    """(position, split that begins there), skipping splits whose share is empty."""
+    out: list[tuple[int, int]] = []
+    for j, (lo, hi) in _ranges(train_end, valid_end, size)[1:]:
+        if lo < hi:
+            out.append((lo, j))
+    return out
+
+
+def _cut_before(text: str, lo: int, cut: int) -> int:
+    """Index in [lo, cut] to cut ``text`` at: just before the last whitespace followed by text, or at
+    ``cut`` itself when there is none (``lo``: nothing of this stretch stays before the cut)."""
+    best = last_whitespace_cut(text, lo, cut)
+    return best if best >= lo else cut
+
+
+def _part(record: Record, a: int, b: int) -> Record:
+    return replace(
+        record,
+        text=record.text[a:b],
+        offset=record.offset + a,
+        first=record.first and a == 0,
+        last=record.last and b == len(record.text),
+    )
 
 
 def _share(n: int, fraction: float) -> int:

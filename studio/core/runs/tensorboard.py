@@ -7,10 +7,28 @@ the run folder's ``metrics.jsonl`` stays the record Studio itself reads.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Any
 
 from studio.core.events import EvalLogged, Event, MetricsReported, RunFailed, RunFinished, StepLogged
+
+
+def _quiet_writer_threads() -> None:
+    """TensorBoard writes from a background thread, which on a full disk dies with a traceback
+    printed to the terminal. The same error reaches this writer's next call, where the run's
+    dispatcher switches TensorBoard off with one line; the thread's own traceback is noise."""
+    previous = threading.excepthook
+    if getattr(previous, "studio_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread":
+            return
+        previous(args)
+
+    hook.studio_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 def available() -> bool:
@@ -26,6 +44,7 @@ class TensorBoardWriter:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
+            _quiet_writer_threads()
             self._writer = SummaryWriter(log_dir=str(self.folder))
         return self._writer
 

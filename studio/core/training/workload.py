@@ -12,7 +12,7 @@ fine-tuning it for a task:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from studio.core.events import DataProgress, DataReady, Event, LogMessage
 from studio.core.inference.generate import SamplingSettings, generate_text
 from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
-from studio.core.training.batches import WindowSampler, eval_windows
+from studio.core.training.batches import Windows, WindowSampler, eval_windows
 
 Batch = dict[str, torch.Tensor]
 Emit = Callable[[Event], None]
@@ -149,19 +149,23 @@ class LanguageModelWorkload(Workload):
         self.mask_generator.set_state(states["mask"])
 
 
-def evaluate_loss(model: LanguageModel, windows: torch.Tensor, batch_size: int, device: torch.device, autocast: Any = None, seed: int = 0) -> float:
+def evaluate_loss(model: LanguageModel, windows: Windows | torch.Tensor, batch_size: int, device: torch.device, autocast: Any = None, seed: int = 0) -> float:
     """Mean loss over ``windows`` in eval mode. Masked-LM masks come from a fixed seed, so repeated
-    evaluations of the same model agree exactly."""
+    evaluations of the same model agree exactly. ``Windows`` are read one batch at a time."""
     import contextlib
 
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
+    if isinstance(windows, Windows):
+        batches: Iterable[torch.Tensor] = windows.batches(batch_size)
+    else:
+        batches = (windows[i : i + batch_size] for i in range(0, len(windows), batch_size))
     try:
         with torch.no_grad(), (autocast or contextlib.nullcontext()):
-            for i in range(0, len(windows), batch_size):
-                batch = windows[i : i + batch_size].to(device)
+            for cpu_batch in batches:
+                batch = cpu_batch.to(device)
                 total += float(model.training_loss(batch, generator)) * len(batch)
                 count += len(batch)
     finally:
