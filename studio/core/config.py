@@ -273,7 +273,7 @@ class DataConfig(Section):
     encoding: str = setting(
         "auto",
         label="Encoding",
-        help="auto detects UTF-8 (with or without BOM), UTF-16, GB18030/GBK and Latin-1; or name a Python codec.",
+        help="auto: a byte-order mark, UTF-16, strict UTF-8 (damaged UTF-8 is an error naming the line), else charset-normalizer's choice among the legacy code pages (GB18030, Big5, Shift_JIS, Windows-1252, ...). Or name a Python text codec.",
     )
     valid_paths: list[str] = setting([], label="Validation files", help="Given files for the validation split. Empty: take a fraction.")
     test_paths: list[str] = setting([], label="Test files", help="Given files for the test split. Empty: take a fraction.")
@@ -552,9 +552,13 @@ class RunConfig:
         parts: dict[str, Any] = {}
         for name, section_cls in SECTIONS.items():
             parts[name] = section_cls.from_dict(data.get(name, {}), issues)
-        model_table = dict(data.get("model", {}))
+        raw_model = data.get("model", {})
+        if not isinstance(raw_model, Mapping):
+            issues.append(ConfigIssue("model", "expected a table of settings"))
+            raw_model = {}
+        model_table = dict(raw_model)
         arch = model_table.pop("arch", "gpt")
-        if arch not in ARCH_NAMES:
+        if not isinstance(arch, str) or arch not in ARCH_NAMES:
             issues.append(ConfigIssue("model.arch", f"unknown architecture {arch!r} (known: {', '.join(ARCH_NAMES)})"))
             parts["model"] = _default_model()
         else:
@@ -676,7 +680,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
 def migrate(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     """Bring an older config table up to ``CONFIG_FORMAT_VERSION``."""
     version = data.get("format_version", CONFIG_FORMAT_VERSION)
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ConfigError(ConfigIssue("format_version", f"{version!r} is not a config format version"), source)
     if version > CONFIG_FORMAT_VERSION:
         raise ConfigError(

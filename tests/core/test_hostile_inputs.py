@@ -235,3 +235,35 @@ def test_a_100_mb_single_line_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert out["valid_head"].startswith(" ") and not out["train_tail"].endswith(" ")
     text_end = (chunk * 2)[-300:]
     assert out["valid_tail"] == text_end
+
+
+# ---- task example files (fine-tuning) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'text,label\n"good,1\nbad,0\n', "line 2: malformed CSV"),
+    (b"text,label\ngood\n", "line 2: row has 1 fields"),
+    (b"text,label\ncaf\xe9 au lait,1\n\xe9\xe8\xff\xfe,0\n", "cannot be decoded"),
+])
+def test_task_csv_errors_name_the_line(tmp_path: Path, content: bytes, message: str) -> None:
+    from studio.core.tasks.examples import load_examples
+
+    path = tmp_path / "examples.csv"
+    path.write_bytes(content)
+    try:
+        load_examples("classify", [path], "csv", [])
+    except DataError as e:
+        assert str(path) in str(e) and (message in str(e) or "not valid UTF-8" in str(e)), str(e)
+    else:
+        if message != "cannot be decoded":  # a legacy code page may legitimately read it
+            pytest.fail("accepted a malformed file")
+
+
+def test_a_task_jsonl_line_too_long_for_one_example_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.core.tasks import examples
+
+    monkeypatch.setattr(examples, "MAX_ROW_BYTES", 1000)
+    path = tmp_path / "examples.jsonl"
+    path.write_text('{"text": "ok", "label": "a"}\n{"text": "' + "x" * 5000 + '", "label": "b"}\n')
+    with pytest.raises(DataError, match="line 2: this line is longer than"):
+        examples.load_examples("classify", [path], "jsonl", [])

@@ -73,12 +73,43 @@ def test_given_validation_files(tmp_path: Path) -> None:
     assert prepared.stats.splits["train"].records == 30
 
 
-def test_cancel_leaves_no_half_built_cache(tiny_corpus: Path, tmp_path: Path) -> None:
+def test_cancel_in_the_middle_of_a_build_leaves_no_half_built_cache(tmp_path: Path) -> None:
+    from studio.core.data.demo import write_demo_corpus
+
+    corpus = write_demo_corpus(tmp_path / "stories.txt", stories=400, seed=5)
+    cache = tmp_path / "cache"
     control = RunControl()
-    control.request_stop()
+    seen_building: list[str] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage != "scan" and not control.stop_requested:
+            seen_building.extend(p.name for p in cache.iterdir() if p.name.startswith(".build-") and p.is_dir())
+            control.request_stop()  # as the Data page's Cancel does, from another thread
+
     with pytest.raises(Cancelled):
-        prepare_corpus(DataConfig(paths=[str(tiny_corpus)]), TokenizerConfig(kind="char"), control=control, cache_root=tmp_path)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".build-")]
+        prepare_corpus(DataConfig(paths=[str(corpus)]), TokenizerConfig(kind="char"), control=control,
+                       cache_root=cache, progress=progress)
+    assert seen_building, "the stop came while the build folder existed"
+    assert not [p.name for p in cache.iterdir() if p.name.startswith(".build-")]
+    assert not list(cache.glob("*/meta.json"))
+
+
+def test_leftovers_of_a_killed_build_are_swept_and_live_builds_kept(tiny_corpus: Path, tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / ".build-dead").mkdir()  # a build killed before it could clean up: its lock is free
+    (cache / ".build-dead" / "train.bin").write_bytes(b"\0" * 100)
+    (cache / ".build-live").mkdir()
+    live = FileLock(cache / ".build-live.lock", timeout=0, thread_local=False)
+    live.acquire()
+    try:
+        prepare_corpus(DataConfig(paths=[str(tiny_corpus)]), TokenizerConfig(kind="char"), cache_root=cache)
+        assert not (cache / ".build-dead").exists()
+        assert (cache / ".build-live").exists()  # another process's build in progress is untouched
+    finally:
+        live.release()
 
 
 # ---- long lines, and a corpus with no newline ----------------------------------------------------

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.control import RunControl
@@ -336,7 +337,13 @@ def _build(
     total_units = counter.total
     splitter = _splitter(corpora, data)
     final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    sweep_build_leftovers(final.parent)
+    # The lock comes first, then the folder: a folder whose lock is free belongs to nobody.
+    name = f".build-{secrets.token_hex(6)}"
+    lock = FileLock(final.parent / f"{name}.lock", timeout=0, thread_local=False)
+    lock.acquire()
+    work = final.parent / name
+    work.mkdir()
     try:
         if tokenizer is None:
             tokenizer = train_tokenizer(tok_config, _train_texts(corpora, splitter, counter, progress, control))
@@ -451,6 +458,31 @@ def _build(
             f.close()
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        lock.release()
+        Path(lock.lock_file).unlink(missing_ok=True)
+
+
+def sweep_build_leftovers(cache_root: Path) -> list[str]:
+    """Remove the ``.build-*`` folders of builds that were killed (their lock is free). A build
+    that is running holds its lock, so another process's work in progress is never touched."""
+    removed = []
+    for folder in sorted(Path(cache_root).glob(".build-*")):
+        if not folder.is_dir():
+            continue
+        lock_path = folder.with_name(folder.name + ".lock")
+        probe = FileLock(lock_path, timeout=0, thread_local=False)
+        try:
+            probe.acquire()
+        except Timeout:
+            continue  # a live build
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+        finally:
+            probe.release()
+            lock_path.unlink(missing_ok=True)
+    return removed
 
 
 def _train_texts(

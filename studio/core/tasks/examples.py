@@ -93,10 +93,19 @@ def load_examples(kind: str, paths: list[Path] | list[str], fmt: str = "auto", f
     return out
 
 
+MAX_ROW_BYTES = 16 << 20  # one example per line: a longer "line" is not an example, and must not fill memory
+MAX_JSON_BYTES = 1 << 30  # SQuAD JSON is read whole; the largest public sets are a few tens of MB
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     report = detect_encoding(path)
     with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
+        n = 0
+        while raw := f.readline(MAX_ROW_BYTES + 1):
+            n += 1
+            if len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n"):
+                raise DataError(f"this line is longer than {MAX_ROW_BYTES >> 20} MiB, far too long for one example; "
+                                "is the file one example per line?", path, n)
             try:
                 text = raw.decode(report.codec)
             except UnicodeDecodeError as e:
@@ -146,6 +155,10 @@ def _jsonl(path: Path, kind: str, mapping: dict[str, str]) -> Iterator[Example]:
 
 
 def _squad(path: Path) -> Iterator[Example]:
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise DataError(f"is {size / 2**30:.1f} GiB; a SQuAD JSON file is read whole and may be at most "
+                        f"{MAX_JSON_BYTES >> 30} GiB. Convert it to JSONL (one question per line)", path)
     try:
         data = json.loads(path.read_bytes().decode(detect_encoding(path).codec))
     except json.JSONDecodeError as e:
@@ -168,25 +181,39 @@ def _squad(path: Path) -> Iterator[Example]:
 
 def _csv(path: Path, kind: str, mapping: dict[str, str], delimiter: str) -> Iterator[Example]:
     report = detect_encoding(path)
-    text = path.read_bytes().decode(report.codec).lstrip("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise DataError(f"is {size / 2**30:.1f} GiB; task examples are held in memory, so a CSV may be at most "
+                        f"{MAX_JSON_BYTES >> 30} GiB", path)
+    raw = path.read_bytes()
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise DataError("the file is empty", path) from None
-    index = {}
-    for role, column in mapping.items():
-        if column not in header:
-            raise DataError(f"no column {column!r} for {role}; the header has {', '.join(map(repr, header[:20]))}. Map it in task.fields", path, 1)
-        index[role] = header.index(column)
-    start = reader.line_num + 1
-    for row in reader:
-        line, start = start, reader.line_num + 1
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if len(row) < len(header):
-            raise DataError(f"row has {len(row)} fields, the header {len(header)}", path, line)
-        yield _make(kind, {role: row[i] for role, i in index.items()}, path, line)
+        text = raw.decode(report.codec).lstrip("\ufeff")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DataError(f"bytes {raw[e.start:e.start + 4]!r} cannot be decoded as {report.label}", path, line) from None
+    # strict: an unclosed quote or text after a closing quote is an error, not a silent merge of rows.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise DataError("the file is empty", path) from None
+        index = {}
+        for role, column in mapping.items():
+            if column not in header:
+                raise DataError(f"no column {column!r} for {role}; the header has {', '.join(map(repr, header[:20]))}. Map it in task.fields", path, 1)
+            index[role] = header.index(column)
+        start = reader.line_num + 1
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) < len(header):
+                raise DataError(f"row has {len(row)} fields, the header {len(header)}", path, line)
+            yield _make(kind, {role: row[i] for role, i in index.items()}, path, line)
+    except csv.Error as e:
+        raise DataError(f"malformed CSV: {e} (a quote that is never closed starts a field that runs to the end)", path,
+                        start if "start" in locals() else 1) from None
 
 
 def _tsv_pairs(path: Path, kind: str) -> Iterator[Example]:

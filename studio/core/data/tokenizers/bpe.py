@@ -30,6 +30,9 @@ class BPETokenizer(Tokenizer):
     def __init__(self, hf: HFTokenizer, lowercase: bool = False):
         super().__init__(lowercase)
         self.hf = hf
+        # Text that happens to spell "<eos>" or "<pad>" is text: without this, Hugging Face
+        # matches the special tokens inside the corpus and a literal "<eos>" ends a document.
+        self.hf.encode_special_tokens = True
 
     @classmethod
     def train(
