@@ -3,9 +3,10 @@
 Set ``STUDIO_FAULT`` to a comma-separated list of ``point[@N][=action]`` entries, for example
 ``checkpoint:between-renames`` (SIGKILL this process the first time that point is reached) or
 ``metrics:write@5=enospc`` (raise "no space left on device" the 5th time). Actions: ``kill``
-(the default), ``enospc``, ``eacces``. With the variable unset, :func:`fault_point` is a dictionary
-lookup and nothing else, so the points can stay in production code, where the faults really
-happen, instead of in copies of it in the tests.
+(the default), ``stop`` (SIGSTOP: the process freezes right there, as a hung one would, until it
+is sent SIGCONT or killed, so a test knows exactly where it stands), ``enospc``, ``eacces``. With
+the variable unset, :func:`fault_point` is a dictionary lookup and nothing else, so the points can
+stay in production code, where the faults really happen, instead of in copies of it in the tests.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def fault_point(name: str) -> None:
         return
     if action == "kill":
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    elif action == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"<{name}>")
     elif action == "eacces":

@@ -3,13 +3,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import subprocess
+import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from studio.core.callbacks import FunctionCallback
+from studio.core.config import RunConfig
 from studio.core.control import RunControl
 from studio.core.events import (
     CheckpointSaved,
@@ -23,9 +26,11 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
+from studio.core.models.registry import ARCH_NAMES
 from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.trainer import Trainer, run_events_of
+from tests.conftest import REPO
 from tests.core.test_models import tiny_config
 
 
@@ -44,27 +49,87 @@ def stop_at(step: int, control: RunControl) -> FunctionCallback:
     return FunctionCallback(lambda e: control.request_stop() if isinstance(e, StepLogged) and e.step == step else None)
 
 
-@pytest.mark.parametrize("arch", ["gpt", "lstm", "bert"])
-def test_resume_is_exact(arch: str, tiny_corpus: Path, tmp_path: Path) -> None:
-    """N steps, stop, resume to 2N: the same losses as 2N steps straight."""
-    extra = ["train.steps=24", "train.eval_interval=8", "model.dropout=0.1", "train.grad_accum_steps=2"]
+def assert_resume_is_exact(config: RunConfig, out: Path, steps: int) -> tuple[Collect, Collect]:
+    """``steps`` straight, against ``steps // 2``, stop, resume to ``steps``: the same losses at every
+    step, the same evaluations and learning rates. Returns the straight and resumed events."""
+    half = steps // 2
     straight = Collect()
-    Trainer(tiny_config(arch, tiny_corpus, *extra), out=tmp_path / "a").fit([straight])
+    done = Trainer(config, out=out / "straight").fit([straight])
+    assert done.status == "finished" and done.step == steps, done.error
 
     first = Collect()
     control = RunControl()
-    result = Trainer(tiny_config(arch, tiny_corpus, *extra), out=tmp_path / "b").fit([first, stop_at(12, control)], control)
-    assert result.status == "stopped" and result.step == 12
+    result = Trainer(config, out=out / "stopped").fit([first, stop_at(half, control)], control)
+    assert result.status == "stopped" and result.step == half, result.error
     second = Collect()
     resumed = Trainer.resume(result.run_dir).fit([second])
-    assert resumed.status == "finished" and resumed.step == 24
-    assert second.of(RunStarted)[0].resumed and second.of(RunStarted)[0].start_step == 12
+    assert resumed.status == "finished" and resumed.step == steps, resumed.error
+    assert second.of(RunStarted)[0].resumed and second.of(RunStarted)[0].start_step == half
 
     expected = [e.loss for e in straight.of(StepLogged)]
     got = [e.loss for e in first.of(StepLogged)] + [e.loss for e in second.of(StepLogged)]
     assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
-    assert [e.loss for e in second.of(EvalLogged)] == pytest.approx([e.loss for e in straight.of(EvalLogged)][-2:], rel=1e-5)
-    assert [e.lr for e in second.of(StepLogged)] == pytest.approx([e.lr for e in straight.of(StepLogged)][12:])
+    later_evals = [e for e in straight.of(EvalLogged) if e.step > half]
+    assert [e.loss for e in second.of(EvalLogged)] == pytest.approx([e.loss for e in later_evals], rel=1e-5)
+    for got_eval, want_eval in zip(second.of(EvalLogged), later_evals, strict=True):  # task metrics, if any
+        assert dict(got_eval.metrics) == pytest.approx(dict(want_eval.metrics), rel=1e-5), got_eval.step
+    assert [e.lr for e in second.of(StepLogged)] == pytest.approx([e.lr for e in straight.of(StepLogged)][half:])
+    return straight, second
+
+
+@pytest.mark.parametrize("arch", ARCH_NAMES)
+def test_resume_is_exact(arch: str, tiny_corpus: Path, tmp_path: Path) -> None:
+    """N steps, stop, resume to 2N: the same losses as 2N steps straight, for every architecture
+    (dropout and gradient accumulation on, so the random states and the optimizer must carry over)."""
+    extra = ["train.steps=24", "train.eval_interval=8", "model.dropout=0.1", "train.grad_accum_steps=2"]
+    assert_resume_is_exact(tiny_config(arch, tiny_corpus, *extra), tmp_path, 24)
+
+
+@pytest.fixture(scope="module")
+def char_base(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> Path:
+    """A tiny character GPT, the base of the fine-tuning runs below."""
+    config = tiny_config("gpt", tiny_corpus, "train.steps=10", "train.sample_tokens=0", "model.context_length=64")
+    return Trainer(config, out=tmp_path_factory.mktemp("base")).fit().run_dir
+
+
+@pytest.mark.parametrize(("method", "kind", "dataset"), [("lora", "classify", "demo-sentiment"), ("freeze", "translate", "demo-translate")])
+def test_fine_tune_resume_is_exact(method: str, kind: str, dataset: str, char_base: Path, tmp_path: Path) -> None:
+    """A fine-tuning run stopped halfway and resumed logs the same losses and task metrics as one
+    that never stopped: the adapters (LoRA, with dropout) or the frozen layers, the head, and the
+    task's own batch order all come back."""
+    from studio.core.tasks.demo import write_demo_task
+
+    files = write_demo_task(dataset, tmp_path / "task", sizes={"train": 48, "valid": 6, "test": 6})
+    config = RunConfig().with_overrides([
+        f"task.kind={kind}", f'task.paths=["{files["train"]}"]', f'task.valid_paths=["{files["valid"]}"]',
+        f'task.test_paths=["{files["test"]}"]', "task.eval_examples=6", f'finetune.base="{char_base}"', f"finetune.method={method}",
+        "finetune.lora_dropout=0.1", "finetune.freeze_layers=1", "train.steps=12", "train.eval_interval=4", "train.batch_size=8",
+        "train.lr=3e-3", "schedule.warmup_steps=2",
+    ])
+    straight, resumed = assert_resume_is_exact(config, tmp_path, 12)
+    assert any(f"parameters learn ({method})" in getattr(e, "text", "") for e in straight.events)
+    assert any(f"parameters learn ({method})" in getattr(e, "text", "") for e in resumed.events)
+
+
+def test_early_stopping_counts_carry_across_a_resume(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Patience counts evaluations without improvement across a stop and resume: a run stopped
+    after one bad evaluation stops early at the same step as one that never stopped."""
+    # A learning rate of zero never improves after the first evaluation (step 5).
+    config = tiny_config("gpt", tiny_corpus, "train.lr=0", "train.steps=100", "train.eval_interval=5",
+                         "train.early_stopping_patience=3", "train.sample_tokens=0")
+    straight = Trainer(config, out=tmp_path / "a").fit()
+    assert straight.status == "early_stopped" and straight.step == 20  # evaluations at 5 (best), 10, 15, 20
+
+    control = RunControl()
+    stopped = Trainer(config, out=tmp_path / "b").fit([stop_at(12, control)], control)
+    assert stopped.status == "stopped" and stopped.step == 12  # after 5 (best) and 10: one without improvement
+    state = load_checkpoint(stopped.run_dir / "checkpoints" / "last").state
+    assert (state["best_step"], state["evals_without_improvement"]) == (5, 1)
+    events = Collect()
+    resumed = Trainer.resume(stopped.run_dir).fit([events])
+    assert resumed.status == "early_stopped" and resumed.step == 20, resumed
+    assert "no improvement for 3 evaluations; best at step 5" in events.of(RunFinished)[0].reason
+    assert resumed.best_loss == pytest.approx(straight.best_loss)
 
 
 def test_stop_is_honoured_within_one_step_and_saves(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -83,25 +148,37 @@ def test_stop_is_honoured_within_one_step_and_saves(tiny_corpus: Path, tmp_path:
 def test_pause_blocks_steps_until_resumed(tiny_corpus: Path, tmp_path: Path) -> None:
     control = RunControl()
     events = Collect()
-    steps_while_paused: list[int] = []
+    paused = threading.Event()
+    stepped_while_paused = threading.Event()
+    resumer_done: list[bool] = []
 
     def on_event(e: Event) -> None:
         if isinstance(e, StepLogged) and e.step == 3:
             control.request_pause()
+        elif isinstance(e, RunPaused):
+            paused.set()
+        elif isinstance(e, StepLogged) and paused.is_set() and not resumer_done:
+            stepped_while_paused.set()
 
-            def later() -> None:
-                time.sleep(0.4)
-                steps_while_paused.append(len(events.of(StepLogged)))
-                control.request_resume()
+    def resumer() -> None:
+        assert paused.wait(120)
+        # A run that did not block would take steps now; one that blocks takes none, however long
+        # this waits, so the wait's length only bounds how slow a broken pause can be and still
+        # be caught.
+        resumer_done.append(not stepped_while_paused.wait(0.3))
+        control.request_resume()
 
-            threading.Thread(target=later).start()
-
+    thread = threading.Thread(target=resumer)
+    thread.start()
     result = Trainer(tiny_config("lstm", tiny_corpus, "train.steps=6"), out=tmp_path).fit([events, FunctionCallback(on_event)], control)
+    thread.join(timeout=60)
     assert result.status == "finished"
-    assert steps_while_paused == [3]  # nothing ran while paused
+    assert resumer_done == [True]  # nothing ran while paused
     kinds = [type(e) for e in events.events]
-    assert kinds.index(RunPaused) < kinds.index(RunResumed)
+    start, end = kinds.index(RunPaused), kinds.index(RunResumed)
+    assert StepLogged not in kinds[start:end]
     assert events.of(RunPaused)[0].step == 3
+    assert [e.step for e in events.of(StepLogged)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_stop_while_paused(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -110,10 +187,16 @@ def test_stop_while_paused(tiny_corpus: Path, tmp_path: Path) -> None:
     def on_event(e: Event) -> None:
         if isinstance(e, StepLogged) and e.step == 2:
             control.request_pause()
-            threading.Timer(0.2, control.request_stop).start()
+        elif isinstance(e, RunPaused):
+            # From another thread, as the window's Stop would come: before or during the wait, a
+            # stop must end the pause and the run.
+            threading.Thread(target=control.request_stop).start()
 
-    result = Trainer(tiny_config("gru", tiny_corpus, "train.steps=50"), out=tmp_path).fit([FunctionCallback(on_event)], control)
+    events = Collect()
+    result = Trainer(tiny_config("gru", tiny_corpus, "train.steps=50"), out=tmp_path).fit([events, FunctionCallback(on_event)], control)
     assert result.status == "stopped" and result.step == 2
+    assert not events.of(RunResumed)  # stopped, not resumed
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last").step == 2
 
 
 def test_early_stopping(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -177,19 +260,35 @@ def test_events_are_frozen_plain_records_and_logged(tiny_corpus: Path, tmp_path:
 
 
 def test_dead_process_shows_as_interrupted(tmp_path: Path) -> None:
-    from studio.core.config import RunConfig
-
     run = RunDir.create(RunConfig(), out=tmp_path)
     run.write_info(status="running", pid=999_999_999, host=__import__("socket").gethostname())
     assert run.read_info()["status"] == "interrupted"
 
 
 def test_epochs_set_the_step_count(tiny_corpus: Path, tmp_path: Path) -> None:
+    """An epoch is every training token once: a step reads batch x context x accumulation tokens on
+    each of the world's ranks, and the token count and throughput count them all."""
+    from studio.core.training.workload import LanguageModelWorkload
+
     events = Collect()
-    Trainer(tiny_config("lstm", tiny_corpus, "train.epochs=0.05", "train.eval_interval=1000"), out=tmp_path).fit([events])
+    config = tiny_config("lstm", tiny_corpus, "train.epochs=0.2", "train.eval_interval=1000", "train.grad_accum_steps=3")
+    Trainer(config, out=tmp_path).fit([events])
     started = events.of(RunStarted)[0]
     train_tokens = events.of(DataReady)[0].train_tokens
-    assert started.total_steps == math.ceil(0.05 * train_tokens / (16 * 32))
+    per_step = 16 * 32 * 3  # batch x context x accumulation
+    assert started.total_steps == math.ceil(0.2 * train_tokens / per_step) > 1
+    steps = events.of(StepLogged)
+    assert len(steps) == started.total_steps
+    assert [e.tokens_seen for e in steps] == [per_step * e.step for e in steps]
+    # tokens/s is the tokens of the recent steps over their time: all three micro-batches count.
+    assert steps[-1].tokens_per_s > 0
+    assert max(e.tokens_per_s for e in steps) * max(e.elapsed_s for e in steps) >= per_step
+    # Under torchrun each rank reads its own batches, so an epoch takes 1/world of the steps
+    # (the tokens seen under two ranks are checked in tests/cli/test_cli.py).
+    workload = LanguageModelWorkload(config, lambda e: None, RunControl(), None, None)
+    assert workload.total_steps(config, 1) == started.total_steps
+    assert workload.total_steps(config, 2) == math.ceil(0.2 * train_tokens / (per_step * 2))
+    assert workload.total_steps(config, 4) == math.ceil(0.2 * train_tokens / (per_step * 4))
 
 
 def test_resume_refuses_changed_model(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -197,3 +296,53 @@ def test_resume_refuses_changed_model(tiny_corpus: Path, tmp_path: Path) -> None
     result = Trainer(tiny_config("gpt", tiny_corpus, "train.steps=50"), out=tmp_path).fit([stop_at(2, control)], control)
     resumed = Trainer.resume(result.run_dir, ["model.n_layers=3"]).fit()
     assert resumed.status == "failed" and "model.n_layers: 2 -> 3" in resumed.error
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's")
+def test_out_of_memory_is_explained_and_the_work_so_far_saved(tiny_corpus: Path, tmp_path: Path) -> None:
+    """A real out-of-memory failure in the middle of a run: after step 3 the process's address space
+    is capped just above what it uses, so step 4's activations cannot be allocated. The run fails
+    with the explanation (the estimate and what to lower), not an allocator message, and keeps
+    the three steps done in a resumable ``last`` checkpoint. In a child process, so the cap never
+    touches the test run."""
+    script = f"""
+import json, resource, sys
+from pathlib import Path
+from studio.core.events import RunFailed, StepLogged
+from studio.core.training.trainer import Trainer
+from tests.core.test_models import tiny_config
+
+def address_space():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+class Squeeze:
+    failed = None
+    def on_event(self, event):
+        if isinstance(event, StepLogged) and event.step == 3:
+            # 64 MiB to spare: enough to save a checkpoint, far from the 760 MiB a step needs.
+            resource.setrlimit(resource.RLIMIT_AS, (address_space() + (64 << 20), resource.RLIM_INFINITY))
+        elif isinstance(event, RunFailed):
+            resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            Squeeze.failed = event
+
+config = tiny_config("gpt", Path({str(tiny_corpus)!r}), "train.steps=50", "train.batch_size=512", "model.context_length=128",
+                     "train.checkpoint_interval=1000", "train.eval_interval=1000", "run.threads=1", "train.sample_tokens=0")
+result = Trainer(config, out=Path({str(tmp_path / "runs")!r})).fit([Squeeze()])
+print(json.dumps({{"status": result.status, "step": result.step, "error": result.error, "run": str(result.run_dir),
+                  "checkpoint": Squeeze.failed.checkpoint if Squeeze.failed else None}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == "failed" and result["step"] == 3, result
+    assert result["error"].startswith("out of memory on cpu with batch 512 x context 128. Estimate: "), result["error"]
+    assert "Lower train.batch_size" in result["error"] and "DefaultCPUAllocator" not in result["error"]
+    run = Path(result["run"])
+    assert result["checkpoint"] == str(run / "checkpoints" / "last")
+    ckpt = load_checkpoint(run / "checkpoints" / "last")
+    assert ckpt.step == 3 and ckpt.resumable  # saved after the failure: nothing was saved before it
+    info = RunDir(run).read_info()
+    assert info["status"] == "failed" and "out of memory" in info["error"]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 
 from studio.core.config import RunConfig
+from studio.core.runs.run_dir import RunDir
 from studio.core.tasks.demo import write_demo_task
+from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.trainer import Trainer
 from studio.gui.main_window import MainWindow
+from tests.gui.conftest import answer_close_dialog
 from tests.gui.test_training_flow import click
 
 
@@ -26,7 +33,7 @@ def base_run(tmp_path: Path, tiny_corpus: Path, isolated_user_dirs: Path) -> Pat
     return Trainer(config).fit().run_dir  # in the user runs folder, where the pickers look
 
 
-def fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], steps: int = 15) -> Path:
+def set_up_fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], steps: int = 15) -> None:
     page = w.finetune_page
     w.show_page("Fine-tune")
     page.set_task(kind)
@@ -37,8 +44,12 @@ def fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], steps: in
     page.train_form.set_values({"steps": steps, "eval_interval": steps, "batch_size": 8})
     click(qtbot, page.preview_button)
     assert page.preview_table.rowCount() > 0, page.preview_status.text()
-    monitor = page.monitor
-    assert monitor.start_button.isEnabled(), monitor.blocked_label.text()
+    assert page.monitor.start_button.isEnabled(), page.monitor.blocked_label.text()
+
+
+def fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], steps: int = 15) -> Path:
+    set_up_fine_tune(qtbot, w, kind, files, steps)
+    monitor = w.finetune_page.monitor
     with qtbot.waitSignal(monitor.run_ended, timeout=120_000) as ended:
         click(qtbot, monitor.start_button)
     assert ended.args == ["finished"], monitor.status_label.text()
@@ -60,9 +71,12 @@ def ask(qtbot, w: MainWindow, model: Path, tab: str, **inputs: str) -> tuple[str
 
 
 def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, tmp_path: Path) -> None:
+    combo = window.finetune_page.base_combo
     window.finetune_page.refresh_bases()
-    assert window.finetune_page.base_combo.currentData() == str(base_run) or window.finetune_page.set_base(base_run) is None
+    listed = [combo.itemData(i) for i in range(combo.count())]
+    assert str(base_run) in listed  # found in the user's runs folder, not typed in
     window.finetune_page.set_base(base_run)
+    assert combo.currentData() == str(base_run) and combo.count() == len(listed)
     sizes = {"train": 60, "valid": 6, "test": 6}
     runs = {}
     for kind, name in (("classify", "demo-sentiment"), ("translate", "demo-translate"), ("qa", "demo-qa"), ("summarize", "demo-summarize")):
@@ -111,17 +125,65 @@ def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, 
     assert window.stack.currentWidget() is window.finetune_page
 
 
-def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base_run: Path) -> None:
+def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base_run: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens arrive one by one and Cancel stops the stream. Made exact rather than a race: the
+    seed is fixed (one whose first tokens are not <eos>, which would end the text by itself), and
+    the real stream waits after its third token until Cancel has been clicked, so the answer is
+    cancelled with exactly three tokens shown, however fast or loaded the machine."""
+    from studio.core.inference import tasks
+    from studio.core.inference.loading import load_model
+    from studio.core.inference.tasks import Decoding, TaskRunner
+
     page = window.try_page
     window.show_page("Try")
     page.set_model(base_run)
     page.tabs.setCurrentIndex(4)  # Generate
     page.mode_combo.setCurrentText("sample")
     page.max_tokens_spin.setValue(4000)
+    runner = TaskRunner(load_model(base_run))
+
+    def first_tokens(seed: int) -> int:
+        decoding = Decoding("sample", page.beam_spin.value(), page.temperature_spin.value(), page.top_k_spin.value(),
+                            page.top_p_spin.value(), 4, seed)
+        return len(list(runner.stream("generate", decoding)))
+
+    seed = next(s for s in itertools.count(1) if first_tokens(s) == 4)
+    page.seed_spin.setValue(seed)
+
+    clicked = threading.Event()
+    real_stream = tasks.stream_tokens
+
+    def gated(*args: object, **kwargs: object) -> Iterator[object]:
+        for i, token in enumerate(real_stream(*args, **kwargs)):  # type: ignore[arg-type]
+            yield token
+            if i == 2:
+                assert clicked.wait(60), "Cancel was never clicked"
+
+    monkeypatch.setattr(tasks, "stream_tokens", gated)
     click(qtbot, page.run_button)
-    qtbot.waitUntil(lambda: len(page.outputs[0].spans) >= 3, timeout=60_000)  # tokens arrive one by one
+    qtbot.waitUntil(lambda: len(page.outputs[0].spans) == 3, timeout=60_000)  # tokens arrive one by one
     with qtbot.waitSignal(page.answered, timeout=30_000):
         click(qtbot, page.cancel_button)
+        clicked.set()
     assert "cancelled" in page.status_labels[0].text()
-    assert len(page.outputs[0].spans) < 4000
-    assert page.run_button.isEnabled()
+    assert len(page.outputs[0].spans) == 3
+    assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
+
+
+def test_closing_during_a_fine_tune_stops_and_saves_it(qtbot, window: MainWindow, base_run: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    window.finetune_page.set_base(base_run)
+    files = write_demo_task("demo-sentiment", tmp_path / "sent", sizes={"train": 60, "valid": 6, "test": 6})
+    set_up_fine_tune(qtbot, window, "classify", files, steps=100_000)
+    monitor = window.finetune_page.monitor
+    click(qtbot, monitor.start_button)
+    qtbot.waitUntil(lambda: monitor.plots.steps.size >= 3, timeout=120_000)
+    asked = answer_close_dialog(monkeypatch, QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert asked == ["Training is running"]  # a fine-tune is a run like any other
+    assert not monitor.training.running
+    info = RunDir(monitor.run_dir).read_info()
+    assert info["status"] == "stopped" and info["step"] >= 3
+    ckpt = load_checkpoint(monitor.run_dir / "checkpoints" / "last")
+    assert ckpt.step == info["step"] and ckpt.resumable and ckpt.config.task.kind == "classify"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
+from studio.core.events import Event, RunStarted, StepLogged
 from studio.core.runs.index import RunIndex
+from studio.core.runs.run_dir import RunDir
+from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.trainer import Trainer
 from studio.gui.main_window import MainWindow
 from tests.core.test_models import tiny_config
+from tests.gui.conftest import answer_close_dialog
 from tests.gui.test_training_flow import click
 
 
@@ -97,3 +104,34 @@ def test_search_page_runs_trials_and_promotes(qtbot, window: MainWindow, tiny_co
         click(qtbot, page.promote_button)
     assert window.stack.currentWidget() is window.train_page
     assert window.train_page.monitor.run_dir.name.endswith("gui-best")
+
+
+def test_closing_during_a_search_stops_the_trial_and_saves_it(qtbot, window: MainWindow, tiny_corpus: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tiny_corpus.parent / "search-close-base.toml"
+    tiny_config("gpt", tiny_corpus, "train.sample_tokens=0").save(base)
+    page = window.search_page
+    window.show_page("Search")
+    page.base_combo.setCurrentText(str(base))
+    page.strategy_combo.setCurrentText("grid")
+    page.set_edit.setText("train.steps=100000; train.eval_interval=1000")
+    page.params_table.setRowCount(0)
+    page.add_param("train.lr", "1e-3, 3e-3")
+    events: list[Event] = []
+    page.session.event.connect(events.append)
+    ended: list[str] = []
+    page.search_ended.connect(ended.append)
+    click(qtbot, page.start_button)
+    qtbot.waitUntil(lambda: sum(isinstance(e, StepLogged) for e in events) >= 3, timeout=120_000)
+
+    asked = answer_close_dialog(monkeypatch, QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert asked == ["Training is running"]  # a search counts as a run in progress
+    assert not page.session.running and ended == ["stopped"]
+    (started,) = [e for e in events if isinstance(e, RunStarted)]  # the second trial never began
+    run = Path(started.run_dir)
+    info = RunDir(run).read_info()
+    assert info["status"] == "stopped"
+    assert load_checkpoint(run / "checkpoints" / "last").step == info["step"] >= 3
+    trials = [json.loads(line) for line in (page.folder / "trials.jsonl").read_text().splitlines()]
+    assert [(t["trial"], t["status"]) for t in trials] == [(0, "stopped")]

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
+from studio.core.events import EvalLogged, RunPaused, RunResumed, StepLogged
+from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
 from studio.gui.main_window import MainWindow
+from tests.gui.conftest import answer_close_dialog
 
 TINY_FIELDS = {
     "gpt": {"n_layers": 1, "n_heads": 2, "d_model": 32, "context_length": 32},
@@ -52,7 +56,7 @@ def run_flow(qtbot, w: MainWindow, tmp_path: Path, corpus: Path, arch: str) -> N
     choose_model(qtbot, w, arch)
     page = w.train_page
     w.nav.setCurrentRow(2)
-    page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 25, "eval_batches": 2, "sample_tokens": 20})
+    page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 10, "eval_batches": 2, "sample_tokens": 20})
     page.forms["run"].set_values({"name": f"gui-{arch}"})
     assert page.start_button.isEnabled(), page.blocked_label.text()
     click(qtbot, page.start_button)
@@ -63,12 +67,12 @@ def run_flow(qtbot, w: MainWindow, tmp_path: Path, corpus: Path, arch: str) -> N
     click(qtbot, page.pause_button)
     qtbot.waitUntil(lambda: page.state == "paused", timeout=30_000)
     paused_points = plots.steps.size
-    qtbot.wait(700)
-    assert plots.steps.size == paused_points  # no new points while paused
     assert "Paused at step" in page.status_label.text()
+    assert not page.pause_button.isEnabled() and page.resume_button.isEnabled()
 
     click(qtbot, page.resume_button)
     qtbot.waitUntil(lambda: plots.point_count() > paused_points + 3, timeout=60_000)  # drawn again
+    qtbot.waitUntil(lambda: plots.evals.size >= 1, timeout=60_000)  # an evaluation, with its sample
 
     with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
         click(qtbot, page.stop_button)
@@ -79,10 +83,22 @@ def run_flow(qtbot, w: MainWindow, tmp_path: Path, corpus: Path, arch: str) -> N
     assert page.log_view.toPlainText().count("paused at step") == 1
     assert "Run:" in w.run_status.text() and "stopped" in w.run_status.text()
 
+    # The child's own record, in order: no step between the pause and the resume, and the first
+    # step after it is the next one (nothing lost, nothing run twice).
+    events = RunDir(page.run_dir).read_events()
+    kinds = [type(e) for e in events]
+    paused, resumed = kinds.index(RunPaused), kinds.index(RunResumed)
+    assert StepLogged not in kinds[paused:resumed]
+    after = next(e for e in events[resumed:] if isinstance(e, StepLogged))
+    assert after.step == events[paused].step + 1 == paused_points + 1
+    # Every evaluation's sample is shown on the page.
+    evals = [e for e in events if isinstance(e, EvalLogged)]
+    assert evals and all(e.sample.strip() in page.samples_view.toPlainText() for e in evals)
+    assert plots.evals.size == len(evals)
+
 
 def test_gpt_flow_by_clicks(qtbot, window: MainWindow, tmp_path: Path, tiny_corpus: Path) -> None:
     run_flow(qtbot, window, tmp_path, tiny_corpus, "gpt")
-    assert window.train_page.samples_view.toPlainText() or window.train_page.plots.evals.size == 0
 
 
 def test_lstm_flow_by_clicks(qtbot, window: MainWindow, tmp_path: Path, tiny_corpus: Path) -> None:
@@ -98,22 +114,80 @@ def test_resume_a_stopped_run_from_disk(qtbot, window: MainWindow, tmp_path: Pat
     assert page.plots.point_count() >= step_before
     assert page.resume_button.isEnabled()
     click(qtbot, page.resume_button)
-    qtbot.waitUntil(lambda: page.state == "running", timeout=60_000)
-    with qtbot.waitSignal(page.run_ended, timeout=60_000):
+    # Stop only once the resumed run has taken steps of its own: a stop that arrived before its
+    # first step would leave the checkpoint where it was.
+    qtbot.waitUntil(lambda: page.state == "running" and page.plots.steps.size and page.plots.steps.column("step")[-1] >= step_before + 3,
+                    timeout=60_000)
+    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
         click(qtbot, page.stop_button)
-    assert load_checkpoint(run_dir / "checkpoints" / "last").step > step_before
+    assert ended.args == ["stopped"]
+    step_after = load_checkpoint(run_dir / "checkpoints" / "last").step
+    assert step_after >= step_before + 3
+    steps = page.plots.steps.column("step")
+    assert list(steps) == list(range(1, step_after + 1))  # one curve: the old steps, then the new ones
 
 
-def test_closing_during_a_run_stops_and_saves(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+def test_closing_during_a_run_asks_and_no_keeps_it_going(qtbot, window: MainWindow, tiny_corpus: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     load_corpus_and_build(qtbot, window, tiny_corpus)
     choose_model(qtbot, window, "gpt")
     page = window.train_page
     page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 1000})
     click(qtbot, page.start_button)
     qtbot.waitUntil(lambda: page.plots.steps.size >= 3, timeout=60_000)
-    window.close()
+
+    asked = answer_close_dialog(monkeypatch, QMessageBox.StandardButton.No)
+    assert not window.close()  # "No": the window stays, and so does the run
+    assert asked == ["Training is running"]
+    assert window.isVisible() and page.training.running
+    seen = page.plots.steps.size
+    qtbot.waitUntil(lambda: page.plots.steps.size >= seen + 3, timeout=60_000)  # still training
+    assert page.state == "running"
+
+    asked = answer_close_dialog(monkeypatch, QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert asked == ["Training is running"]
     assert not page.training.running
-    assert load_checkpoint(page.run_dir / "checkpoints" / "last").step >= 3
+    info = RunDir(page.run_dir).read_info()
+    assert info["status"] == "stopped"
+    assert load_checkpoint(page.run_dir / "checkpoints" / "last").step == info["step"] >= seen + 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_dead_training_process_is_reported_and_a_hung_one_killed(qtbot, window: MainWindow, tiny_corpus: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor's two bad endings, with real child processes. One dies (SIGKILL right after
+    step 4, by the fault hook, before that step's save): the page says the process ended
+    unexpectedly. Then its resume hangs (frozen after its third step, 5, as a deadlocked process
+    would be): the window's shutdown stops waiting and kills it. Both times the run keeps its last
+    checkpoint and shows as interrupted."""
+    load_corpus_and_build(qtbot, window, tiny_corpus)
+    choose_model(qtbot, window, "gpt")
+    page = window.train_page
+    window.nav.setCurrentRow(2)
+    page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 1000, "checkpoint_interval": 2})
+    monkeypatch.setenv("STUDIO_FAULT", "train:step@4")  # the child reads it; this process never reaches that point
+    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
+        click(qtbot, page.start_button)
+    assert ended.args == ["failed"]
+    status = page.status_label.text()
+    assert "the training process ended unexpectedly (exit code -9)" in status, status
+    run_dir = page.run_dir
+    assert RunDir(run_dir).read_info()["status"] == "interrupted"
+    assert load_checkpoint(run_dir / "checkpoints" / "last").step == 2
+    assert page.start_button.isEnabled()  # the window is unharmed
+
+    monkeypatch.setenv("STUDIO_FAULT", "train:step@3=stop")
+    window.load_run(run_dir)
+    click(qtbot, page.resume_button)
+    qtbot.waitUntil(lambda: page.plots.steps.size and page.plots.steps.column("step")[-1] == 5, timeout=60_000)
+    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
+        assert not page.shutdown(timeout_ms=1_000)  # it did not end by itself: it was killed
+    assert ended.args == ["failed"]
+    assert "ended unexpectedly (exit code -9)" in page.status_label.text()
+    assert not page.training.running
+    assert RunDir(run_dir).read_info()["status"] == "interrupted"
+    assert load_checkpoint(run_dir / "checkpoints" / "last").step == 4  # the resumed run's own save, before the freeze
 
 
 def test_invalid_model_blocks_start_with_the_reason(qtbot, window: MainWindow) -> None:
