@@ -570,10 +570,6 @@ def test_a_stop_on_any_rank_stops_all(torchrun_runs: dict[str, object]) -> None:
 
 
 @LINUX
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: only rank 0's random states are saved (Trainer._save), so after a resume rank 1 "
-    "draws rank 0's batches and the losses part from step 7 on; remove this mark once each rank's "
-    "sampler state is kept"))
 def test_torchrun_resume_is_exact(torchrun_runs: dict[str, object]) -> None:
     """Stopped at step 6 and resumed under torchrun: every step's loss (the mean over both ranks)
     is that of the run that never stopped."""

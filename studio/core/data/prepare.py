@@ -214,12 +214,13 @@ def prepare_corpus(
         if not ((own / "meta.json").exists() and load_tokenizer(own / "tokenizer").fingerprint() == tokenizer.fingerprint()):
             key = _content_key(corpora, data, tokenizer_config, tokenizer)
     final = cache_root / key
-    if not (final / "meta.json").exists():
+    built = not (final / "meta.json").exists()  # else the same bytes were encoded before (a copied or touched file)
+    if built:
         _build(final, corpora, data, tokenizer_config, tokenizer, progress, control)
     pointer = cache_root / "quick" / _quick_key(sources, data, tokenizer_config, tokenizer)
     pointer.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(pointer, key, durable=False)  # a cut pointer would name no cache: rebuilt, but slowly
-    return _load(final, started, cache_hit=False)
+    return _load(final, started, cache_hit=not built)
 
 
 def _quick_key(sources: Sources, data: DataConfig, tok: TokenizerConfig, tokenizer: Tokenizer | None) -> str:

@@ -55,6 +55,24 @@ class DistributedEnv:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def gather_states(self, states: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+        """Every rank's random-number states, as ``rank<N>/<name>`` (all ranks must call this).
+        States are byte tensors of a fixed size per generator, so a plain all-gather carries them."""
+        out: dict[str, torch.Tensor] = {}
+        for name in sorted(states):
+            mine = states[name].to(device)
+            parts = [torch.empty_like(mine) for _ in range(self.world_size)]
+            dist.all_gather(parts, mine)
+            for rank, part in enumerate(parts):
+                out[f"rank{rank}/{name}"] = part.cpu()
+        return out
+
+    def own_states(self, saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This rank's states out of a checkpoint's (rank 0's plain names where a single process saved)."""
+        prefix = f"rank{self.rank}/"
+        mine = {k.removeprefix(prefix): v for k, v in saved.items() if k.startswith(prefix)}
+        return mine or {k: v for k, v in saved.items() if not k.startswith("rank")}
+
     def mean(self, value: float, device: torch.device) -> float:
         if not self.enabled:
             return value

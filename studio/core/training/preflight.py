@@ -112,6 +112,6 @@ def check_save_room(folder: Path, params: int, resumable: bool) -> None:
     free = free_disk(folder)
     if free < need:
         raise ResourceError(
-            f"the disk holding {folder} is full ({human_bytes(free)} free, a checkpoint needs about {human_bytes(need)}); "
+            f"the disk is full: {human_bytes(free)} free on the disk holding {folder}, and a checkpoint needs about {human_bytes(need)}; "
             "training stopped and the last saved checkpoint was kept. Free some space and resume"
         )

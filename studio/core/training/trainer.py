@@ -266,7 +266,7 @@ class Trainer:
 
         p = self.progress
         if resume_ckpt is not None:
-            rng = resume_ckpt.load_training_state(optimizer)
+            rng = self.dist.own_states(resume_ckpt.load_training_state(optimizer))
             s = resume_ckpt.state
             p.step, p.tokens_seen, p.elapsed_s = int(s["step"]), int(s["tokens_seen"]), float(s["elapsed_s"])
             p.best_loss = float(s["best_loss"]) if s.get("best_loss") is not None else math.inf
@@ -444,8 +444,9 @@ class Trainer:
         }
 
     def _save(self, label: str) -> None:
-        if not self.dist.is_main or self.run is None:
-            return
+        """Save a checkpoint. Under torchrun every rank calls this at the same step: each rank
+        draws its own batches, so ``last`` keeps every rank's random states (gathered to rank 0,
+        which alone writes), and each rank takes back its own on resume."""
         assert self.model is not None and self.tokenizer is not None
         rng = None
         optimizer = None
@@ -455,6 +456,12 @@ class Trainer:
             device = next(self.model.parameters()).device
             if device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state(device)
+            if self.dist.enabled:
+                rng = self.dist.gather_states(rng, device)
+        if not self.dist.is_main or self.run is None:
+            if label == "last":
+                self.progress.saved_step = self.progress.step
+            return
         # A disk that cannot take this checkpoint stops the run now, while the last one is whole.
         preflight.check_save_room(self.run.checkpoints, self._params, resumable=label == "last")
         path = save_checkpoint(
@@ -478,6 +485,7 @@ class Trainer:
             model is None
             or self.optimizer is None
             or not p.trained  # nothing new: above all, never overwrite a good checkpoint with step 0
+            or self.dist.enabled  # the other ranks may be gone: a gather now could hang
             or p.step == p.saved_step
             or isinstance(error, TrainingError | ResourceError | SinkFailed | CheckpointError)
             or is_disk_full(error)
