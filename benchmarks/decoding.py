@@ -45,12 +45,13 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from studio.core.architectures import GPTConfig, LSTMConfig, Seq2SeqConfig
     from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL
     from studio.core.inference import generate
     from studio.core.inference.generate import batched_greedy
-    from studio.core.models.gpt import GPT, GPTConfig
-    from studio.core.models.lstm import LSTMConfig, LSTMLanguageModel
-    from studio.core.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
+    from studio.core.models.gpt import GPT
+    from studio.core.models.lstm import LSTMLanguageModel
+    from studio.core.models.seq2seq import Seq2SeqTransformer
 
     # Every token is written: with <eos> banned the two paths do the same amount of work.
     ban = generate._ban_specials

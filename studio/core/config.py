@@ -8,8 +8,9 @@ range, unit, choices) through :func:`setting`:
 - the GUI, which generates its forms from :meth:`Section.field_specs`.
 
 Nothing here imports torch, so reading a config (and drawing a form) is instant. Model configs are
-polymorphic (``[model] arch = "gpt"``); their classes live beside each architecture in
-``studio.core.models`` and are looked up through the registry when a config is parsed.
+polymorphic (``[model] arch = "gpt"``); their classes are in ``studio.core.architectures``, looked
+up by name when a config is parsed. What a setting is (``setting``, ``Section``) is in
+``studio.core.settings``.
 """
 
 from __future__ import annotations
@@ -17,203 +18,19 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import tomli_w
 
+from studio.core.architectures import ARCH_NAMES, config_class
 from studio.core.errors import ConfigError, ConfigIssue
 from studio.core.fileio import atomic_write_text
+from studio.core.settings import ModelConfig, Section, setting, text_codec_problem
 
 CONFIG_FORMAT_VERSION = 1
-
-
-def setting(
-    default: Any,
-    *,
-    label: str,
-    help: str,
-    unit: str = "",
-    min: float | None = None,
-    max: float | None = None,
-    advanced: bool = False,
-) -> Any:
-    """A dataclass field with the metadata that forms, TOML comments and validation read."""
-    meta = {"label": label, "help": help, "unit": unit, "min": min, "max": max, "advanced": advanced}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """Everything a form needs to show and check one setting."""
-
-    key: str  # "train.lr"
-    name: str  # "lr"
-    kind: Literal["int", "float", "bool", "str", "choice", "str_list"]
-    default: Any
-    label: str
-    help: str
-    unit: str
-    min: float | None
-    max: float | None
-    choices: tuple[str, ...]
-    advanced: bool
-
-
-def _kind_of(tp: Any) -> tuple[str, tuple[str, ...]]:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "choice", tuple(str(a) for a in typing.get_args(tp))
-    if origin is list:
-        return "str_list", ()
-    if tp is bool:
-        return "bool", ()
-    if tp is int:
-        return "int", ()
-    if tp is float:
-        return "float", ()
-    if tp is str:
-        return "str", ()
-    raise TypeError(f"unsupported config field type {tp!r}")
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip() if not isinstance(value, dict) else "a table"
-
-
-def _coerce(value: Any, spec: FieldSpec) -> tuple[Any, str | None]:
-    """Return (value, None) or (None, reason) for a value read from TOML or an override."""
-    kind = spec.kind
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value, None
-        return None, f"expected true or false, got {_describe(value)}"
-    if kind == "int":
-        if isinstance(value, bool):
-            return None, f"expected a whole number, got {_describe(value)}"
-        if isinstance(value, int):
-            return value, None
-        if isinstance(value, float) and value.is_integer():
-            return int(value), None
-        return None, f"expected a whole number, got {_describe(value)}"
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None, f"expected a number, got {_describe(value)}"
-        return float(value), None
-    if kind == "str":
-        if isinstance(value, str):
-            return value, None
-        return None, f"expected text, got {_describe(value)}"
-    if kind == "choice":
-        if isinstance(value, str) and value in spec.choices:
-            return value, None
-        return None, f"must be one of {', '.join(spec.choices)} (got {_describe(value)})"
-    if kind == "str_list":
-        if isinstance(value, str):
-            return [value], None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return list(value), None
-        return None, f"expected a list of text values, got {_describe(value)}"
-    raise AssertionError(kind)
-
-
-class Section:
-    """Base of every config component. Subclasses are dataclasses with a ``section`` name."""
-
-    section: ClassVar[str] = ""
-
-    @classmethod
-    def field_specs(cls) -> list[FieldSpec]:
-        hints = typing.get_type_hints(cls)
-        specs = []
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            kind, choices = _kind_of(hints[f.name])
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            meta = f.metadata
-            specs.append(
-                FieldSpec(
-                    key=f"{cls.section}.{f.name}",
-                    name=f.name,
-                    kind=kind,  # type: ignore[arg-type]
-                    default=default,
-                    label=meta.get("label", f.name),
-                    help=meta.get("help", ""),
-                    unit=meta.get("unit", ""),
-                    min=meta.get("min"),
-                    max=meta.get("max"),
-                    choices=choices,
-                    advanced=meta.get("advanced", False),
-                )
-            )
-        return specs
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], issues: list[ConfigIssue] | None = None) -> Self:
-        """Build from a TOML table. Collects every problem into ``issues`` (or raises ConfigError)."""
-        own = issues is None
-        issues = [] if issues is None else issues
-        specs = {s.name: s for s in cls.field_specs()}
-        if not isinstance(data, Mapping):
-            issues.append(ConfigIssue(cls.section, "expected a table of settings"))
-            data = {}
-        values: dict[str, Any] = {}
-        for name, raw in data.items():
-            spec = specs.get(name)
-            if spec is None:
-                known = ", ".join(sorted(specs))
-                issues.append(ConfigIssue(f"{cls.section}.{name}", f"unknown setting (known: {known})"))
-                continue
-            value, problem = _coerce(raw, spec)
-            if problem:
-                issues.append(ConfigIssue(spec.key, problem))
-            else:
-                values[name] = value
-        obj = cls(**values)  # type: ignore[call-arg]
-        had_issues = any(i.key.startswith(cls.section + ".") for i in issues)
-        issues.extend(obj.range_issues())
-        if not had_issues and not any(i.key.startswith(cls.section + ".") for i in issues):
-            issues.extend(obj.check())
-        if own and issues:
-            raise ConfigError(issues)
-        return obj
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-    def validate(self) -> list[ConfigIssue]:
-        """Range checks from the metadata, then the section's own cross-field rules."""
-        issues = self.range_issues()
-        return issues or self.check()
-
-    def range_issues(self) -> list[ConfigIssue]:
-        issues = []
-        for spec in self.field_specs():
-            value = getattr(self, spec.name)
-            if spec.kind in ("int", "float"):
-                if spec.min is not None and value < spec.min:
-                    issues.append(ConfigIssue(spec.key, f"{spec.key}={value} is below the minimum {_num(spec.min)}"))
-                if spec.max is not None and value > spec.max:
-                    issues.append(ConfigIssue(spec.key, f"{spec.key}={value} is above the maximum {_num(spec.max)}"))
-        return issues
-
-    def check(self) -> list[ConfigIssue]:
-        """Cross-field rules; override in sections that have them."""
-        return []
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,8 +113,6 @@ class DataConfig(Section):
         if not self.dataset and not self.paths:
             issues.append(ConfigIssue("data.paths", "no corpus: give data.paths or a built-in data.dataset"))
         if self.encoding != "auto":
-            from studio.core.data.encoding import text_codec_problem
-
             problem = text_codec_problem(self.encoding)  # rot13, zlib, base64: codecs, but not for text files
             if problem:
                 issues.append(ConfigIssue("data.encoding", problem))
@@ -380,38 +195,6 @@ class TrainConfig(Section):
 
     def check(self) -> list[ConfigIssue]:
         return []
-
-
-@dataclass
-class ModelConfig(Section):
-    """Base of the per-architecture configs (each is a dataclass in its model's file)."""
-
-    section: ClassVar[str] = "model"
-    arch: ClassVar[str] = ""
-    label: ClassVar[str] = ""
-    objective: ClassVar[Literal["causal", "masked", "seq2seq"]] = "causal"
-    # Size presets shown on the Model page: name -> field values.
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    context_length: int = setting(64, label="Context length", help="Tokens the model sees at once during training.", unit="tokens", min=2, max=1_000_000)
-    dropout: float = setting(0.0, label="Dropout", help="Share of activations zeroed in training; helps small corpora, slows learning.", min=0.0, max=0.9)
-
-    @classmethod
-    def field_specs(cls) -> list[FieldSpec]:
-        # Forms read better with the architecture's own shape first, shared settings after,
-        # and advanced switches last.
-        specs = super().field_specs()
-        shared = {"context_length", "dropout"}
-        return sorted(specs, key=lambda s: (s.advanced, s.name in shared))
-
-    def param_count(self, vocab_size: int) -> int:
-        raise NotImplementedError
-
-    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
-        raise NotImplementedError
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"arch": self.arch, **super().to_dict()}
 
 
 @dataclass
@@ -514,8 +297,6 @@ SECTION_ORDER = ("run", "data", "tokenizer", "model", "optimizer", "schedule", "
 
 
 def _default_model() -> ModelConfig:
-    from studio.core.models.registry import config_class
-
     return config_class("gpt")()
 
 
@@ -542,8 +323,6 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> RunConfig:
         """Parse and validate. Every problem is reported at once, each naming its key."""
-        from studio.core.models.registry import ARCH_NAMES, config_class
-
         data = migrate(dict(data), source)
         issues: list[ConfigIssue] = []
         for key in data:
@@ -667,8 +446,6 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
             raise ConfigError(ConfigIssue(section, f"unknown section (known: {', '.join(SECTION_ORDER)})"))
         table = out.setdefault(section, {})
         if section == "model" and name == "arch" and value != table.get("arch", "gpt"):
-            from studio.core.models.registry import ARCH_NAMES, config_class
-
             if value in ARCH_NAMES:
                 keep = {s.name for s in config_class(value).field_specs()}
                 table = {k: v for k, v in table.items() if k in keep}

@@ -15,7 +15,6 @@ from PySide6.QtCore import QObject, Signal
 
 from studio.core.config import (
     DataConfig,
-    ModelConfig,
     OptimizerConfig,
     RunConfig,
     RunSection,
@@ -25,6 +24,7 @@ from studio.core.config import (
 )
 from studio.core.errors import ConfigError, ConfigIssue
 from studio.core.paths import data_dir
+from studio.core.settings import ModelConfig
 
 
 class StudioSession(QObject):
@@ -82,7 +82,7 @@ class StudioSession(QObject):
         so Start is refused here for the same reasons the run would be. Needs the engine loaded."""
         if not self.engine_ready or self.model is None:
             return []
-        from studio.core.models.base import estimate_training_memory
+        from studio.core.architectures import estimate_training_memory
         from studio.core.paths import runs_dir
         from studio.core.training import preflight
 

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from studio.core.architectures import GPTConfig, LSTMConfig
 from studio.core.config import RunConfig, TrainConfig, parse_override
 from studio.core.errors import ConfigError
-from studio.core.models.gpt import GPTConfig
-from studio.core.models.lstm import LSTMConfig
 from studio.core.resources import find_config, preset_names
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from studio.core.architectures import GPTConfig, Seq2SeqConfig
 from studio.core.data.special_tokens import EOS_ID
 from studio.core.data.tokenizers.char import CharTokenizer
 from studio.core.inference.generate import (
@@ -18,8 +19,8 @@ from studio.core.inference.generate import (
 )
 from studio.core.inference.loading import load_model
 from studio.core.models.base import LanguageModel
-from studio.core.models.gpt import GPT, GPTConfig
-from studio.core.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
+from studio.core.models.gpt import GPT
+from studio.core.models.seq2seq import Seq2SeqTransformer
 from studio.core.training.trainer import Trainer
 from tests.core.test_models import tiny_config
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from studio.core.architectures import ARCH_NAMES, ARCHITECTURE_CONFIGS, estimate_training_memory
 from studio.core.config import RunConfig
-from studio.core.models.base import estimate_training_memory
-from studio.core.models.registry import ARCH_NAMES, ARCHITECTURES, build_model
+from studio.core.models.registry import build_model
 from studio.core.training.trainer import Trainer
 
 TINY = {
@@ -34,7 +34,7 @@ def tiny_config(arch: str, corpus: Path, *extra: str) -> RunConfig:
 @pytest.mark.parametrize("arch", ARCH_NAMES)
 @pytest.mark.parametrize("variant", ["default", "alternative"])
 def test_parameter_count_is_known_before_building(arch: str, variant: str) -> None:
-    cls = ARCHITECTURES[arch].config_class
+    cls = ARCHITECTURE_CONFIGS[arch]
     config = cls()
     if variant == "alternative":
         alternative = {
@@ -70,7 +70,7 @@ def test_memory_estimate_matches_what_training_allocates(arch: str) -> None:
     """Each part of the estimate against the real thing: the weights and gradients of the built
     model, the optimizer state after a real step (Adam keeps two tensors per weight, SGD with
     momentum one), and the tensors autograd saves for backward."""
-    config = ARCHITECTURES[arch].config_class()
+    config = ARCHITECTURE_CONFIGS[arch]()
     vocab, batch = 97, 4
     torch.manual_seed(0)
     model = build_model(config, vocab)
@@ -124,7 +124,8 @@ def test_rotary_gpt_uses_relative_positions_and_learns(tiny_corpus: Path, tmp_pa
     token order and on the distances between tokens; and only on the distances (the same text
     placed 5 positions later gives the same states). A model that ignored position fails the
     first two, learned (absolute) positions the last."""
-    from studio.core.models.gpt import GPT, GPTConfig
+    from studio.core.architectures import GPTConfig
+    from studio.core.models.gpt import GPT
 
     def gpt(n_layers: int, positions: str) -> GPT:
         torch.manual_seed(0)

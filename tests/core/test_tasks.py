@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from studio.core.architectures import GPTConfig
 from studio.core.config import RunConfig
 from studio.core.data.special_tokens import EOS_ID
 from studio.core.data.tokenizers.char import CharTokenizer
@@ -16,7 +17,7 @@ from studio.core.errors import ConfigError, DataError
 from studio.core.inference.loading import load_model
 from studio.core.inference.tasks import Decoding, TaskRunner
 from studio.core.models.base import IGNORE_INDEX
-from studio.core.models.gpt import GPT, GPTConfig
+from studio.core.models.gpt import GPT
 from studio.core.tasks import metrics
 from studio.core.tasks.demo import write_task_corpus
 from studio.core.tasks.encoding import prompt_ids

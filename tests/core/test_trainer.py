@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from studio.core.architectures import ARCH_NAMES
 from studio.core.callbacks import FunctionCallback
 from studio.core.config import RunConfig
 from studio.core.control import RunControl
@@ -26,7 +27,6 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
-from studio.core.models.registry import ARCH_NAMES
 from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.trainer import Trainer, run_events_of

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import DataError
+from studio.core.settings import text_codec_problem
 
 SAMPLE_BYTES = 1 << 20
 
@@ -147,23 +148,6 @@ def canonical(codec: str) -> str:
 
 def label_for(codec: str) -> str:
     return _LABELS.get(canonical(codec), codec)
-
-
-def text_codec_problem(name: str) -> str | None:
-    """Why ``name`` cannot decode text files (unknown, or a bytes-to-bytes codec such as zlib), or None."""
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
-        return f"unknown encoding {name!r}; use auto or a Python codec name such as utf-8, cp1252, gb18030"
-    except (TypeError, ValueError):
-        return f"{name!r} is not an encoding name"
-    if not getattr(info, "_is_text_encoding", True):
-        return f"{name!r} is not a text encoding (it does not turn bytes into text); use auto or a codec such as utf-8"
-    try:  # the "undefined" codec exists only to refuse every use
-        codecs.getincrementaldecoder(name)("strict").decode(b"", final=True)
-    except (UnicodeError, TypeError, AttributeError):
-        return f"{name!r} cannot decode anything; use auto or a codec such as utf-8"
-    return None
 
 
 def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:

@@ -1,1 +1,1 @@
-"""Model architectures: one file each, looked up by name in ``registry``."""
+"""The networks: one file per architecture (its settings are in ``studio.core.architectures``), built by name in ``registry``."""

@@ -8,65 +8,15 @@ generation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from studio.core.config import ModelConfig
+from studio.core.settings import ModelConfig
 
 IGNORE_INDEX = -100
-
-# Bytes of optimizer state per parameter, in units of the parameter itself.
-_OPTIMIZER_SLOTS = {"adamw": 2, "adam": 2, "sgd": 1}
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Training memory, estimated from the config before anything is allocated."""
-
-    params: int
-    param_bytes: int
-    grad_bytes: int
-    optimizer_bytes: int
-    activation_bytes: int
-
-    @property
-    def total_bytes(self) -> int:
-        return self.param_bytes + self.grad_bytes + self.optimizer_bytes + self.activation_bytes
-
-    def describe(self) -> str:
-        return (
-            f"{self.params:,} parameters; about {human_bytes(self.total_bytes)} to train "
-            f"(weights {human_bytes(self.param_bytes)}, gradients {human_bytes(self.grad_bytes)}, "
-            f"optimizer {human_bytes(self.optimizer_bytes)}, activations {human_bytes(self.activation_bytes)})"
-        )
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
-
-
-def estimate_training_memory(
-    config: ModelConfig, vocab_size: int, batch_size: int, seq_len: int | None = None, optimizer: str = "adamw"
-) -> MemoryEstimate:
-    """Weights + gradients + optimizer state + activations kept for backward, all fp32."""
-    seq_len = seq_len or config.context_length
-    params = config.param_count(vocab_size)
-    return MemoryEstimate(
-        params=params,
-        param_bytes=4 * params,
-        grad_bytes=4 * params,
-        optimizer_bytes=4 * params * _OPTIMIZER_SLOTS.get(optimizer, 2),
-        activation_bytes=config.activation_bytes(batch_size, seq_len, vocab_size),
-    )
-
 
 class LanguageModel(nn.Module):
     """Base class: holds the config and vocabulary size, and answers size questions."""

@@ -6,52 +6,14 @@ not a language model). Its pooled states feed classification heads when fine-tun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from studio.core.config import setting
+from studio.core.architectures import BERTConfig
 from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL, PAD_ID
 from studio.core.models.base import IGNORE_INDEX, LanguageModel, init_weights
-from studio.core.models.transformer_layers import (
-    Block,
-    TransformerConfig,
-    layer_norm,
-    scale_residual_projections,
-)
-
-
-@dataclass
-class BERTConfig(TransformerConfig):
-    arch: ClassVar[str] = "bert"
-    label: ClassVar[str] = "BERT-style encoder"
-    objective: ClassVar[str] = "masked"  # type: ignore[assignment]
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"n_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
-        "small": {"n_layers": 4, "n_heads": 4, "d_model": 128, "context_length": 128},
-        "medium": {"n_layers": 6, "n_heads": 8, "d_model": 384, "context_length": 256},
-    }
-
-    n_layers: int = setting(4, label="Layers", help="Stacked Transformer layers.", min=1, max=256)
-    mask_prob: float = setting(
-        0.15, label="Mask rate", help="Share of tokens hidden for the model to predict (80% <mask>, 10% random, 10% kept).", min=0.01, max=0.9
-    )
-
-    def param_count(self, vocab_size: int) -> int:
-        d = self.d_model
-        total = vocab_size * d + self.context_length * d + self._ln()  # embeddings + embedding norm
-        total += self.n_layers * (self._attn() + self._mlp() + 2 * self._ln())
-        total += self._ln()  # final norm
-        total += d * d + d + self._ln() + vocab_size  # MLM transform, its norm, output bias (weights tied)
-        return total
-
-    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
-        floats = self.n_layers * self._layer_activation_floats(batch_size, seq_len)
-        floats += batch_size * seq_len * (4 * self.d_model + 3 * vocab_size)
-        return 4 * floats
+from studio.core.models.transformer_layers import Block, layer_norm, scale_residual_projections
 
 
 class BERT(LanguageModel):

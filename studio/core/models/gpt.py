@@ -2,68 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from studio.core.config import setting
-from studio.core.errors import ConfigIssue
+from studio.core.architectures import GPTConfig
 from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
 from studio.core.models.transformer_layers import (
     Block,
     KVCache,
     RotaryEmbedding,
-    TransformerConfig,
     layer_norm,
     scale_residual_projections,
 )
-
-
-@dataclass
-class GPTConfig(TransformerConfig):
-    arch: ClassVar[str] = "gpt"
-    label: ClassVar[str] = "GPT-style decoder"
-    objective: ClassVar[str] = "causal"  # type: ignore[assignment]
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"n_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
-        "small": {"n_layers": 4, "n_heads": 4, "d_model": 128, "context_length": 64},
-        "medium": {"n_layers": 6, "n_heads": 6, "d_model": 384, "context_length": 256},
-    }
-
-    n_layers: int = setting(4, label="Layers", help="Stacked Transformer layers.", min=1, max=256)
-    positions: Literal["learned", "rotary"] = setting(
-        "learned", label="Positions", help="learned: a vector per position. rotary: rotate queries and keys by position (RoPE)."
-    )
-    tie_embeddings: bool = setting(True, label="Tie embeddings", help="Share the token embedding with the output layer.")
-
-    def check(self) -> list[ConfigIssue]:
-        issues = super().check()
-        if not issues and self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
-            issues.append(
-                ConfigIssue(
-                    "model.positions",
-                    f"rotary positions need an even head size; model.d_model/model.n_heads = {self.d_model // self.n_heads}",
-                )
-            )
-        return issues
-
-    def param_count(self, vocab_size: int) -> int:
-        d = self.d_model
-        total = vocab_size * d
-        if self.positions == "learned":
-            total += self.context_length * d
-        total += self.n_layers * (self._attn() + self._mlp() + 2 * self._ln())
-        total += self._ln()
-        if not self.tie_embeddings:
-            total += vocab_size * d
-        return total
-
-    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
-        floats = self.n_layers * self._layer_activation_floats(batch_size, seq_len)
-        floats += batch_size * seq_len * (2 * self.d_model + 3 * vocab_size)
-        return 4 * floats
 
 
 class GPT(LanguageModel):

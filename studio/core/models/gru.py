@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 from torch import nn
 
-from studio.core.models.recurrent import RecurrentConfig, RecurrentLM
-
-
-@dataclass
-class GRUConfig(RecurrentConfig):
-    arch: ClassVar[str] = "gru"
-    label: ClassVar[str] = "GRU"
-    gates: ClassVar[int] = 3
+from studio.core.architectures import RecurrentConfig
+from studio.core.models.recurrent import RecurrentLM
 
 
 class GRULanguageModel(RecurrentLM):

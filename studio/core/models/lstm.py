@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 from torch import nn
 
-from studio.core.models.recurrent import RecurrentConfig, RecurrentLM
-
-
-@dataclass
-class LSTMConfig(RecurrentConfig):
-    arch: ClassVar[str] = "lstm"
-    label: ClassVar[str] = "LSTM"
-    gates: ClassVar[int] = 4
+from studio.core.architectures import RecurrentConfig
+from studio.core.models.recurrent import RecurrentLM
 
 
 class LSTMLanguageModel(RecurrentLM):

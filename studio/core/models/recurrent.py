@@ -7,62 +7,13 @@ hidden state) is the same and lives here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from studio.core.config import ModelConfig, setting
-from studio.core.errors import ConfigIssue
+from studio.core.architectures import RecurrentConfig
 from studio.core.models.base import LanguageModel, causal_lm_loss
-
-_RECURRENT_PRESETS = {
-    "tiny": {"embedding_dim": 64, "hidden_size": 128, "num_layers": 1, "context_length": 64},
-    "small": {"embedding_dim": 224, "hidden_size": 224, "num_layers": 2, "context_length": 64},
-    "medium": {"embedding_dim": 512, "hidden_size": 512, "num_layers": 3, "context_length": 128},
-}
-
-
-@dataclass
-class RecurrentConfig(ModelConfig):
-    gates: ClassVar[int] = 1
-    presets: ClassVar[dict[str, dict[str, Any]]] = _RECURRENT_PRESETS
-
-    embedding_dim: int = setting(224, label="Embedding size", help="Width of each token's vector.", min=1, max=65536)
-    hidden_size: int = setting(224, label="Hidden size", help="Width of the recurrent state.", min=1, max=65536)
-    num_layers: int = setting(2, label="Layers", help="Stacked recurrent layers.", min=1, max=64)
-    tie_weights: bool = setting(
-        True, label="Tie weights", help="Share the input embedding with the output layer (needs embedding size = hidden size)."
-    )
-
-    def check(self) -> list[ConfigIssue]:
-        if self.tie_weights and self.embedding_dim != self.hidden_size:
-            return [
-                ConfigIssue(
-                    "model.tie_weights",
-                    f"model.tie_weights=true needs model.embedding_dim ({self.embedding_dim}) "
-                    f"= model.hidden_size ({self.hidden_size})",
-                )
-            ]
-        return []
-
-    def param_count(self, vocab_size: int) -> int:
-        g, h = self.gates, self.hidden_size
-        total = vocab_size * self.embedding_dim
-        for layer in range(self.num_layers):
-            inp = self.embedding_dim if layer == 0 else h
-            total += g * h * (inp + h) + 2 * g * h
-        total += vocab_size  # output bias
-        if not self.tie_weights:
-            total += vocab_size * h
-        return total
-
-    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
-        bt = batch_size * seq_len
-        per_layer = bt * self.hidden_size * (2 * self.gates + 2)
-        logits = 3 * bt * vocab_size  # logits, their softmax and its gradient
-        return 4 * (bt * self.embedding_dim + self.num_layers * per_layer + logits)
 
 
 class RecurrentLM(LanguageModel):

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 from torch import nn
 
-from studio.core.models.recurrent import RecurrentConfig, RecurrentLM
-
-
-@dataclass
-class RNNConfig(RecurrentConfig):
-    arch: ClassVar[str] = "rnn"
-    label: ClassVar[str] = "RNN (tanh)"
-    gates: ClassVar[int] = 1
+from studio.core.architectures import RecurrentConfig
+from studio.core.models.recurrent import RecurrentLM
 
 
 class RNNLanguageModel(RecurrentLM):

@@ -8,53 +8,15 @@ decoder writes the second half.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from studio.core.config import setting
+from studio.core.architectures import Seq2SeqConfig
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
 from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
-from studio.core.models.transformer_layers import (
-    Block,
-    KVCache,
-    TransformerConfig,
-    layer_norm,
-    scale_residual_projections,
-)
-
-
-@dataclass
-class Seq2SeqConfig(TransformerConfig):
-    arch: ClassVar[str] = "seq2seq"
-    label: ClassVar[str] = "Encoder-decoder Transformer"
-    objective: ClassVar[str] = "seq2seq"  # type: ignore[assignment]
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"n_encoder_layers": 2, "n_decoder_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
-        "small": {"n_encoder_layers": 3, "n_decoder_layers": 3, "n_heads": 4, "d_model": 128, "context_length": 128},
-        "medium": {"n_encoder_layers": 6, "n_decoder_layers": 6, "n_heads": 8, "d_model": 512, "context_length": 256},
-    }
-
-    n_encoder_layers: int = setting(3, label="Encoder layers", help="Layers reading the source.", min=1, max=256)
-    n_decoder_layers: int = setting(3, label="Decoder layers", help="Layers writing the target.", min=1, max=256)
-
-    def param_count(self, vocab_size: int) -> int:
-        d = self.d_model
-        total = vocab_size * d + 2 * self.context_length * d  # shared token embedding, two position tables
-        total += self.n_encoder_layers * (self._attn() + self._mlp() + 2 * self._ln()) + self._ln()
-        total += self.n_decoder_layers * (2 * self._attn() + self._mlp() + 3 * self._ln()) + self._ln()
-        return total  # the output layer is tied to the embedding
-
-    def activation_bytes(self, batch_size: int, seq_len: int, vocab_size: int) -> int:
-        half = max(1, seq_len // 2)
-        floats = self.n_encoder_layers * self._layer_activation_floats(batch_size, half)
-        floats += self.n_decoder_layers * (
-            self._layer_activation_floats(batch_size, half) + batch_size * half * 6 * self.d_model
-        )
-        floats += batch_size * half * 3 * vocab_size
-        return 4 * floats
+from studio.core.models.transformer_layers import Block, KVCache, layer_norm, scale_residual_projections
 
 
 class Seq2SeqTransformer(LanguageModel):

@@ -6,59 +6,13 @@ its fastest kernel (flash or memory-efficient on GPUs, a fused CPU kernel otherw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from studio.core.config import ModelConfig, setting
-from studio.core.errors import ConfigIssue
-
-
-@dataclass
-class TransformerConfig(ModelConfig):
-    """Width and attention settings common to every Transformer here."""
-
-    d_model: int = setting(128, label="Width (d_model)", help="Size of each token's vector in every layer.", min=8, max=65536)
-    n_heads: int = setting(4, label="Attention heads", help="d_model is split evenly across the heads.", min=1, max=512)
-    d_ff: int = setting(0, label="Feed-forward width", help="Hidden width of each layer's MLP; 0 means 4 x d_model.", min=0, max=1_000_000)
-    bias: bool = setting(False, label="Biases", help="Biases in linear layers and LayerNorms. Off is slightly faster and trains as well.", advanced=True)
-
-    @property
-    def ff_width(self) -> int:
-        return self.d_ff or 4 * self.d_model
-
-    def check(self) -> list[ConfigIssue]:
-        if self.d_model % self.n_heads:
-            return [
-                ConfigIssue(
-                    "model.d_model", f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}"
-                )
-            ]
-        return []
-
-    # ---- parameter arithmetic shared by the three architectures -----------------------------
-
-    def _ln(self) -> int:
-        return self.d_model * (2 if self.bias else 1)
-
-    def _attn(self) -> int:
-        d = self.d_model
-        return 4 * d * d + (4 * d if self.bias else 0)
-
-    def _mlp(self) -> int:
-        d, ff = self.d_model, self.ff_width
-        return 2 * d * ff + ((ff + d) if self.bias else 0)
-
-    def _layer_activation_floats(self, batch_size: int, seq_len: int) -> int:
-        bt = batch_size * seq_len
-        # Saved for backward per token: norms, q/k/v, attention output, MLP in/out.
-        per_token = 10 * self.d_model + 2 * self.ff_width
-        # The CPU's math path keeps the attention matrix; fused GPU kernels do not.
-        attention = 2 * batch_size * self.n_heads * seq_len * seq_len
-        return bt * per_token + attention
+from studio.core.architectures import TransformerConfig
 
 
 def layer_norm(d: int, bias: bool) -> nn.LayerNorm:

@@ -136,7 +136,7 @@ class Checkpoint:
         """Before allocating: the config must describe a model the weights file can actually hold
         (a config or state.json from a stranger could claim billions of parameters), and that
         model must fit in the memory available."""
-        from studio.core.models.base import human_bytes
+        from studio.core.architectures import human_bytes
         from studio.core.training.preflight import available_memory
 
         vocab = int(self.state["vocab_size"])

@@ -19,9 +19,9 @@ from typing import Literal
 
 import psutil
 
+from studio.core.architectures import MemoryEstimate, human_bytes
 from studio.core.errors import ResourceError
 from studio.core.fileio import check_writable, describe_os_error
-from studio.core.models.base import MemoryEstimate, human_bytes
 
 WARN_SHARE = 0.8
 DISK_MARGIN = 8 << 20  # room for logs, metrics and the run index on top of the checkpoints

@@ -26,6 +26,7 @@ import torch
 from filelock import FileLock
 from torch import nn
 
+from studio.core.architectures import MemoryEstimate, estimate_training_memory
 from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter, SamplesWriter, SinkFailed
 from studio.core.config import RunConfig
 from studio.core.control import Cancelled, RunControl
@@ -45,7 +46,7 @@ from studio.core.events import (
 )
 from studio.core.faults import fault_point
 from studio.core.fileio import atomic_write_text, describe_os_error, is_disk_full
-from studio.core.models.base import LanguageModel, MemoryEstimate, estimate_training_memory
+from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
 from studio.core.paths import runs_dir
 from studio.core.runs import tensorboard

@@ -11,8 +11,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from studio.core.config import ModelConfig
 from studio.core.errors import ConfigIssue, StudioError
+from studio.core.settings import ModelConfig
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
 
@@ -65,13 +65,13 @@ class ModelPage(QWidget):
 
     # Called once torch and the model registry are imported (see MainWindow).
     def engine_ready(self) -> None:
-        from studio.core.models.registry import ARCHITECTURES
+        from studio.core.architectures import ARCHITECTURE_CONFIGS
 
         self.loading_label.hide()
-        for name, arch in ARCHITECTURES.items():
-            self.arch_combo.addItem(arch.label, name)
+        for name, cls in ARCHITECTURE_CONFIGS.items():
+            self.arch_combo.addItem(cls.label, name)
         saved = StudioSession.saved_tables().get("model", {})
-        arch = saved.get("arch", "gpt") if saved.get("arch") in ARCHITECTURES else "gpt"
+        arch = saved.get("arch", "gpt") if saved.get("arch") in ARCHITECTURE_CONFIGS else "gpt"
         values = {k: v for k, v in saved.items() if k != "arch"}
         self.arch_combo.setCurrentIndex(self.arch_combo.findData(arch))
         self._build_form(arch, values)
@@ -89,7 +89,7 @@ class ModelPage(QWidget):
         self._build_form(self.arch_combo.currentData(), kept)
 
     def _build_form(self, arch: str, values: dict[str, Any]) -> None:
-        from studio.core.models.registry import config_class
+        from studio.core.architectures import config_class
 
         cls = config_class(arch)
         defaults = cls().to_dict()
@@ -107,7 +107,7 @@ class ModelPage(QWidget):
     def _on_preset(self, name: str) -> None:
         if name == CUSTOM or self.form is None:
             return
-        from studio.core.models.registry import config_class
+        from studio.core.architectures import config_class
 
         values = config_class(self.arch_combo.currentData()).presets.get(name, {})
         self._applying_preset = True
@@ -137,8 +137,8 @@ class ModelPage(QWidget):
             self.param_label.setText("—")
             self.memory_label.setText("—")
             return
-        from studio.core.models.base import estimate_training_memory
-        from studio.core.models.base import human_bytes as _human
+        from studio.core.architectures import estimate_training_memory
+        from studio.core.architectures import human_bytes as _human
 
         vocab, exact = self.session.vocab_size()
         try:

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.config import FieldSpec, Section
 from studio.core.errors import ConfigIssue
+from studio.core.settings import FieldSpec, Section
 
 _INVALID_STYLE = "border: 1px solid #c0392b;"
 
