@@ -47,8 +47,8 @@ def main() -> int:
 
     from studio.core.architectures import GPTConfig, LSTMConfig, Seq2SeqConfig
     from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL
-    from studio.core.inference import generate
-    from studio.core.inference.generate import batched_greedy
+    from studio.core.decoding import generate
+    from studio.core.decoding.generate import batched_greedy
     from studio.core.models.gpt import GPT
     from studio.core.models.lstm import LSTMLanguageModel
     from studio.core.models.seq2seq import Seq2SeqTransformer

@@ -32,7 +32,7 @@ def main() -> int:
 
     from studio.core.config import RunConfig
     from studio.core.inference.loading import load_model
-    from studio.core.inference.tasks import Decoding, TaskRunner
+    from studio.core.inference.runner import Decoding, TaskRunner
     from studio.core.resources import find_config
     from studio.core.tasks.demo import demo_task_paths
     from studio.core.tasks.examples import load_examples

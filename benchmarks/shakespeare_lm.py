@@ -49,7 +49,8 @@ def main() -> int:
     from studio.core.inference.loading import load_model
     from studio.core.resources import find_config
     from studio.core.training.batches import sequential_windows
-    from studio.core.training.trainer import Trainer, evaluate_loss
+    from studio.core.training.lm_workload import evaluate_loss
+    from studio.core.training.trainer import Trainer
 
     targets = {"gpt": 1.80, "lstm": 1.70}
     for name in args.models.split(","):

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="all", choices=["valid", "test", "all"])
     p.add_argument("--device", default="cpu")
 
-    p = sub.add_parser("worker", help=argparse.SUPPRESS)  # the window's training process (see studio/cli/worker.py)
+    p = sub.add_parser("worker", help=argparse.SUPPRESS)  # the window's training process (studio/core/runs/worker_protocol.py)
     p.add_argument("--config", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--resume", type=Path)
@@ -161,7 +162,7 @@ def _log_traceback(args: argparse.Namespace) -> str:
     ref = getattr(args, "run", None)
     if ref:
         try:
-            from studio.core.runs.run_dir import RunDir
+            from studio.core.training.run_dir import RunDir
 
             candidates.append(RunDir.open(ref).log_path)
         except Exception:  # noqa: BLE001 - no run to write to: fall back to the user log
@@ -259,18 +260,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from studio.cli.worker import run_worker
+    """The window's training process (and a parallel search's trials): see worker_protocol."""
+    from studio.core.config import RunConfig
+    from studio.core.errors import ConfigError
+    from studio.core.runs.search import run_search
+    from studio.core.runs.trials import SearchSpec
+    from studio.core.runs.worker_protocol import ended, serve
+    from studio.core.training.trainer import Trainer
 
-    return run_worker(args.config, args.out, args.resume, args.search)
+    def work(callbacks: list[Any], control: Any) -> Any:
+        if args.search is not None:
+            board, folder = run_search(SearchSpec.load(args.search), callbacks, control)
+            return ended("stopped" if control.stop_requested else "finished", len(board), math.inf, folder)
+        if args.resume is not None:
+            trainer = Trainer.resume(args.resume)
+        elif args.config is not None:
+            trainer = Trainer(RunConfig.load(args.config), out=args.out)
+        else:
+            raise ConfigError("studio worker needs --config, --resume or --search")
+        result = trainer.fit(callbacks, control)
+        return ended(result.status, result.step, result.best_loss, result.run_dir, result.error)
+
+    return serve(work)
 
 
 # ---- using a model -----------------------------------------------------------------------------
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from studio.core.inference.generate import fill_mask
+    from studio.core.decoding.generate import fill_mask
     from studio.core.inference.loading import load_model
-    from studio.core.inference.tasks import Decoding, TaskRunner
+    from studio.core.inference.runner import Decoding, TaskRunner
 
     loaded = load_model(args.run, args.checkpoint, args.device)
     print(f"[{loaded.label}]", file=sys.stderr)
@@ -306,7 +326,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"[{loaded.label}]")
     splits = ["valid", "test"] if args.split == "all" else [args.split]
     if cfg.task.kind != "lm":
-        from studio.core.tasks.workload import TaskWorkload
+        from studio.core.training.task_workload import TaskWorkload
 
         base = getattr(loaded.model, "base", loaded.model)
         workload = TaskWorkload(cfg, lambda e: None, base, loaded.tokenizer, loaded.checkpoint.labels)  # type: ignore[arg-type]
@@ -325,7 +345,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from studio.core.data.prepare import prepare_corpus
     from studio.core.training.batches import sequential_windows
-    from studio.core.training.workload import evaluate_loss
+    from studio.core.training.lm_workload import evaluate_loss
 
     prepared = prepare_corpus(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
     for split in splits:
@@ -343,8 +363,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from studio.core.callbacks import describe
     from studio.core.control import RunControl
-    from studio.core.events import Event, TrialFinished, TrialStarted
-    from studio.core.runs.search import SearchSpec, promote, run_search
+    from studio.core.events import Event, TrialFinished, TrialPruned, TrialStarted
+    from studio.core.runs.search import run_search
+    from studio.core.runs.trials import SearchSpec, promote
     from studio.core.training.trainer import Trainer
 
     spec = SearchSpec.load(args.spec)
@@ -355,14 +376,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         def on_event(self, event: Event) -> None:
             if isinstance(event, TrialStarted):
                 shown = ", ".join(f"{k}={v}" for k, v in event.params)
-                print(f"trial {event.trial + 1}/{event.trials}: {shown}", flush=True)
+                print(f"trial {event.trial}/{event.trials}: {shown}", flush=True)
             elif isinstance(event, TrialFinished):
                 value = "" if event.value is None else f"{spec.metric} {event.value:.4f}"
                 print(f"  -> {event.status} {value} after {event.steps} steps, {event.seconds:.0f} s {event.error}".rstrip(), flush=True)
-            elif not args.quiet and event.kind == "log":
-                line = describe(event)
-                if line and "pruned" in line:
-                    print(f"  {line}", flush=True)
+            elif isinstance(event, TrialPruned) and not args.quiet:
+                print(f"  {describe(event)}", flush=True)
 
     try:
         board, folder = run_search(spec, [Board()], control)
@@ -407,7 +426,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from studio.core.runs.index import RunIndex
-    from studio.core.runs.run_dir import RunDir, run_roots
+    from studio.core.training.run_dir import RunDir, run_roots
 
     index = RunIndex()
     index.refresh()

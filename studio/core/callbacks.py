@@ -25,6 +25,7 @@ from studio.core.events import (
     RunResumed,
     RunStarted,
     StepLogged,
+    TrialPruned,
 )
 
 
@@ -196,6 +197,9 @@ def describe(event: Event) -> str | None:
             best = f", best valid loss {event.best_loss:.4f}" if math.isfinite(event.best_loss) else ""
             why = f" ({event.reason})" if event.reason else ""
             return f"{words} at step {event.step} after {event.elapsed_s:.0f} s{best}{why}"
+        case TrialPruned():
+            return (f"trial {event.trial}: {event.value:.4f} at step {event.step} is worse than the median of the other "
+                    f"trials there ({event.reference:.4f}); pruned")
         case RunFailed():
             saved = f" Last good state saved to {event.checkpoint}." if event.checkpoint else ""
             error = event.error.rstrip()

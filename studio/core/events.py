@@ -145,6 +145,30 @@ class RunFailed(Event):
 
 
 @dataclass(frozen=True)
+class RunEnded(Event):
+    """The last word of a ``studio worker`` process: how its run (or search) ended. Also made by
+    a supervisor whose child died without saying it (status failed, the reason in ``error``)."""
+
+    kind: ClassVar[str] = "run_ended"
+    status: str  # finished | stopped | early_stopped | failed
+    step: int
+    best_loss: float | None
+    run_dir: str  # "" when no run folder was made
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class TrialPruned(Event):
+    """A search stopped this trial early: its value at ``step`` was worse than the pruner allows."""
+
+    kind: ClassVar[str] = "trial_pruned"
+    trial: int
+    step: int
+    value: float
+    reference: float  # what it was compared with (the median of the other trials at that step)
+
+
+@dataclass(frozen=True)
 class TrialStarted(Event):
     kind: ClassVar[str] = "trial_started"
     trial: int
@@ -177,7 +201,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, MetricsReported, CheckpointSaved,
-        RunPaused, RunResumed, LogMessage, RunFinished, RunFailed, TrialStarted, TrialFinished, SearchFinished,
+        RunPaused, RunResumed, LogMessage, RunFinished, RunFailed, RunEnded, TrialStarted, TrialPruned, TrialFinished,
+        SearchFinished,
     )
 }
 

@@ -279,7 +279,7 @@ def test_search_prints_the_leaderboard_and_promotes_the_best(tmp_path: Path, tin
     from studio.core.config import RunConfig
     from studio.core.paths import runs_dir
     from studio.core.resources import find_config
-    from studio.core.runs.run_dir import RunDir
+    from studio.core.training.run_dir import RunDir
 
     base = tmp_path / "base.toml"
     RunConfig.load(find_config("demo-gpt"), [*overrides(TINY), f'data.paths=["{tiny_corpus}"]', "train.sample_tokens=0"]).save(base)
@@ -377,8 +377,8 @@ def test_a_second_ctrl_c_aborts_without_saving(tmp_path: Path, tiny_corpus: Path
     exit 130, "interrupted", and no checkpoint committed. The child freezes itself in the middle of
     its save (the fault hook's ``stop``), so the second Ctrl-C lands there every time: signals
     sent close together would merge into one, and without the freeze the save might be done first."""
-    from studio.core.runs.run_dir import RunDir
     from studio.core.training.checkpoint_commit import committed_checkpoint
+    from studio.core.training.run_dir import RunDir
 
     out = tmp_path / "runs"
     # No evaluation or interval save, so the first save is the one the Ctrl-C asks for.
@@ -441,7 +441,7 @@ def test_worker_protocol_pause_resume_and_stop_on_eof(tmp_path: Path, tiny_corpu
     kinds = [e["event"] for e in events]
     paused, resumed = kinds.index("paused"), kinds.index("resumed")
     assert paused < resumed and "step" not in kinds[paused:resumed]  # no step while paused
-    assert kinds[-2:] == ["finished", "result"]
+    assert kinds[-2:] == ["finished", "run_ended"]
     result = events[-1]
     assert result["status"] == "stopped" and result["step"] >= 6
     assert load_checkpoint(Path(result["run_dir"]) / "checkpoints" / "last").step == result["step"]
@@ -457,7 +457,7 @@ def test_worker_reports_a_failure_as_its_result(tmp_path: Path, tiny_corpus: Pat
     assert done.returncode == 1, done.stderr
     (line,) = done.stdout.splitlines()
     result = json.loads(line)
-    assert result["event"] == "result" and result["status"] == "failed" and result["step"] == 0
+    assert result["event"] == "run_ended" and result["status"] == "failed" and result["step"] == 0
     assert "config.toml" in result["error"], result
 
 
@@ -525,7 +525,7 @@ def torchrun_runs(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -
         raise
     stopped_code, stopped_output = finish(proc)
     stopped = only_run(root / "stopped")
-    from studio.core.runs.run_dir import RunDir
+    from studio.core.training.run_dir import RunDir
 
     # How the stop left the run, before the resume below carries on in the same folder.
     when_stopped = {"code": stopped_code, "output": stopped_output, "info": RunDir(stopped).read_info(),
@@ -537,7 +537,7 @@ def torchrun_runs(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -
 
 def step_events(run: Path) -> list:
     from studio.core.events import StepLogged
-    from studio.core.runs.run_dir import RunDir
+    from studio.core.training.run_dir import RunDir
 
     return [e for e in RunDir(run).read_events() if isinstance(e, StepLogged)]
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
+from studio.core.training.run_dir import RunDir
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and mounts")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from studio.cli.main import main
-from studio.core.runs.run_dir import RunDir, hold_run_lock, release_run_lock
 from studio.core.training.checkpoint import load_checkpoint
+from studio.core.training.run_dir import RunDir, hold_run_lock, release_run_lock
 
 TINY = ["--set", "model.n_layers=1", "--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.context_length=16",
         "--set", "train.batch_size=4", "--set", "train.eval_interval=5", "--set", "train.eval_batches=2",
@@ -59,7 +59,7 @@ def test_ambiguous_run_names_are_refused_with_the_candidates(tmp_path: Path, tin
 
 def test_the_run_lock_is_exclusive_and_shows_liveness(tmp_path: Path) -> None:
     from studio.core.errors import CheckpointError
-    from studio.core.runs.run_dir import _alive
+    from studio.core.training.run_dir import _alive
 
     folder = tmp_path / "run"
     folder.mkdir()

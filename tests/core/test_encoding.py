@@ -8,7 +8,7 @@ import pytest
 from charset_normalizer import from_bytes
 
 from studio.core.config import DataConfig
-from studio.core.data.encoding import detect_encoding
+from studio.core.data.charsets import detect_encoding
 from studio.core.errors import DataError
 
 CHINESE = "滚滚长江东逝水，浪花淘尽英雄。是非成败转头空。\n青山依旧在，几度夕阳红。\n"

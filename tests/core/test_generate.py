@@ -8,7 +8,7 @@ import torch
 from studio.core.architectures import GPTConfig, Seq2SeqConfig
 from studio.core.data.special_tokens import EOS_ID
 from studio.core.data.tokenizers.char import CharTokenizer
-from studio.core.inference.generate import (
+from studio.core.decoding.generate import (
     SamplingSettings,
     beam_search,
     fill_mask,

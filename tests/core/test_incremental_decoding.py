@@ -12,8 +12,8 @@ import torch
 
 from studio.core.architectures import GPTConfig, Seq2SeqConfig, config_class
 from studio.core.data.special_tokens import BOS_ID, NUM_SPECIAL
-from studio.core.inference.generate import batched_greedy, beam_search
-from studio.core.inference.tasks import causal_beam_search
+from studio.core.decoding.generate import batched_greedy, beam_search
+from studio.core.inference.runner import causal_beam_search
 from studio.core.models.gpt import GPT
 from studio.core.models.registry import build_model
 from studio.core.models.seq2seq import Seq2SeqTransformer

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from studio.core.config import RunConfig
-from studio.core.inference.generate import SamplingSettings, generate_text
+from studio.core.decoding.generate import SamplingSettings, generate_text
 from studio.core.inference.loading import load_model
 from studio.core.paths import data_dir, runs_dir
 from studio.core.runs.compare import config_diff, run_config_table
 from studio.core.runs.index import SCHEMA_VERSION, RunIndex
-from studio.core.runs.search import SearchSpec, run_search
+from studio.core.runs.search import run_search
+from studio.core.runs.trials import SearchSpec
 from studio.core.training.trainer import Trainer
 from tests.core.test_models import tiny_config
 
@@ -162,7 +163,7 @@ def test_search_leaderboard_and_pruning(tiny_corpus: Path) -> None:
     })
     board, folder = run_search(spec)
     # Every grid point ran once, as the trial it was given.
-    assert {r.trial: r.params["train.lr"] for r in board} == {0: 3e-3, 1: 1e-2, 2: 0.0, 3: 1e-3}
+    assert {r.trial: r.params["train.lr"] for r in board} == {1: 3e-3, 2: 1e-2, 3: 0.0, 4: 1e-3}
     finished = [r for r in board if r.status == "finished"]
     values = [r.value for r in finished]
     assert finished and None not in values and values == sorted(values)  # best (lowest loss) first
@@ -179,7 +180,7 @@ def test_search_leaderboard_and_pruning(tiny_corpus: Path) -> None:
 def test_random_search_is_seeded_and_cross_validation_averages_folds(tmp_path: Path, tiny_corpus: Path) -> None:
     from studio.core.errors import ConfigError
     from studio.core.events import EvalLogged
-    from studio.core.runs.run_dir import RunDir
+    from studio.core.training.run_dir import RunDir
 
     spec = SearchSpec.from_dict({"search": {"base": "demo-gpt", "strategy": "random", "trials": 5, "seed": 3},
                                  "params": {"train.lr": {"min": 1e-4, "max": 1e-2, "log": True}, "model.n_layers": [1, 2]}})

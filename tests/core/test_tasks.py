@@ -15,16 +15,16 @@ from studio.core.data.special_tokens import EOS_ID
 from studio.core.data.tokenizers.char import CharTokenizer
 from studio.core.errors import ConfigError, DataError
 from studio.core.inference.loading import load_model
-from studio.core.inference.tasks import Decoding, TaskRunner
+from studio.core.inference.runner import Decoding, TaskRunner
 from studio.core.models.base import IGNORE_INDEX
 from studio.core.models.gpt import GPT
 from studio.core.tasks import metrics
 from studio.core.tasks.demo import write_task_corpus
-from studio.core.tasks.encoding import prompt_ids
 from studio.core.tasks.examples import load_examples
 from studio.core.tasks.lora import LoRALinear, apply_lora, merge_lora
 from studio.core.tasks.templates import template_for
-from studio.core.tasks.workload import TaskWorkload
+from studio.core.tasks.token_ids import prompt_ids
+from studio.core.training.task_workload import TaskWorkload
 from studio.core.training.trainer import Trainer
 
 
@@ -147,8 +147,8 @@ def test_demo_task_inputs_fit_a_character_model_with_a_128_context(tmp_path: Pat
     must fit in what is left after the longest answer, or it may be cut out of the question (for
     news items that is the first sentence; the rest is detail that may be cut)."""
     from studio.core.tasks.demo import DEMO_TASKS, write_demo_task
-    from studio.core.tasks.encoding import inputs_of
-    from studio.core.tasks.workload import causal_target_budget
+    from studio.core.tasks.token_ids import inputs_of
+    from studio.core.training.task_workload import causal_target_budget
 
     for name, (kind, _) in DEMO_TASKS.items():
         if kind == "classify":

@@ -27,8 +27,8 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
-from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
+from studio.core.training.run_dir import RunDir
 from studio.core.training.trainer import Trainer, run_events_of
 from tests.conftest import REPO
 from tests.core.test_models import tiny_config
@@ -268,7 +268,7 @@ def test_dead_process_shows_as_interrupted(tmp_path: Path) -> None:
 def test_epochs_set_the_step_count(tiny_corpus: Path, tmp_path: Path) -> None:
     """An epoch is every training token once: a step reads batch x context x accumulation tokens on
     each of the world's ranks, and the token count and throughput count them all."""
-    from studio.core.training.workload import LanguageModelWorkload
+    from studio.core.training.lm_workload import LanguageModelWorkload
 
     events = Collect()
     config = tiny_config("lstm", tiny_corpus, "train.epochs=0.2", "train.eval_interval=1000", "train.grad_accum_steps=3")

@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.config import RunConfig
-from studio.core.runs.run_dir import RunDir
 from studio.core.tasks.demo import write_demo_task
 from studio.core.training.checkpoint import load_checkpoint
+from studio.core.training.run_dir import RunDir
 from studio.core.training.trainer import Trainer
 from studio.gui.main_window import MainWindow
 from tests.gui.conftest import answer_close_dialog
@@ -131,9 +131,9 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
     seed is fixed (one whose first tokens are not <eos>, which would end the text by itself), and
     the real stream waits after its third token until Cancel has been clicked, so the answer is
     cancelled with exactly three tokens shown, however fast or loaded the machine."""
-    from studio.core.inference import tasks
+    from studio.core.inference import runner as tasks
     from studio.core.inference.loading import load_model
-    from studio.core.inference.tasks import Decoding, TaskRunner
+    from studio.core.inference.runner import Decoding, TaskRunner
 
     page = window.try_page
     window.show_page("Try")

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from studio.core.events import Event, RunStarted, StepLogged
 from studio.core.runs.index import RunIndex
-from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
+from studio.core.training.run_dir import RunDir
 from studio.core.training.trainer import Trainer
 from studio.gui.main_window import MainWindow
 from tests.core.test_models import tiny_config
@@ -134,4 +134,4 @@ def test_closing_during_a_search_stops_the_trial_and_saves_it(qtbot, window: Mai
     assert info["status"] == "stopped"
     assert load_checkpoint(run / "checkpoints" / "last").step == info["step"] >= 3
     trials = [json.loads(line) for line in (page.folder / "trials.jsonl").read_text().splitlines()]
-    assert [(t["trial"], t["status"]) for t in trials] == [(0, "stopped")]
+    assert [(t["trial"], t["status"]) for t in trials] == [(1, "stopped")]

@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.events import EvalLogged, RunPaused, RunResumed, StepLogged
-from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import load_checkpoint
+from studio.core.training.run_dir import RunDir
 from studio.gui.main_window import MainWindow
 from tests.gui.conftest import answer_close_dialog
 

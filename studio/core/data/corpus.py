@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from studio.core.control import RunControl
-from studio.core.data.encoding import EncodingReport, detect_encoding
+from studio.core.data.charsets import EncodingReport, detect_encoding
 from studio.core.errors import DataError
 
 Format = Literal["text", "csv", "tsv", "jsonl"]

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.core.data.charsets import detect_encoding
 from studio.core.data.corpus import expand_paths, format_of
-from studio.core.data.encoding import detect_encoding
 from studio.core.errors import DataError
 
 PREVIEW_BYTES = 64 * 1024

@@ -9,11 +9,9 @@ import torch
 
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer
-from studio.core.errors import CheckpointError
 from studio.core.models.base import LanguageModel
-from studio.core.runs.run_dir import RunDir
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint
-from studio.core.training.checkpoint_commit import STATE_FILE, committed_checkpoint
+from studio.core.training.run_dir import RunDir, resolve_checkpoint
 
 
 @dataclass
@@ -28,19 +26,6 @@ class LoadedModel:
     def label(self) -> str:
         where = self.run.name if self.run else str(self.checkpoint.directory)
         return f"{where} ({self.checkpoint.directory.name}, step {self.checkpoint.step})"
-
-
-def resolve_checkpoint(ref: str | Path, label: str = "auto") -> tuple[Path, RunDir | None]:
-    """``label``: best, last, or auto (best when there is one, else last)."""
-    p = Path(ref).expanduser()
-    if (p / STATE_FILE).exists() or (p.parent.name == "checkpoints" and committed_checkpoint(p) is not None):
-        return p, None
-    run = RunDir.open(ref)
-    labels = ["best", "last"] if label == "auto" else [label]
-    for name in labels:
-        if committed_checkpoint(run.checkpoint(name)) is not None:
-            return run.checkpoint(name), run
-    raise CheckpointError(f"run {run.name} has no {'' if label == 'auto' else label + ' '}checkpoint yet")
 
 
 def load_model(ref: str | Path, label: str = "auto", device: str | torch.device = "cpu") -> LoadedModel:

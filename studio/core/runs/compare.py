@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.events import EvalLogged, StepLogged
-from studio.core.runs.run_dir import RunDir
+from studio.core.training.run_dir import RunDir
 
 
 def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from studio.core.errors import StudioError
 from studio.core.events import EvalLogged, StepLogged
-from studio.core.inference.loading import resolve_checkpoint
-from studio.core.runs.run_dir import RunDir
 from studio.core.tasks.lora import merge_lora
 from studio.core.tasks.model import count_parameters
 from studio.core.training.checkpoint import load_checkpoint, save_checkpoint
+from studio.core.training.run_dir import RunDir, resolve_checkpoint
 
 
 def export_target(out: Path, as_zip: bool) -> Path:

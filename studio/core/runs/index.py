@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.paths import data_dir
-from studio.core.runs.run_dir import RunDir, run_roots
 from studio.core.tasks.metrics import PRIMARY_METRIC
+from studio.core.training.checkpoint_commit import committed_checkpoint
+from studio.core.training.run_dir import RunDir, run_roots
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version N to N + 1.
 MIGRATIONS: dict[int, list[str]] = {
@@ -42,9 +43,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE runs ADD COLUMN notes TEXT DEFAULT ''",
         "CREATE INDEX IF NOT EXISTS runs_started ON runs(started)",
     ],
+    2: [
+        "ALTER TABLE runs ADD COLUMN has_checkpoint INTEGER DEFAULT 0",
+    ],
 }
 COLUMNS = ("path", "name", "arch", "task", "parameters", "corpus", "status", "best_valid_loss", "metric_name", "metric",
-           "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes")
+           "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes", "has_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,23 @@ class RunRecord:
     updated: float
     tags: str
     notes: str
+    has_checkpoint: bool = False
 
     @property
     def tag_list(self) -> list[str]:
         return [t for t in self.tags.split(",") if t]
+
+    @property
+    def label(self) -> str:
+        """How pickers (the base model, the Try panel) show the run."""
+        task = "" if self.task == "lm" else f", {self.task}"
+        return f"{self.name} ({self.arch}{task}, {self.status}, step {self.step})"
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunRecord:
+        data = dict(row)
+        data["has_checkpoint"] = bool(data.get("has_checkpoint"))
+        return cls(**data)
 
 
 def record_from_folder(path: Path) -> dict[str, Any] | None:
@@ -108,6 +125,7 @@ def record_from_folder(path: Path) -> dict[str, Any] | None:
         "finished": finished, "duration_s": info.get("elapsed_s"), "step": int(info.get("step") or 0),
         "total_steps": int(info.get("total_steps") or 0), "updated": float(info.get("updated") or path.stat().st_mtime),
         "tags": ",".join(info.get("tags", [])), "notes": str(info.get("notes", "")),
+        "has_checkpoint": any(committed_checkpoint(run.checkpoint(label)) is not None for label in ("best", "last")),
     }
 
 
@@ -165,12 +183,12 @@ class RunIndex:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order_by} IS NULL, {order_by} {'DESC' if descending else 'ASC'}"
         with self._connect() as db:
-            return [RunRecord(**dict(row)) for row in db.execute(sql, args)]
+            return [RunRecord.from_row(row) for row in db.execute(sql, args)]
 
     def get(self, path: Path | str) -> RunRecord | None:
         with self._connect() as db:
             row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM runs WHERE path = ?", (str(path),)).fetchone()
-        return RunRecord(**dict(row)) if row else None
+        return RunRecord.from_row(row) if row else None
 
     # ---- edits: the folder first, then the index ----------------------------------------------
 
@@ -203,6 +221,19 @@ class RunIndex:
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE path = ?", (str(path),))
         return freed
+
+
+def list_runs(root: Path | None = None, with_checkpoint: bool = False) -> list[RunRecord]:
+    """Runs newest first, read from the folders themselves (not the index), so a run that finished
+    a moment ago is in the pickers without a refresh."""
+    out = []
+    for folder in [root] if root is not None else run_roots():
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.is_dir():
+                record = record_from_folder(path)
+                if record is not None and (record["has_checkpoint"] or not with_checkpoint):
+                    out.append(RunRecord(**record))
+    return sorted(out, key=lambda r: -r.updated)
 
 
 def folder_size(path: Path) -> int:

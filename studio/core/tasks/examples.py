@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.data.encoding import detect_encoding
+from studio.core.data.charsets import detect_encoding
 from studio.core.errors import DataError
 
 # Roles each kind needs, in the order a TSV's columns fill them.

@@ -49,16 +49,23 @@ from studio.core.fileio import atomic_write_text, describe_os_error, is_disk_ful
 from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
 from studio.core.paths import runs_dir
-from studio.core.runs import tensorboard
-from studio.core.runs.run_dir import RunDir, RunInfoWriter, hold_run_lock, release_run_lock
 from studio.core.tasks.model import count_parameters, language_model_of
-from studio.core.training import preflight
+from studio.core.training import preflight, tensorboard
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from studio.core.training.checkpoint_commit import committed_checkpoint, recover_checkpoints
 from studio.core.training.device import DeviceChoice, choose_device, torch_threads
 from studio.core.training.distributed import DistributedEnv
+from studio.core.training.lm_workload import LanguageModelWorkload
+from studio.core.training.run_dir import (
+    RunDir,
+    RunInfoWriter,
+    hold_run_lock,
+    release_run_lock,
+    resolve_checkpoint,
+)
 from studio.core.training.schedules import lr_at
-from studio.core.training.workload import Emit, LanguageModelWorkload, Workload, evaluate_loss  # noqa: F401 - re-exported
+from studio.core.training.task_workload import TaskWorkload, resolve_examples
+from studio.core.training.workload import Emit, Workload
 
 
 @dataclass
@@ -390,8 +397,6 @@ class Trainer:
     def _load_base(self) -> tuple[LanguageModel, Tokenizer]:
         """The base run's language model (adapters merged, head dropped) and tokenizer. The run's
         config takes the base's model settings, so the run folder describes what was trained."""
-        from studio.core.inference.loading import resolve_checkpoint
-
         path, base_run = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
         base = load_checkpoint(path)
         model = language_model_of(base.build_model("cpu"))
@@ -538,8 +543,6 @@ def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer:
     """Language modelling on [data], or the task in [task] on a base (a new model if none)."""
     if config.task.kind == "lm":
         return LanguageModelWorkload(config, emit, control, tokenizer, base, rank)
-    from studio.core.tasks.workload import TaskWorkload, resolve_examples
-
     if tokenizer is None:
         # Training a task from scratch: the vocabulary comes from the task's own training text.
         emit(LogMessage("info", f"no base model: training a {config.tokenizer.kind} tokenizer on the task's examples"))

@@ -171,7 +171,7 @@ class FinetunePage(QWidget):
     # ---- choices ------------------------------------------------------------------------------
 
     def refresh_bases(self, select: Path | None = None) -> None:
-        from studio.core.runs.listing import list_runs
+        from studio.core.runs.index import list_runs
 
         current = select or self.base_combo.currentData()
         self.base_combo.blockSignals(True)

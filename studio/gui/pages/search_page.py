@@ -31,16 +31,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.callbacks import describe
 from studio.core.errors import ConfigError, StudioError
 from studio.core.events import (
-    EvalLogged,
     Event,
-    LogMessage,
     SearchFinished,
     StepLogged,
     TrialFinished,
+    TrialPruned,
     TrialStarted,
 )
+from studio.core.runs.trials import TrialResult, leaderboard
 from studio.gui.workers.training_worker import TrainingSession
 
 DEFAULT_PARAMS = [("train.lr", "3e-4 .. 1e-2 log"), ("model.n_layers", "1, 2, 4")]
@@ -81,7 +82,7 @@ class SearchPage(QWidget):
         self.session = TrainingSession(self)
         self.session.event.connect(self.on_event)
         self.session.finished.connect(self._on_finished)
-        self.trials: list[dict[str, Any]] = []
+        self.trials: list[TrialResult] = []
         self.folder: Path | None = None
         self.spec: Any = None
         self._spec_file: Path | None = None
@@ -230,7 +231,7 @@ class SearchPage(QWidget):
         }
 
     def start(self) -> None:
-        from studio.core.runs.search import SearchSpec
+        from studio.core.runs.trials import SearchSpec
 
         if self.session.running:
             return
@@ -274,11 +275,12 @@ class SearchPage(QWidget):
             shown = ", ".join(f"{k}={v}" for k, v in event.params)
             self.trial_x, self.trial_y = [], []
             self.trial_curve.setData([], [])
-            self._say(f"Trial {event.trial + 1} of {event.trials}: {shown}")
-            self.log_view.appendPlainText(f"trial {event.trial + 1}/{event.trials}: {shown}")
+            self._say(f"Trial {event.trial} of {event.trials}: {shown}")
+            self.log_view.appendPlainText(f"trial {event.trial}/{event.trials}: {shown}")
         elif isinstance(event, TrialFinished):
-            self.trials.append({"trial": event.trial, "status": event.status, "value": event.value, "params": dict(event.params),
-                                "run": event.run_dir, "steps": event.steps, "seconds": event.seconds})
+            params = {k: _typed(v) for k, v in event.params}
+            self.trials.append(TrialResult(event.trial, params, event.status, event.value, event.steps, event.seconds,
+                                           [event.run_dir], event.error))
             self.progress.setValue(len(self.trials))
             value = "—" if event.value is None else f"{event.value:.4f}"
             self.log_view.appendPlainText(f"  {event.status}: {value} after {event.steps} steps ({event.seconds:.0f} s) {event.error}".rstrip())
@@ -287,21 +289,11 @@ class SearchPage(QWidget):
         elif isinstance(event, SearchFinished):
             self.folder = Path(event.folder)
             self.promote_button.setEnabled(event.best_trial >= 0)
-        elif isinstance(event, LogMessage) and "pruned" in event.text:
-            self.log_view.appendPlainText("  " + event.text)
-        elif isinstance(event, EvalLogged):
-            pass
+        elif isinstance(event, TrialPruned):
+            self.log_view.appendPlainText("  " + (describe(event) or ""))
 
-    def ranked(self) -> list[dict[str, Any]]:
-        minimize = self.spec.minimize if self.spec else True
-        rank = {"finished": 0, "early_stopped": 0, "pruned": 1, "stopped": 2, "failed": 3}
-
-        def key(t: dict[str, Any]) -> tuple[int, int, float]:
-            if t["value"] is None:
-                return (1, rank.get(t["status"], 3), 0.0)
-            return (0, rank.get(t["status"], 3), t["value"] if minimize else -t["value"])
-
-        return sorted(self.trials, key=key)
+    def ranked(self) -> list[TrialResult]:
+        return leaderboard(self.trials, self.spec.minimize if self.spec else True)
 
     def _fill_board(self) -> None:
         params = list(self.spec.params) if self.spec else []
@@ -311,8 +303,8 @@ class SearchPage(QWidget):
         ranked = self.ranked()
         self.board.setRowCount(len(ranked))
         for r, t in enumerate(ranked):
-            values = [r + 1, t["trial"], *(t["params"].get(p, "") for p in params),
-                      "—" if t["value"] is None else f"{t['value']:.4f}", t["status"], t["steps"], f"{t['seconds']:.0f}"]
+            values = [r + 1, t.trial, *(t.params.get(p, "") for p in params),
+                      "—" if t.value is None else f"{t.value:.4f}", t.status, t.steps, f"{t.seconds:.0f}"]
             for c, v in enumerate(values):
                 self.board.setItem(r, c, QTableWidgetItem(str(v)))
         self.board.resizeColumnsToContents()
@@ -322,11 +314,11 @@ class SearchPage(QWidget):
         key = self.scatter_combo.currentText()
         points = []
         for t in self.trials:
-            if t["value"] is None or key not in t["params"]:
+            if t.value is None or key not in t.params:
                 continue
             try:
-                points.append((float(t["params"][key]), float(t["value"])))
-            except ValueError:
+                points.append((float(t.params[key]), float(t.value)))
+            except (TypeError, ValueError):
                 continue
         if not points:
             return
@@ -345,22 +337,19 @@ class SearchPage(QWidget):
         if result.status == "failed":
             self._say(f"The search failed: {result.error}", error=True)
         else:
-            best = self.ranked()[0] if self.trials and self.ranked()[0]["value"] is not None else None
-            detail = f"; best: trial {best['trial']} with {self.spec.metric} {best['value']:.4f}" if best else ""
+            best = self.ranked()[0] if self.trials and self.ranked()[0].value is not None else None
+            detail = f"; best: trial {best.trial} with {self.spec.metric} {best.value:.4f}" if best and self.spec and best.value is not None else ""
             self._say(f"Search {result.status}: {len(self.trials)} trial(s){detail}. Saved in {result.run_dir}.")
         self.search_ended.emit(result.status)
 
     def promote(self) -> None:
-        from studio.core.runs.search import TrialResult, promote
+        from studio.core.runs.trials import promote
 
         ranked = self.ranked()
-        if not ranked or ranked[0]["value"] is None or self.spec is None:
+        if not ranked or ranked[0].value is None or self.spec is None:
             return
-        best = ranked[0]
-        params = {k: _typed(v) for k, v in best["params"].items()}
-        trial = TrialResult(best["trial"], params, best["status"], best["value"], best["steps"], best["seconds"], [best["run"]])
         try:
-            config = promote(self.spec, trial, [f"train.steps={self.promote_steps.value()}"])
+            config = promote(self.spec, ranked[0], [f"train.steps={self.promote_steps.value()}"])
         except StudioError as e:
             self._say(str(e), error=True)
             return

@@ -203,7 +203,7 @@ class TryPage(QWidget):
     # ---- models -------------------------------------------------------------------------------
 
     def refresh_models(self, select: Path | None = None) -> None:
-        from studio.core.runs.listing import list_runs
+        from studio.core.runs.index import list_runs
 
         runs = list_runs(with_checkpoint=True)
         for k, combo in enumerate(self.model_combos):
@@ -251,7 +251,7 @@ class TryPage(QWidget):
         return TABS[self.tabs.currentIndex()][0]
 
     def run(self) -> None:
-        from studio.core.inference.tasks import Decoding
+        from studio.core.inference.runner import Decoding
 
         if self.job.running:
             return

@@ -314,7 +314,7 @@ class RunMonitorWidget(QWidget):
         if result.status == "failed" and self.status_label.property("state") != "failed":
             self._set_status("failed", f"Failed: {result.error}")
         self.state = "ended"
-        self.loaded_run = result.run_dir if result.status in ("stopped", "failed") and result.run_dir != Path() else None
+        self.loaded_run = Path(result.run_dir) if result.status in ("stopped", "failed") and result.run_dir else None
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self.update_buttons()
@@ -329,7 +329,7 @@ class RunMonitorWidget(QWidget):
 
     def show_run(self, run_dir: Path) -> None:
         """Show a run's recorded curves; a stopped or interrupted one can then be resumed."""
-        from studio.core.runs.run_dir import RunDir
+        from studio.core.training.run_dir import RunDir
 
         run = RunDir(Path(run_dir))
         self.plots.clear()

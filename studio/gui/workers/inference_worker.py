@@ -24,7 +24,7 @@ class TryRequest:
     text: str
     context: str
     question: str
-    decoding: object  # studio.core.inference.tasks.Decoding
+    decoding: object  # studio.core.inference.runner.Decoding
 
 
 class ModelCache:
@@ -36,7 +36,7 @@ class ModelCache:
 
     def get(self, ref: str) -> object:
         from studio.core.inference.loading import load_model
-        from studio.core.inference.tasks import TaskRunner
+        from studio.core.inference.runner import TaskRunner
 
         with self._lock:
             if ref not in self._models:
@@ -64,7 +64,7 @@ class InferenceWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from studio.core.inference.tasks import TaskRunner
+        from studio.core.inference.runner import TaskRunner
 
         for request in self.requests:
             if self.cancel_event.is_set():

@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from studio.core.data.special_tokens import EOS_ID
-from studio.core.inference.generate import (
+from studio.core.decoding.generate import (
     GeneratedToken,
     SamplingSettings,
     beam_search,
@@ -28,8 +28,8 @@ from studio.core.models.base import LanguageModel
 from studio.core.models.gpt import GPT
 from studio.core.models.seq2seq import Seq2SeqTransformer
 from studio.core.models.transformer_layers import KVCache
-from studio.core.tasks.encoding import inputs_of, prompt_ids
 from studio.core.tasks.heads import ClassifierModel, SpanQAModel
+from studio.core.tasks.token_ids import inputs_of, prompt_ids
 
 Tab = Literal["translate", "ask", "summarize", "classify", "generate"]
 TAB_TASK: dict[str, str] = {"translate": "translate", "ask": "qa", "summarize": "summarize", "classify": "classify", "generate": "lm"}
@@ -89,7 +89,7 @@ class TaskRunner:
         return sorted(((labels[i], float(p)) for i, p in enumerate(probs)), key=lambda x: -x[1])
 
     def extract(self, context: str, question: str) -> str:
-        from studio.core.tasks.workload import extract_answer
+        from studio.core.training.task_workload import extract_answer
 
         assert isinstance(self.model, SpanQAModel)
         return extract_answer(self.model, self.tokenizer, context, question)
@@ -112,7 +112,7 @@ class TaskRunner:
             ids: list[int] = self.tokenizer.encode(text) if text else []
         else:
             kind = TAB_TASK[tab]
-            from studio.core.tasks.workload import causal_target_budget
+            from studio.core.training.task_workload import causal_target_budget
 
             ctx = self.lm.config.context_length
             budget = ctx if isinstance(self.lm, Seq2SeqTransformer) else ctx - causal_target_budget(ctx, self.loaded.checkpoint.max_target_tokens)

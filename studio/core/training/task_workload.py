@@ -25,13 +25,17 @@ from torch.nn import functional as F
 from studio.core.config import RunConfig
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
 from studio.core.data.tokenizers import Tokenizer
+from studio.core.decoding.generate import batched_greedy
 from studio.core.errors import DataError
 from studio.core.events import DataReady, LogMessage, MetricsReported
-from studio.core.inference.generate import batched_greedy
 from studio.core.models.base import IGNORE_INDEX, LanguageModel
 from studio.core.models.seq2seq import Seq2SeqTransformer
 from studio.core.tasks.demo import demo_task_paths
-from studio.core.tasks.encoding import (
+from studio.core.tasks.examples import Example, load_examples
+from studio.core.tasks.heads import ClassifierModel, SpanQAModel, best_span
+from studio.core.tasks.metrics import task_metrics
+from studio.core.tasks.model import wrap_for_task
+from studio.core.tasks.token_ids import (
     answer_token_span,
     inputs_of,
     locate_answer,
@@ -39,10 +43,6 @@ from studio.core.tasks.encoding import (
     qa_windows,
     target_ids,
 )
-from studio.core.tasks.examples import Example, load_examples
-from studio.core.tasks.heads import ClassifierModel, SpanQAModel, best_span
-from studio.core.tasks.metrics import task_metrics
-from studio.core.tasks.model import wrap_for_task
 from studio.core.training.workload import Batch, Emit, Evaluation, Workload
 
 

@@ -40,6 +40,7 @@ from studio.core.events import (
 )
 from studio.core.fileio import atomic_write_text
 from studio.core.paths import data_dir, runs_dir
+from studio.core.training.checkpoint_commit import STATE_FILE, committed_checkpoint
 
 RUN_FORMAT_VERSION = 1
 ACTIVE = ("running", "preparing")  # statuses that claim a live process
@@ -186,6 +187,19 @@ class RunDir:
                     out = [e for e in out if not (isinstance(e, StepLogged | EvalLogged | CheckpointSaved) and e.step > restart)]
                 out.append(event)
         return out
+
+
+def resolve_checkpoint(ref: str | Path, label: str = "auto") -> tuple[Path, RunDir | None]:
+    """``label``: best, last, or auto (best when there is one, else last)."""
+    p = Path(ref).expanduser()
+    if (p / STATE_FILE).exists() or (p.parent.name == "checkpoints" and committed_checkpoint(p) is not None):
+        return p, None
+    run = RunDir.open(ref)
+    labels = ["best", "last"] if label == "auto" else [label]
+    for name in labels:
+        if committed_checkpoint(run.checkpoint(name)) is not None:
+            return run.checkpoint(name), run
+    raise CheckpointError(f"run {run.name} has no {'' if label == 'auto' else label + ' '}checkpoint yet")
 
 
 def _slug(text: str) -> str:
