@@ -47,15 +47,15 @@ def main() -> int:
 
     from studio.core.architectures import GPTConfig, LSTMConfig, Seq2SeqConfig
     from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL
-    from studio.core.decoding import generate
-    from studio.core.decoding.generate import batched_greedy
+    from studio.core.decoding import greedy
+    from studio.core.decoding.greedy import batched_greedy
     from studio.core.models.gpt import GPT
     from studio.core.models.lstm import LSTMLanguageModel
     from studio.core.models.seq2seq import Seq2SeqTransformer
 
     # Every token is written: with <eos> banned the two paths do the same amount of work.
-    ban = generate._ban_specials
-    generate._ban_specials = lambda logits: ban(logits).index_fill(-1, torch.tensor([EOS_ID], device=logits.device), float("-inf"))
+    ban = greedy.ban_specials
+    greedy.ban_specials = lambda logits: ban(logits).index_fill(-1, torch.tensor([EOS_ID], device=logits.device), float("-inf"))
 
     torch.manual_seed(0)
     size = {"n_heads": 4, "d_model": 128, "context_length": CTX, "dropout": 0.0}

@@ -31,8 +31,9 @@ def main() -> int:
     os.environ["STUDIO_CACHE_DIR"] = str(scratch / "cache")
 
     from studio.core.config import RunConfig
+    from studio.core.decoding.options import DecodingSettings
     from studio.core.inference.loading import load_model
-    from studio.core.inference.runner import Decoding, TaskRunner
+    from studio.core.inference.runner import TaskRunner
     from studio.core.resources import find_config
     from studio.core.tasks.demo import demo_task_paths
     from studio.core.tasks.examples import load_examples
@@ -58,7 +59,7 @@ def main() -> int:
         example = load_examples(config.task.kind, [demo_task_paths(config.task.dataset)["test"]])[0]
         runner = TaskRunner(load_model(result.run_dir))
         tab = {"classify": "classify", "translate": "translate", "qa": "ask", "summarize": "summarize"}[config.task.kind]
-        answer = "".join(t.text for t in runner.stream(tab, Decoding(mode="greedy"), text=example.source, context=example.source, question=example.question))
+        answer = "".join(t.text for t in runner.stream(tab, DecodingSettings(mode="greedy", max_new_tokens=64), text=example.source, context=example.source, question=example.question))
         shown = "  ".join(f"{k} {v:.2f}" for k, v in test.items())
         print(f"{task}: test {shown}  fine-tune {seconds:.0f} s  e.g. {answer.strip()!r} (expected {example.target!r})", flush=True)
     return 0

@@ -20,7 +20,7 @@ def test_import_linter_contract_holds() -> None:
 
 def test_engine_imports_without_qt() -> None:
     code = (
-        "import sys; import studio.core.training.trainer, studio.cli.main, studio.core.decoding.generate; "
+        "import sys; import studio.core.training.trainer, studio.cli.main, studio.core.decoding.greedy, studio.core.inference.runner; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph') or m.startswith('studio.gui')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder or name, or a checkpoint folder")
     p.add_argument("--prompt", default="", help="text to continue (BERT: text with <mask>)")
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
-    p.add_argument("--max-tokens", type=int, default=200)
+    p.add_argument("--max-tokens", type=int, default=200, help="the most tokens to write")
     p.add_argument("--temperature", type=float, default=0.8, help="0 picks the most likely token each time")
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -288,9 +288,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from studio.core.decoding.generate import fill_mask
+    from studio.core.decoding.masks import fill_mask
+    from studio.core.decoding.options import DecodingSettings
     from studio.core.inference.loading import load_model
-    from studio.core.inference.runner import Decoding, TaskRunner
+    from studio.core.inference.runner import TaskRunner
 
     loaded = load_model(args.run, args.checkpoint, args.device)
     print(f"[{loaded.label}]", file=sys.stderr)
@@ -305,7 +306,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"{label}: {p:.1%}")
         return EXIT_OK
     mode = "beam" if args.beam else ("greedy" if args.temperature == 0 else "sample")
-    decoding = Decoding(mode, max(1, args.beam), args.temperature, args.top_k, args.top_p, args.max_tokens, args.seed)
+    decoding = DecodingSettings(mode, args.temperature, args.top_k, args.top_p, max(1, args.beam), max_new_tokens=args.max_tokens,
+                                seed=args.seed)
     tab = {"lm": "generate", "translate": "translate", "summarize": "summarize", "qa": "ask"}[runner.kind]
     if runner.kind == "lm":
         sys.stdout.write(args.prompt)

@@ -8,17 +8,12 @@ import torch
 from studio.core.architectures import GPTConfig, Seq2SeqConfig
 from studio.core.data.special_tokens import EOS_ID
 from studio.core.data.tokenizers.char import CharTokenizer
-from studio.core.decoding.generate import (
-    SamplingSettings,
-    beam_search,
-    fill_mask,
-    filter_logits,
-    generate_text,
-    greedy_decode,
-    stream_tokens,
-)
+from studio.core.decoding.beam import beam_search
+from studio.core.decoding.masks import fill_mask
+from studio.core.decoding.options import DecodingSettings
+from studio.core.decoding.sampling import filter_logits, generate_text, stream_tokens
 from studio.core.inference.loading import load_model
-from studio.core.models.base import LanguageModel
+from studio.core.models.base import Decoder, LanguageModel
 from studio.core.models.gpt import GPT
 from studio.core.models.seq2seq import Seq2SeqTransformer
 from studio.core.training.trainer import Trainer
@@ -52,21 +47,30 @@ class ScriptedLM(LanguageModel):
         out[0, self.script[min(position, len(self.script) - 1)]] = 0.0
         return out
 
-    def start_decoding(self, prompt: torch.Tensor) -> tuple[torch.Tensor, int]:
-        return self._logits(0), 0
+    def make_decoder(self, use_cache: bool = True) -> Decoder:
+        model = self
 
-    def continue_decoding(self, token: torch.Tensor, state: int) -> tuple[torch.Tensor, int]:
-        return self._logits(state + 1), state + 1
+        class Scripted(Decoder):
+            position = 0
+
+            def begin(self, prompts: list[list[int]]) -> torch.Tensor:
+                return model._logits(0)
+
+            def step(self, tokens: torch.Tensor) -> torch.Tensor:
+                self.position += 1
+                return model._logits(self.position)
+
+        return Scripted()
 
 
 def test_streaming_yields_token_by_token_and_stops_at_eos() -> None:
     tok = CharTokenizer(list("abc"))
     a, b, c = tok.encode("abc")
     model = ScriptedLM([a, b, c, EOS_ID, a], tok.vocab_size)
-    steps = list(stream_tokens(model, tok, "", SamplingSettings(max_new_tokens=10, temperature=0)))
+    steps = list(stream_tokens(model, tok, "", DecodingSettings(max_new_tokens=10, temperature=0)))
     assert [s.text for s in steps] == ["a", "b", "c"]
     assert all(s.probability == pytest.approx(1.0) for s in steps)
-    longer = generate_text(model, tok, "x", SamplingSettings(max_new_tokens=10, temperature=0, stop_at_eos=False))
+    longer = generate_text(model, tok, "x", DecodingSettings(max_new_tokens=10, temperature=0, stop_at_eos=False))
     assert longer == "abcaaaaaa"  # <eos> renders as nothing; 10 tokens in all
 
 
@@ -75,7 +79,7 @@ def test_sampling_is_seeded_and_does_not_touch_global_rng() -> None:
     tok = CharTokenizer(list("abcdefgh"))
     model = GPT(GPTConfig(n_layers=1, n_heads=2, d_model=16, context_length=8), tok.vocab_size)
     before = torch.get_rng_state()
-    s = SamplingSettings(max_new_tokens=20, temperature=1.0, seed=5)
+    s = DecodingSettings(max_new_tokens=20, temperature=1.0, seed=5)
     first, second = generate_text(model, tok, "ab", s), generate_text(model, tok, "ab", s)
     assert first == second and len(first) > 0
     assert torch.equal(before, torch.get_rng_state())
@@ -95,14 +99,14 @@ def test_seq2seq_learns_to_copy_and_beam_search_decodes() -> None:
         loss.backward()
         opt.step()
     src = [8, 12, 9, 7, 11]
-    assert greedy_decode(model, src, max_len=10) == src
-    assert beam_search(model, src, beam_size=3, max_len=10) == src
+    assert beam_search(model, src, beam_size=1, max_new=10) == src
+    assert beam_search(model, src, beam_size=3, max_new=10) == src
 
 
 def test_trained_models_generate_and_fill_masks(tiny_corpus: Path, tmp_path: Path) -> None:
     gpt = Trainer(tiny_config("gpt", tiny_corpus, "train.steps=40"), out=tmp_path / "g").fit()
     loaded = load_model(gpt.run_dir)
-    text = generate_text(loaded.model, loaded.tokenizer, "One morning", SamplingSettings(max_new_tokens=30, seed=1))
+    text = generate_text(loaded.model, loaded.tokenizer, "One morning", DecodingSettings(max_new_tokens=30, seed=1))
     assert 0 < len(text) <= 30
 
     bert = Trainer(tiny_config("bert", tiny_corpus, "train.steps=40"), out=tmp_path / "b").fit()

@@ -12,8 +12,8 @@ import torch
 
 from studio.core.architectures import GPTConfig, Seq2SeqConfig, config_class
 from studio.core.data.special_tokens import BOS_ID, NUM_SPECIAL
-from studio.core.decoding.generate import batched_greedy, beam_search
-from studio.core.inference.runner import causal_beam_search
+from studio.core.decoding.beam import beam_search
+from studio.core.decoding.greedy import batched_greedy
 from studio.core.models.gpt import GPT
 from studio.core.models.registry import build_model
 from studio.core.models.seq2seq import Seq2SeqTransformer
@@ -51,25 +51,27 @@ def prompts(lengths: list[int]) -> list[list[int]]:
 def test_incremental_gpt_logits_match_rereading_the_window(positions: str) -> None:
     model = gpt(positions)
     tokens = prompts([CTX + 8])[0]  # runs past the context, onto the re-reading path
-    logits, state = model.start_decoding(torch.tensor([tokens[:3]]))
+    decoder = model.make_decoder()
+    logits = decoder.begin([tokens[:3]])
     for n in range(3, len(tokens)):
         expected = model(torch.tensor([tokens[max(0, n - CTX) : n]]))[:, -1, :]
         torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
-        assert (state[1] is not None) == (n <= CTX)  # cached while the text fits the context
-        logits, state = model.continue_decoding(torch.tensor([tokens[n]]), state)
+        assert (decoder.rereading is None) == (n <= CTX)  # cached while the text fits the context
+        logits = decoder.step(torch.tensor([tokens[n]]))
 
 
 @torch.no_grad()
 def test_incremental_seq2seq_logits_match_rereading_the_target() -> None:
     model = seq2seq()
     src, tgt = prompts([7, CTX + 4])
-    logits, state = model.start_decoding(torch.tensor([src]))
+    decoder = model.make_decoder()
+    logits = decoder.begin([src])
     memory = model.encode(torch.tensor([src]))
     for n in range(len(tgt)):
         written = torch.tensor([[BOS_ID, *tgt[:n]]])[:, -CTX:]
         torch.testing.assert_close(logits, model.decode(written, memory)[:, -1, :], atol=1e-4, rtol=1e-4)
-        assert (state[2] is not None) == (written.size(1) == n + 1)  # cached while the target fits
-        logits, state = model.continue_decoding(torch.tensor([tgt[n]]), state)
+        assert (decoder.cache is not None) == (written.size(1) == n + 1)  # cached while the target fits
+        logits = decoder.step(torch.tensor([tgt[n]]))
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary"])
@@ -91,7 +93,7 @@ def test_batched_greedy_seq2seq_is_the_same_with_and_without_the_cache() -> None
 def test_beam_search_follows_its_beams_through_the_cache() -> None:
     causal = gpt("learned")
     for prompt in prompts([2, 6, 13]):
-        assert causal_beam_search(causal, prompt, 3, 8) == causal_beam_search(causal, prompt, 3, 8, use_cache=False)
+        assert beam_search(causal, prompt, 3, 8) == beam_search(causal, prompt, 3, 8, use_cache=False)
     encoder_decoder = seq2seq()
     for src in prompts([3, 9]):
         assert beam_search(encoder_decoder, src, 3, 10) == beam_search(encoder_decoder, src, 3, 10, use_cache=False)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from studio.core.config import RunConfig
-from studio.core.decoding.generate import SamplingSettings, generate_text
+from studio.core.decoding.options import DecodingSettings
+from studio.core.decoding.sampling import generate_text
 from studio.core.inference.loading import load_model
 from studio.core.paths import data_dir, runs_dir
 from studio.core.runs.compare import config_diff, run_config_table
@@ -244,7 +245,7 @@ def test_exported_run_generates_the_same_tokens(tiny_corpus: Path, tmp_path: Pat
     from studio.core.runs.export import export_run
 
     run = tiny_run(tiny_corpus)
-    settings = SamplingSettings(max_new_tokens=30, temperature=1.0, seed=7)
+    settings = DecodingSettings(max_new_tokens=30, temperature=1.0, seed=7)
     before = load_model(run)
     expected = generate_text(before.model, before.tokenizer, "One morning", settings)
     archive = export_run(run, tmp_path / "model.zip", as_zip=True)

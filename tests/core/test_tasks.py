@@ -13,9 +13,10 @@ from studio.core.architectures import GPTConfig
 from studio.core.config import RunConfig
 from studio.core.data.special_tokens import EOS_ID
 from studio.core.data.tokenizers.char import CharTokenizer
+from studio.core.decoding.options import DecodingSettings
 from studio.core.errors import ConfigError, DataError
 from studio.core.inference.loading import load_model
-from studio.core.inference.runner import Decoding, TaskRunner
+from studio.core.inference.runner import TaskRunner
 from studio.core.models.base import IGNORE_INDEX
 from studio.core.models.gpt import GPT
 from studio.core.tasks import metrics
@@ -253,9 +254,9 @@ def test_translation_fine_tune_reaches_90_percent_exact_match(tmp_path: Path) ->
     loaded = load_model(result.run_dir)
     assert loaded.config.task.template == ""  # the default template was used and is implied by the saved config
     runner = TaskRunner(loaded)
-    out = "".join(t.text for t in runner.stream("translate", Decoding("greedy", max_tokens=20), text="the red fox sees a small bird"))
+    out = "".join(t.text for t in runner.stream("translate", DecodingSettings("greedy", max_new_tokens=20), text="the red fox sees a small bird"))
     assert out.strip() == "vulpo ruga la avi eta un vidas"
-    beam = "".join(t.text for t in runner.stream("translate", Decoding("beam", beam_size=3, max_tokens=20), text="a dog helps the cat"))
+    beam = "".join(t.text for t in runner.stream("translate", DecodingSettings("beam", beam_size=3, max_new_tokens=20), text="a dog helps the cat"))
     assert beam.strip() == "hundo un kato la helpas"
     ok, why = runner.supports("summarize")
     assert not ok and "Fine-tune it for summarization" in why
@@ -304,7 +305,7 @@ def test_extractive_qa_and_freezing(tmp_path: Path, tiny_corpus: Path) -> None:
     assert set(results["test"]) == {"exact_match", "f1"}
     runner = TaskRunner(load_model(result.run_dir))
     context = "Mira lives in Pine Hill. Tomas has a parrot."
-    tokens = list(runner.stream("ask", Decoding(), context=context, question="Where does Mira live?"))
+    tokens = list(runner.stream("ask", DecodingSettings("greedy", max_new_tokens=64), context=context, question="Where does Mira live?"))
     # Extractive: one answer, cut out of the passage (never written, never the question). Thirty
     # steps do not make it right, so which span it is is not asserted.
     assert len(tokens) == 1 and tokens[0].text and tokens[0].text in context, tokens

@@ -131,9 +131,10 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
     seed is fixed (one whose first tokens are not <eos>, which would end the text by itself), and
     the real stream waits after its third token until Cancel has been clicked, so the answer is
     cancelled with exactly three tokens shown, however fast or loaded the machine."""
+    from studio.core.decoding.options import DecodingSettings
     from studio.core.inference import runner as tasks
     from studio.core.inference.loading import load_model
-    from studio.core.inference.runner import Decoding, TaskRunner
+    from studio.core.inference.runner import TaskRunner
 
     page = window.try_page
     window.show_page("Try")
@@ -144,8 +145,8 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
     runner = TaskRunner(load_model(base_run))
 
     def first_tokens(seed: int) -> int:
-        decoding = Decoding("sample", page.beam_spin.value(), page.temperature_spin.value(), page.top_k_spin.value(),
-                            page.top_p_spin.value(), 4, seed)
+        decoding = DecodingSettings("sample", page.temperature_spin.value(), page.top_k_spin.value(), page.top_p_spin.value(),
+                                    page.beam_spin.value(), max_new_tokens=4, seed=seed)
         return len(list(runner.stream("generate", decoding)))
 
     seed = next(s for s in itertools.count(1) if first_tokens(s) == 4)

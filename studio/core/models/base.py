@@ -8,8 +8,6 @@ generation.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -58,15 +56,80 @@ class LanguageModel(nn.Module):
         "the first N layers" freezes the first N + 1 groups."""
         raise NotImplementedError
 
-    # ---- incremental decoding (causal models) ----------------------------------------------
+    # ---- decoding ----------------------------------------------------------------------------
 
-    def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
-        """Feed a prompt of shape [1, L]; return logits for the next token [1, V] and a state."""
-        raise NotImplementedError(f"{self.config.label} models do not generate text token by token")
+    def logits(self, idx: Tensor) -> Tensor:
+        """Next-token logits [B, T, V] of a causal model (recurrent models also return a state)."""
+        out = self(idx)
+        assert isinstance(out, Tensor)
+        return out
 
-    def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """Feed one token of shape [1]; return next-token logits [1, V] and the new state."""
+    def make_decoder(self, use_cache: bool = True) -> Decoder:
+        """A decoder for batches of prompts. By default every step re-reads the last
+        ``context_length`` tokens; architectures that can do better (a key-value cache, a carried
+        recurrent state, an encoder read once) return their own. ``use_cache=False`` always
+        re-reads, which the tests use to show that the shortcut changes nothing."""
+        return RereadingDecoder(self)
+
+
+class Decoder:
+    """Continues a batch of prompts one token per row per step: the one interface the samplers,
+    greedy and beam search (``studio.core.decoding``) drive, whatever the architecture.
+
+    ``begin`` reads the prompts and returns each row's next-token logits [N, V]; ``step`` appends
+    one token per row and returns the next logits; ``keep`` keeps (or reorders, or repeats) rows,
+    as finished rows leave a batch and beam search follows the beams it keeps.
+    """
+
+    max_new: int | None = None  # the most tokens this model may write (None: no limit of its own)
+
+    def begin(self, prompts: list[list[int]]) -> Tensor:
         raise NotImplementedError
+
+    def step(self, tokens: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def keep(self, rows: Tensor) -> None:
+        raise NotImplementedError
+
+
+def right_padded(seqs: list[list[int]], pad: int = 0) -> tuple[Tensor, Tensor]:
+    """Sequences padded on the right into one [N, longest] tensor (on the CPU), and their lengths."""
+    lengths = torch.tensor([len(s) for s in seqs])
+    idx = torch.full((len(seqs), int(lengths.max())), pad, dtype=torch.long)
+    for row, s in enumerate(seqs):
+        idx[row, : len(s)] = torch.tensor(s)
+    return idx, lengths
+
+
+class RereadingDecoder(Decoder):
+    """Each step re-reads each row's last ``context_length`` tokens (right-padded, logits taken at
+    the row's own last token, so padding never affects a prediction). Works for any causal model;
+    the cost of a step grows with the text, which the architectures' own decoders avoid."""
+
+    def __init__(self, model: LanguageModel, seqs: list[list[int]] | None = None):
+        self.model = model
+        self.ctx = model.config.context_length
+        self.device = next(model.parameters()).device
+        self.seqs: list[list[int]] = seqs or []
+
+    def _read(self) -> Tensor:
+        windows = [s[-self.ctx :] for s in self.seqs]
+        idx, lengths = right_padded(windows)
+        logits = self.model.logits(idx.to(self.device))
+        return logits[torch.arange(len(windows), device=self.device), (lengths - 1).to(self.device)]
+
+    def begin(self, prompts: list[list[int]]) -> Tensor:
+        self.seqs = [list(p) for p in prompts]
+        return self._read()
+
+    def step(self, tokens: Tensor) -> Tensor:
+        for seq, token in zip(self.seqs, tokens.tolist(), strict=True):
+            seq.append(token)
+        return self._read()
+
+    def keep(self, rows: Tensor) -> None:
+        self.seqs = [list(self.seqs[r]) for r in rows.tolist()]
 
 
 def causal_lm_loss(logits: Tensor, targets: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from studio.core.architectures import BERTConfig
 from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL, PAD_ID
-from studio.core.models.base import IGNORE_INDEX, LanguageModel, init_weights
+from studio.core.models.base import IGNORE_INDEX, Decoder, LanguageModel, init_weights
 from studio.core.models.transformer_layers import Block, layer_norm, scale_residual_projections
 
 
@@ -68,6 +68,9 @@ class BERT(LanguageModel):
     def mlm_logits(self, hidden: Tensor) -> Tensor:
         h = self.mlm_ln(F.gelu(self.mlm_transform(hidden)))
         return F.linear(h, self.tok_emb.weight, self.mlm_bias)
+
+    def make_decoder(self, use_cache: bool = True) -> Decoder:
+        raise NotImplementedError("a BERT-style encoder fills in masked tokens rather than writing text token by token")
 
     def forward(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.mlm_logits(self.encode(idx, attention_mask))

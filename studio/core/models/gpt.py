@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from studio.core.architectures import GPTConfig
-from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
+from studio.core.models.base import (
+    Decoder,
+    LanguageModel,
+    RereadingDecoder,
+    causal_lm_loss,
+    init_weights,
+    right_padded,
+)
 from studio.core.models.transformer_layers import (
     Block,
     KVCache,
@@ -79,21 +84,52 @@ class GPT(LanguageModel):
     def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return causal_lm_loss(self(windows[:, :-1]), windows[:, 1:])
 
-    # Decoding keeps every layer's keys and values, so a step computes one token. Learned
-    # positions cannot slide, so once the text outgrows the context each step re-reads the last
-    # context_length tokens instead (as training saw them).
-    def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
-        window = prompt[:, -self.config.context_length :]
-        cache = KVCache(len(self.blocks))
-        logits = self.head(self.hidden(window, cache=cache)[:, -1, :])
-        return logits, (window, cache)
+    def make_decoder(self, use_cache: bool = True) -> Decoder:
+        return _CachedDecoder(self) if use_cache else RereadingDecoder(self)
 
-    def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        window, cache = state
-        window = torch.cat([window, token.view(1, 1)], dim=1)
-        ctx = self.config.context_length
-        if cache is not None and window.size(1) <= ctx:
-            positions = torch.full((1, 1), window.size(1) - 1, dtype=torch.long, device=window.device)
-            return self.head(self.hidden(token.view(1, 1), positions, cache)[:, -1, :]), (window, cache)
-        window = window[:, -ctx:]
-        return self(window)[:, -1, :], (window, None)
+
+class _CachedDecoder(Decoder):
+    """Keeps every layer's keys and values, so a step computes one token per row. Ragged prompts
+    are read once, right-padded, with the padding masked out of every later step; each row then
+    writes at its own position. Learned positions end at the context, so once any row reaches it
+    the decoder turns into a re-reading one (each step reads the last context_length tokens, as
+    training saw them)."""
+
+    def __init__(self, model: GPT):
+        self.model = model
+        self.ctx = model.config.context_length
+        self.device = next(model.parameters()).device
+        self.cache = KVCache(len(model.blocks))
+        self.seqs: list[list[int]] = []  # kept for the switch to re-reading
+        self.rereading: RereadingDecoder | None = None
+
+    def begin(self, prompts: list[list[int]]) -> Tensor:
+        self.seqs = [list(p[-self.ctx :]) for p in prompts]
+        idx, lengths = right_padded(self.seqs)
+        lengths = lengths.to(self.device)
+        self.key_mask = torch.arange(idx.size(1), device=self.device)[None, :] < lengths[:, None]
+        hidden = self.model.hidden(idx.to(self.device), cache=self.cache, key_mask=self.key_mask)
+        self.positions = lengths.clone()  # where each row's next token goes
+        return self.model.head(hidden[torch.arange(len(prompts), device=self.device), lengths - 1])
+
+    def step(self, tokens: Tensor) -> Tensor:
+        if self.rereading is None:
+            for seq, token in zip(self.seqs, tokens.tolist(), strict=True):
+                seq.append(token)
+            if int(self.positions.max()) >= self.ctx:
+                self.rereading = RereadingDecoder(self.model, self.seqs)
+                return self.rereading._read()
+            self.key_mask = torch.cat([self.key_mask, torch.ones_like(self.key_mask[:, :1])], dim=1)
+            hidden = self.model.hidden(tokens.to(self.device)[:, None], self.positions[:, None], self.cache, self.key_mask)
+            self.positions = self.positions + 1
+            return self.model.head(hidden[:, -1, :])
+        return self.rereading.step(tokens)
+
+    def keep(self, rows: Tensor) -> None:
+        if self.rereading is not None:
+            self.rereading.keep(rows)
+            return
+        rows = rows.to(self.device)
+        self.cache.select(rows)
+        self.key_mask, self.positions = self.key_mask[rows], self.positions[rows]
+        self.seqs = [list(self.seqs[r]) for r in rows.tolist()]

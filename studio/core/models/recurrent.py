@@ -11,9 +11,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from studio.core.architectures import RecurrentConfig
-from studio.core.models.base import LanguageModel, causal_lm_loss
+from studio.core.models.base import Decoder, LanguageModel, RereadingDecoder, causal_lm_loss, right_padded
 
 
 class RecurrentLM(LanguageModel):
@@ -62,10 +63,38 @@ class RecurrentLM(LanguageModel):
         groups.append([p for name, p in self.head.named_parameters() if not (self.config.tie_weights and name == "weight")])
         return groups
 
-    def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
-        logits, state = self(prompt)
-        return logits[:, -1, :], state
+    def logits(self, idx: Tensor) -> Tensor:
+        return self(idx)[0]
 
-    def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        logits, state = self(token.view(1, 1), state)
-        return logits[:, -1, :], state
+    def make_decoder(self, use_cache: bool = True) -> Decoder:
+        return _StateDecoder(self) if use_cache else RereadingDecoder(self)
+
+
+class _StateDecoder(Decoder):
+    """Carries each row's recurrent state, as the network does by nature: ragged prompts are read
+    once as a packed batch (so each state stops at its own prompt's end), then each step feeds
+    one token per row. There is no context limit to reach."""
+
+    def __init__(self, model: RecurrentLM):
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.state: Any = None
+
+    def begin(self, prompts: list[list[int]]) -> Tensor:
+        idx, lengths = right_padded(prompts)
+        packed = pack_padded_sequence(self.model.embed(idx.to(self.device)), lengths, batch_first=True, enforce_sorted=False)
+        out, self.state = self.model.rnn(packed)
+        hidden, _ = pad_packed_sequence(out, batch_first=True)
+        return self.model.head(hidden[torch.arange(len(prompts), device=self.device), lengths.to(self.device) - 1])
+
+    def step(self, tokens: Tensor) -> Tensor:
+        logits, self.state = self.model(tokens.to(self.device)[:, None], self.state)
+        return logits[:, -1, :]
+
+    def keep(self, rows: Tensor) -> None:
+        rows = rows.to(self.device)
+        # The batch is dimension 1 of a recurrent state ([layers, B, hidden]; an LSTM has two).
+        if isinstance(self.state, tuple):
+            self.state = tuple(s.index_select(1, rows) for s in self.state)
+        else:
+            self.state = self.state.index_select(1, rows)

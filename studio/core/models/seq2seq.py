@@ -8,14 +8,12 @@ decoder writes the second half.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from studio.core.architectures import Seq2SeqConfig
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
-from studio.core.models.base import LanguageModel, causal_lm_loss, init_weights
+from studio.core.models.base import Decoder, LanguageModel, causal_lm_loss, init_weights, right_padded
 from studio.core.models.transformer_layers import Block, KVCache, layer_norm, scale_residual_projections
 
 
@@ -87,20 +85,40 @@ class Seq2SeqTransformer(LanguageModel):
         tgt_in = torch.cat([bos, target[:, :-1]], dim=1)
         return causal_lm_loss(self(src, tgt_in), target)
 
-    # Free generation: the prompt is the source, the decoder writes its continuation, with a
-    # key-value cache until the target fills the context, then re-reading its last context_length
-    # tokens each step.
-    def start_decoding(self, prompt: Tensor) -> tuple[Tensor, Any]:
-        src = prompt[:, -self.config.context_length :]
-        memory = self.encode(src, src != PAD_ID)
-        tgt = torch.full((1, 1), BOS_ID, dtype=prompt.dtype, device=prompt.device)
-        cache = self.new_cache()
-        return self.decode(tgt, memory, cache=cache)[:, -1, :], (memory, tgt, cache)
+    def make_decoder(self, use_cache: bool = True) -> Decoder:
+        return _Seq2SeqDecoder(self, use_cache)
 
-    def continue_decoding(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        memory, tgt, cache = state
-        tgt = torch.cat([tgt, token.view(1, 1)], dim=1)
-        if cache is not None and tgt.size(1) <= self.config.context_length:
-            return self.decode(token.view(1, 1), memory, cache=cache)[:, -1, :], (memory, tgt, cache)
-        tgt = tgt[:, -self.config.context_length :]
-        return self.decode(tgt, memory)[:, -1, :], (memory, tgt, None)
+
+class _Seq2SeqDecoder(Decoder):
+    """Each prompt is a source, encoded once; the decoder writes from <bos>, keeping its keys and
+    values (and the encoder's, for cross-attention). A target longer than the context re-reads its
+    last context_length tokens each step (free generation); tasks never write more than
+    ``max_new`` = context - 1 tokens, the longest target training saw."""
+
+    def __init__(self, model: Seq2SeqTransformer, use_cache: bool):
+        self.model = model
+        self.ctx = model.config.context_length
+        self.max_new = self.ctx - 1
+        self.device = next(model.parameters()).device
+        self.cache: KVCache | None = model.new_cache() if use_cache else None
+
+    def begin(self, prompts: list[list[int]]) -> Tensor:
+        src = right_padded([p[-self.ctx :] or [PAD_ID] for p in prompts], PAD_ID)[0].to(self.device)
+        self.src_mask = src != PAD_ID
+        self.memory = self.model.encode(src, self.src_mask)
+        self.tgt = torch.full((len(prompts), 1), BOS_ID, dtype=torch.long, device=self.device)
+        return self.model.decode(self.tgt, self.memory, self.src_mask, self.cache)[:, -1, :]
+
+    def step(self, tokens: Tensor) -> Tensor:
+        tokens = tokens.to(self.device)[:, None]
+        self.tgt = torch.cat([self.tgt, tokens], dim=1)
+        if self.cache is not None and self.tgt.size(1) <= self.ctx:
+            return self.model.decode(tokens, self.memory, self.src_mask, self.cache)[:, -1, :]
+        self.cache = None
+        return self.model.decode(self.tgt[:, -self.ctx :], self.memory, self.src_mask)[:, -1, :]
+
+    def keep(self, rows: Tensor) -> None:
+        rows = rows.to(self.device)
+        self.memory, self.src_mask, self.tgt = self.memory[rows], self.src_mask[rows], self.tgt[rows]
+        if self.cache is not None:
+            self.cache.select(rows)

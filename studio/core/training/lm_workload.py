@@ -15,7 +15,8 @@ from studio.core.config import RunConfig
 from studio.core.control import RunControl
 from studio.core.data.prepare import PreparedCorpus, prepare_corpus
 from studio.core.data.tokenizers import Tokenizer
-from studio.core.decoding.generate import SamplingSettings, generate_text
+from studio.core.decoding.options import DecodingSettings
+from studio.core.decoding.sampling import generate_text
 from studio.core.events import DataProgress, DataReady, LogMessage
 from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
@@ -81,7 +82,7 @@ class LanguageModelWorkload(Workload):
         loss = evaluate_loss(model, self.eval_windows, cfg.train.batch_size, device, autocast, seed=cfg.train.seed + 2)  # type: ignore[arg-type]
         text = ""
         if sample and cfg.train.sample_tokens and cfg.model.objective != "masked":
-            settings = SamplingSettings(max_new_tokens=cfg.train.sample_tokens, temperature=0.8, seed=cfg.train.seed + step)
+            settings = DecodingSettings(max_new_tokens=cfg.train.sample_tokens, temperature=0.8, seed=cfg.train.seed + step)
             text = generate_text(model, self.tokenizer, cfg.train.sample_prompt, settings)  # type: ignore[arg-type]
         return Evaluation(loss, {}, text)
 

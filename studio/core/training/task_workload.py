@@ -25,11 +25,10 @@ from torch.nn import functional as F
 from studio.core.config import RunConfig
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
 from studio.core.data.tokenizers import Tokenizer
-from studio.core.decoding.generate import batched_greedy
+from studio.core.decoding.greedy import batched_greedy
 from studio.core.errors import DataError
 from studio.core.events import DataReady, LogMessage, MetricsReported
 from studio.core.models.base import IGNORE_INDEX, LanguageModel
-from studio.core.models.seq2seq import Seq2SeqTransformer
 from studio.core.tasks.demo import demo_task_paths
 from studio.core.tasks.examples import Example, load_examples
 from studio.core.tasks.heads import ClassifierModel, SpanQAModel, best_span
@@ -85,7 +84,7 @@ class TaskWorkload(Workload):
         self.tokenizer = tokenizer
         self.kind = config.task.kind
         self.head = "classifier" if self.kind == "classify" else ("span" if self.kind == "qa" and config.task.qa_mode == "extractive" else "")
-        self.seq2seq = isinstance(base, Seq2SeqTransformer)
+        self.seq2seq = base.config.objective == "seq2seq"
         if not self.head and base.config.objective == "masked":
             raise DataError(f"a BERT-style encoder cannot write text, so it cannot be fine-tuned to {self.kind}; start from a GPT, RNN or seq2seq run")
         started = time.perf_counter()
@@ -220,9 +219,8 @@ class TaskWorkload(Workload):
         if self.seq2seq:
             logits = model(batch["idx"], batch["tgt_in"], batch["mask"])
             return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch["target"].reshape(-1), ignore_index=IGNORE_INDEX)
-        logits = model(batch["idx"])
-        if isinstance(logits, tuple):  # recurrent models also return their state
-            logits = logits[0]
+        assert isinstance(model, LanguageModel)
+        logits = model.logits(batch["idx"])
         # Predict token t+1 from tokens up to t; the labels are the tokens themselves, shifted.
         return F.cross_entropy(
             logits[:, :-1].reshape(-1, logits.size(-1)).float(), batch["labels"][:, 1:].reshape(-1), ignore_index=IGNORE_INDEX

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.decoding.options import DEFAULT_MAX_NEW_TOKENS, DecodingSettings
 from studio.gui.widgets.layout import row_widget
 from studio.gui.workers.inference_worker import TryJob, TryRequest
 
@@ -142,7 +143,7 @@ class TryPage(QWidget):
         self.temperature_spin = QDoubleSpinBox(objectName="temperatureSpin", minimum=0.05, maximum=5.0, value=0.8, singleStep=0.05)
         self.top_k_spin = QSpinBox(objectName="topKSpin", minimum=0, maximum=100_000, value=0)
         self.top_p_spin = QDoubleSpinBox(objectName="topPSpin", minimum=0.01, maximum=1.0, value=1.0, singleStep=0.05)
-        self.max_tokens_spin = QSpinBox(objectName="maxTokensSpin", minimum=1, maximum=4096, value=64)
+        self.max_tokens_spin = QSpinBox(objectName="maxTokensSpin", minimum=1, maximum=4096, value=DEFAULT_MAX_NEW_TOKENS)
         self.seed_spin = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1, value=0)
         self.seed_spin.setToolTip("The same seed samples the same text; 0 draws a new one each time")
         df.addRow("Mode", self.mode_combo)
@@ -251,8 +252,6 @@ class TryPage(QWidget):
         return TABS[self.tabs.currentIndex()][0]
 
     def run(self) -> None:
-        from studio.core.inference.runner import Decoding
-
         if self.job.running:
             return
         tab = self.current_tab()
@@ -266,9 +265,9 @@ class TryPage(QWidget):
                 return w.text()
             return ""
 
-        decoding = Decoding(
-            self.mode_combo.currentText(), self.beam_spin.value(), self.temperature_spin.value(), self.top_k_spin.value(),
-            self.top_p_spin.value(), self.max_tokens_spin.value(), self.seed_spin.value() or None,
+        decoding = DecodingSettings(
+            self.mode_combo.currentText(), self.temperature_spin.value(), self.top_k_spin.value(), self.top_p_spin.value(),
+            self.beam_spin.value(), max_new_tokens=self.max_tokens_spin.value(), seed=self.seed_spin.value() or None,
         )
         panes = [0, 1] if self.compare_check.isChecked() else [0]
         requests = []

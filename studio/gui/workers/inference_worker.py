@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from studio.core.decoding.options import DecodingSettings
 from studio.core.errors import StudioError
 from studio.gui.workers.thread_job import ThreadJob
 
@@ -24,7 +25,7 @@ class TryRequest:
     text: str
     context: str
     question: str
-    decoding: object  # studio.core.inference.runner.Decoding
+    decoding: DecodingSettings
 
 
 class ModelCache:
