@@ -568,9 +568,13 @@ def test_a_stop_on_any_rank_stops_all(torchrun_runs: dict[str, object]) -> None:
     assert marker is not None, output
     studio_part, torchrun_report = output[: marker.start()], output[marker.start():]
     assert "Traceback" not in studio_part and "ChildFailedError" in torchrun_report
-    assert stop["info"]["status"] == "stopped" and stop["info"]["step"] == 6, stop["info"]
-    assert stop["checkpoint"].step == 6 and stop["checkpoint"].resumable
-    assert stop["steps"] == list(range(1, 7))  # rank 0 took no step after rank 1 asked to stop
+    # Rank 1's handler runs once the OS delivers the signal to one of its threads, which on a
+    # loaded machine can be a step after it was sent; what matters is that rank 0, never
+    # signalled, stopped at the very step rank 1 did, and saved it.
+    step = stop["info"]["step"]
+    assert stop["info"]["status"] == "stopped" and 6 <= step <= 8, stop["info"]
+    assert stop["checkpoint"].step == step and stop["checkpoint"].resumable
+    assert stop["steps"] == list(range(1, step + 1))  # rank 0 took no step after the stop
 
 
 @LINUX
