@@ -319,46 +319,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
+    from studio.core.inference.evaluation import evaluate
     from studio.core.inference.loading import load_model
 
     loaded = load_model(args.run, args.checkpoint, args.device)
-    cfg = loaded.config
     print(f"[{loaded.label}]")
-    splits = ["valid", "test"] if args.split == "all" else [args.split]
-    if cfg.task.kind != "lm":
-        from studio.core.training.task_workload import TaskWorkload
-
-        base = getattr(loaded.model, "base", loaded.model)
-        workload = TaskWorkload(cfg, lambda e: None, base, loaded.tokenizer, loaded.checkpoint.labels)  # type: ignore[arg-type]
-        for split in splits:
-            examples = workload.valid_examples if split == "valid" else workload.test_examples
-            if not examples:
-                print(f"{split}: no examples")
-                continue
-            t0 = time.perf_counter()
-            from studio.core.tasks.metrics import task_metrics
-
-            metrics = task_metrics(cfg.task.kind, workload.predict(loaded.model, examples), [e.all_targets for e in examples])
-            shown = "  ".join(f"{k} {v:.2f}" for k, v in metrics.items())
-            print(f"{split}: {shown}  ({len(examples):,} examples, {time.perf_counter() - t0:.1f} s)")
-        return EXIT_OK
-
-    from studio.core.data.prepare import prepare_corpus
-    from studio.core.training.batches import sequential_windows
-    from studio.core.training.lm_workload import evaluate_loss
-
-    prepared = prepare_corpus(cfg.data, cfg.tokenizer, tokenizer=loaded.tokenizer)
-    for split in splits:
-        tokens = prepared.tokens(split)
-        windows = sequential_windows(tokens, cfg.model.context_length + 1)
-        if len(windows) == 0:
-            print(f"{split}: empty split")
-            continue
-        t0 = time.perf_counter()
-        loss = evaluate_loss(loaded.model, windows, cfg.train.batch_size * 4, torch.device(args.device), seed=cfg.train.seed + 2)  # type: ignore[arg-type]
-        print(f"{split}: loss {loss:.4f}  perplexity {math.exp(min(loss, 50)):.2f}  ({len(tokens):,} tokens, {time.perf_counter() - t0:.1f} s)")
+    for score in evaluate(loaded, ["valid", "test"] if args.split == "all" else [args.split]):
+        print(score.describe(), flush=True)
     return EXIT_OK
 
 

@@ -11,7 +11,6 @@ interrupted run left off.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import socket
@@ -55,6 +54,7 @@ from studio.core.training.checkpoint import Checkpoint, load_checkpoint, save_ch
 from studio.core.training.checkpoint_commit import committed_checkpoint, recover_checkpoints
 from studio.core.training.device import DeviceChoice, choose_device, torch_threads
 from studio.core.training.distributed import DistributedEnv
+from studio.core.training.finetune import inherit_base
 from studio.core.training.lm_workload import LanguageModelWorkload
 from studio.core.training.run_dir import (
     RunDir,
@@ -396,14 +396,12 @@ class Trainer:
 
     def _load_base(self) -> tuple[LanguageModel, Tokenizer]:
         """The base run's language model (adapters merged, head dropped) and tokenizer. The run's
-        config takes the base's model settings, so the run folder describes what was trained."""
-        path, base_run = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
+        config takes what it inherits from the base (``studio.core.training.finetune``), so the
+        run folder describes what was trained."""
+        self.config = inherit_base(self.config)
+        path, _ = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
         base = load_checkpoint(path)
         model = language_model_of(base.build_model("cpu"))
-        # The base is recorded by its absolute folder, so the run can be resumed from anywhere.
-        where = str(base_run.path if base_run is not None else Path(path).resolve())
-        finetune = dataclasses.replace(self.config.finetune, base=where)
-        self.config = self.config.replace(model=base.config.model, finetune=finetune)
         self._emit(LogMessage("info", f"fine-tuning from {path} (step {base.step}, {base.config.model.label})"))
         return model, base.tokenizer
 

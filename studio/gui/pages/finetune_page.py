@@ -4,7 +4,6 @@ the Train page."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -26,8 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.config import DataConfig, FinetuneConfig, RunConfig, RunSection, TaskConfig, TrainConfig
+from studio.core.architectures import GPTConfig
+from studio.core.config import (
+    DataConfig,
+    FinetuneConfig,
+    RunConfig,
+    RunSection,
+    TaskConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
 from studio.core.errors import ConfigError, ConfigIssue, StudioError
+from studio.core.training.finetune import inherit_base
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
 from studio.gui.widgets.layout import VerticalScrollWidget, row_widget
@@ -268,14 +277,9 @@ class FinetunePage(QWidget):
             issues.append(ConfigIssue("data.paths", "continued language modelling needs a corpus: choose files"))
         if issues:
             raise ConfigError(issues)
-        base_config = RunConfig.load(Path(base) / "config.toml") if (Path(base) / "config.toml").exists() else None
-        if base_config is None:
-            raise ConfigError(ConfigIssue("finetune.base", f"{base} is not a run folder with a config.toml"))
-        data = DataConfig(paths=self._paths(self.path_edit)) if kind == "lm" else base_config.data
-        # Run folders start with their creation time; the new folder gets its own.
-        name = f"{re.sub(r'^[0-9]{8}-[0-9]{6}-', '', Path(base).name)}-{kind}"
-        config = RunConfig(RunSection(name=name[-60:]), data, base_config.tokenizer, base_config.model,
-                           self.session.optimizer, self.session.schedule, train, task, finetune)  # type: ignore[arg-type]
+        data = DataConfig(paths=self._paths(self.path_edit)) if kind == "lm" else DataConfig()
+        config = inherit_base(RunConfig(RunSection(), data, TokenizerConfig(), GPTConfig(), self.session.optimizer,
+                                        self.session.schedule, train, task, finetune))  # type: ignore[arg-type]
         problems = config.cross_check()
         if problems:
             raise ConfigError(problems)
