@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
@@ -27,6 +28,8 @@ from studio.core.events import (
     StepLogged,
     TrialPruned,
 )
+from studio.core.faults import fault_point
+from studio.core.fileio import describe_os_error
 
 
 @runtime_checkable
@@ -50,8 +53,6 @@ class SinkFailed(StudioError):
     def __init__(self, sink: object, error: BaseException):
         self.error = error
         if isinstance(error, OSError):
-            from studio.core.fileio import describe_os_error
-
             reason = describe_os_error(error, "writing")
         else:
             reason = f"{type(error).__name__}: {error}"
@@ -126,8 +127,6 @@ class MetricsWriter:
     def on_event(self, event: Event) -> None:
         if isinstance(event, DataProgress):
             return
-        from studio.core.faults import fault_point
-
         if self._file is None:
             self._file = self._open()
         data = {k: (_finite(v) if isinstance(v, float) else v) for k, v in event.to_dict().items()}
@@ -229,8 +228,6 @@ class LogWriter:
             line = describe(event)
         if line is None:
             return
-        import time
-
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.time))
         with self.path.open("a", encoding="utf-8") as f:
             f.write(f"{stamp}  {line}\n")

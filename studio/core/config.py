@@ -197,6 +197,10 @@ class TrainConfig(Section):
         return []
 
 
+# The metric a task run is ranked and summarised by (the run library, search, the model card).
+PRIMARY_METRIC = {"classify": "accuracy", "translate": "bleu", "summarize": "rougeL", "qa": "f1"}
+
+
 @dataclass
 class TaskConfig(Section):
     """What the run learns: language modelling on [data], or a task on labelled examples."""

@@ -7,6 +7,7 @@ untouched: ``STUDIO_DATA_DIR`` (runs, datasets), ``STUDIO_CACHE_DIR`` (token cac
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -47,8 +48,6 @@ def token_cache_dir() -> Path:
 def studio_command(*args: str) -> list[str]:
     """How to start ``studio`` again as a child process: this Python with ``-m studio``, or, in a
     frozen (PyInstaller) build, the bundle's own executable."""
-    import sys
-
     if getattr(sys, "frozen", False):
         return [sys.executable, *args]
     return [sys.executable, "-m", "studio", *args]

@@ -46,6 +46,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from charset_normalizer import from_bytes
+
 from studio.core.errors import DataError
 from studio.core.settings import text_codec_problem
 
@@ -235,12 +237,6 @@ def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:
 
 def _charset_normalizer(sample: bytes) -> tuple[str, str, bool] | None:
     """(codec, language or "", whether a tie was broken by preference), or None when nothing fits."""
-    try:
-        from charset_normalizer import from_bytes
-    except ImportError:  # a dependency; installed with requests almost everywhere, but say so if not
-        raise DataError("is not UTF-8, and charset-normalizer (which recognises other encodings) is not "
-                        "installed: pip install charset-normalizer, or set data.encoding") from None
-
     matches = list(from_bytes(sample))
     if not matches:
         return None

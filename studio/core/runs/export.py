@@ -11,6 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from torch import nn
+
+from studio.core.config import RunConfig
 from studio.core.errors import StudioError
 from studio.core.events import EvalLogged, StepLogged
 from studio.core.tasks.lora import merge_lora
@@ -70,10 +73,7 @@ class ExportError(StudioError):
     """The export cannot be written where asked."""
 
 
-def _merge(model: object) -> int:
-    from torch import nn
-
-    assert isinstance(model, nn.Module)
+def _merge(model: nn.Module) -> int:
     return merge_lora(model)
 
 
@@ -89,12 +89,7 @@ def _metrics_csv(run: RunDir, path: Path) -> None:
                 writer.writerow([e.step, e.tokens_seen, f"{e.elapsed_s:.3f}", "", "", "", "", e.loss, e.perplexity, metrics])
 
 
-def _model_card(config: object, model: object, step: int, run: RunDir | None, merged: int) -> str:
-    from torch import nn
-
-    from studio.core.config import RunConfig
-
-    assert isinstance(config, RunConfig) and isinstance(model, nn.Module)
+def _model_card(config: RunConfig, model: nn.Module, step: int, run: RunDir | None, merged: int) -> str:
     total, _ = count_parameters(model)
     data = ", ".join(config.data.paths) or f"built-in dataset {config.data.dataset}"
     task = config.task

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.core.config import PRIMARY_METRIC
 from studio.core.paths import data_dir
-from studio.core.tasks.metrics import PRIMARY_METRIC
 from studio.core.training.checkpoint_commit import committed_checkpoint
 from studio.core.training.run_dir import RunDir, run_roots
 

@@ -30,6 +30,7 @@ import csv
 import json
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,8 +102,6 @@ def run_search(spec: SearchSpec, callbacks: Sequence[Any] = (), control: RunCont
     ``parallel``: trials at once. 0 means one per GPU when there are several GPUs, else one after
     another. Parallel trials each run in their own process, pinned to their GPU.
     """
-    import threading
-
     control = control or RunControl()
     lock = threading.RLock()
     dispatcher = Dispatcher(list(callbacks))

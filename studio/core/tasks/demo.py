@@ -16,7 +16,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.core.errors import DataError
 from studio.core.paths import datasets_dir
+from studio.core.tasks.examples import load_examples
 
 # ---- translation --------------------------------------------------------------------------------
 
@@ -160,8 +162,6 @@ def demo_task_folder(name: str) -> Path:
 def demo_task_paths(name: str) -> dict[str, Path]:
     """The demo task's files in the user data folder, written on first use."""
     if name not in DEMO_TASKS:
-        from studio.core.errors import DataError
-
         raise DataError(f"unknown demo task {name!r} (built in: {', '.join(DEMO_TASKS)})")
     folder = demo_task_folder(name)
     paths = {split: folder / f"{split}.jsonl" for split in SIZES}
@@ -179,8 +179,6 @@ def write_task_corpus(name: str, path: Path) -> Path:
 
 def write_examples_corpus(kind: str, example_paths: list[Path], path: Path, fmt: str = "auto", fields: list[str] | None = None) -> Path:
     """Any task's examples as a plain-text corpus: every question, input and output on its own line."""
-    from studio.core.tasks.examples import load_examples
-
     examples = load_examples(kind, example_paths, fmt, fields)
     lines = [" ".join(t.split()) for e in examples for t in (e.question, e.source, e.target if kind != "classify" else "") if t.strip()]
     path.parent.mkdir(parents=True, exist_ok=True)

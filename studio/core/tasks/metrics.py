@@ -20,6 +20,10 @@ import re
 import string
 from collections.abc import Sequence
 
+import sacrebleu
+from rouge_score import rouge_scorer
+from sklearn.metrics import accuracy_score, f1_score
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -30,8 +34,6 @@ def is_chinese(texts: Sequence[str]) -> bool:
 
 
 def classification_metrics(predictions: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
     return {
         "accuracy": 100.0 * accuracy_score(labels, predictions),
         "f1": 100.0 * f1_score(labels, predictions, average="macro", zero_division=0),
@@ -39,8 +41,6 @@ def classification_metrics(predictions: Sequence[str], labels: Sequence[str]) ->
 
 
 def translation_metrics(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    import sacrebleu
-
     tokenize = "zh" if is_chinese(references) else "13a"
     bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize)
     chrf = sacrebleu.corpus_chrf(list(hypotheses), [list(references)])
@@ -58,8 +58,6 @@ class _CharTokenizer:
 def summarization_metrics(summaries: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
     """ROUGE F-measures; with several references per example the best one counts (as rouge-score's
     ``score_multi`` does)."""
-    from rouge_score import rouge_scorer
-
     flat = [r for refs in references for r in refs]
     tokenizer = _CharTokenizer() if is_chinese(flat) else None
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=tokenizer is None, tokenizer=tokenizer)
@@ -128,5 +126,3 @@ def task_metrics(kind: str, predictions: Sequence[str], references: Sequence[Seq
         return qa_metrics(predictions, references)
     raise ValueError(kind)
 
-
-PRIMARY_METRIC = {"classify": "accuracy", "translate": "bleu", "summarize": "rougeL", "qa": "f1"}

@@ -28,10 +28,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from studio.core.architectures import human_bytes
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer
 from studio.core.errors import CheckpointError, ConfigError
+from studio.core.faults import fault_point
 from studio.core.fileio import DIR_MODE, atomic_write_text, fsync_dir
+from studio.core.tasks.model import build_task_model
 from studio.core.training.checkpoint_commit import (
     COMMIT_FILE,
     MODEL_FILE,
@@ -41,6 +44,7 @@ from studio.core.training.checkpoint_commit import (
     fsync_tree,
     read_small_json,
 )
+from studio.core.training.preflight import available_memory
 
 CHECKPOINT_FORMAT_VERSION = 2  # 2 added commit.json
 
@@ -58,8 +62,6 @@ def save_checkpoint(
     rng: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a committed checkpoint to ``directory`` (see the commit protocol above)."""
-    from studio.core.faults import fault_point
-
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
@@ -125,8 +127,6 @@ class Checkpoint:
 
     def build_model(self, device: torch.device | str = "cpu") -> nn.Module:
         """The saved network: its language model, plus the task head and adapters it was trained with."""
-        from studio.core.tasks.model import build_task_model
-
         self.check_size(device)
         model = build_task_model(self.config, int(self.state["vocab_size"]), self.labels)
         self.load_weights(model)
@@ -136,9 +136,6 @@ class Checkpoint:
         """Before allocating: the config must describe a model the weights file can actually hold
         (a config or state.json from a stranger could claim billions of parameters), and that
         model must fit in the memory available."""
-        from studio.core.architectures import human_bytes
-        from studio.core.training.preflight import available_memory
-
         vocab = int(self.state["vocab_size"])
         declared = 4 * self.config.model.param_count(vocab)
         path = self.directory / MODEL_FILE

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import psutil
+import torch
 
 from studio.core.architectures import MemoryEstimate, human_bytes
 from studio.core.errors import ResourceError
@@ -37,8 +38,6 @@ class Verdict:
 def available_memory(device_type: str = "cpu", index: int | None = None) -> int | None:
     """Bytes the device can still give, or None when it cannot tell."""
     if device_type == "cuda":
-        import torch
-
         free, _total = torch.cuda.mem_get_info(index or 0)
         return int(free)
     if device_type == "cpu":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -111,8 +112,6 @@ class RunDir:
             )
         except BaseException:
             # A folder without its config would show up as a broken run: leave nothing behind.
-            import shutil
-
             shutil.rmtree(path, ignore_errors=True)
             raise
         if out:

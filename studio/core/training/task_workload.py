@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from studio.core.config import RunConfig
-from studio.core.data.special_tokens import BOS_ID, PAD_ID
+from studio.core.data.special_tokens import BOS_ID, PAD_ID, UNK_ID
 from studio.core.data.tokenizers import Tokenizer
 from studio.core.decoding.greedy import batched_greedy
 from studio.core.errors import DataError
@@ -114,8 +114,6 @@ class TaskWorkload(Workload):
         """A base model cannot write what its vocabulary lacks; say so before hours are spent."""
         if self.head:
             return
-        from studio.core.data.special_tokens import UNK_ID
-
         targets = [t for f in self.train_features for t in (f.target if f.target is not None else f.labels) if t >= 0]
         unknown = sum(1 for t in targets if t == UNK_ID)
         if unknown:

@@ -11,6 +11,7 @@ interrupted run left off.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import socket
@@ -425,8 +426,6 @@ class Trainer:
 
     def _final_results(self, device: torch.device) -> None:
         """Score the best checkpoint on the whole validation and test splits; keep results.json."""
-        import json
-
         assert self.model is not None
         if self.run is not None and (self.run.checkpoint("best") / "model.safetensors").exists():
             load_checkpoint(self.run.checkpoint("best")).load_weights(self.model)

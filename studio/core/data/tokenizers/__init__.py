@@ -7,22 +7,19 @@ from pathlib import Path
 
 from studio.core.config import TokenizerConfig
 from studio.core.data.tokenizers.base import Tokenizer, read_manifest
+from studio.core.data.tokenizers.bpe import BPETokenizer
+from studio.core.data.tokenizers.char import CharTokenizer
+from studio.core.data.tokenizers.word import WordTokenizer
 from studio.core.errors import CheckpointError
 
 
 def train_tokenizer(config: TokenizerConfig, texts: Iterable[str], length: int | None = None) -> Tokenizer:
     """Learn a vocabulary from ``texts`` (the training split only, so validation stays unseen)."""
     if config.kind == "char":
-        from studio.core.data.tokenizers.char import CharTokenizer
-
         return CharTokenizer.train(texts, config.vocab_size, config.min_frequency, config.lowercase)
     if config.kind == "word":
-        from studio.core.data.tokenizers.word import WordTokenizer
-
         return WordTokenizer.train(texts, config.vocab_size, config.min_frequency, config.language, config.lowercase)
     if config.kind == "bpe":
-        from studio.core.data.tokenizers.bpe import BPETokenizer
-
         return BPETokenizer.train(texts, config.vocab_size, max(config.min_frequency, 2), config.lowercase, length)
     raise ValueError(config.kind)
 
@@ -31,16 +28,10 @@ def load_tokenizer(directory: Path) -> Tokenizer:
     manifest = read_manifest(directory)
     kind = manifest["kind"]
     if kind == "char":
-        from studio.core.data.tokenizers.char import CharTokenizer
-
         return CharTokenizer.from_manifest(manifest)
     if kind == "word":
-        from studio.core.data.tokenizers.word import WordTokenizer
-
         return WordTokenizer.from_manifest(manifest)
     if kind == "bpe":
-        from studio.core.data.tokenizers.bpe import BPETokenizer
-
         return BPETokenizer.from_manifest(manifest, Path(directory))
     raise CheckpointError(f"{directory}: unknown tokenizer kind {kind!r}")
 

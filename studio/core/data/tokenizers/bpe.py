@@ -6,6 +6,7 @@ whitespace and Chinese included.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -105,6 +106,4 @@ def _batched(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
 
 
 def _sha(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()

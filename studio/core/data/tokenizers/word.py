@@ -21,6 +21,8 @@ _NLP_CACHE: dict[str, Any] = {}
 def spacy_tokenizer(language: str) -> Any:
     """spaCy's tokenizer for ``language``, loaded once per process (spaCy's import takes seconds)."""
     if language not in _NLP_CACHE:
+        # Deferred: importing spaCy takes about 3.5 s (it pulls in thinc), and every training
+        # process imports this module, most of them for char or BPE tokenizers that never need it.
         import spacy
 
         try:
@@ -35,7 +37,7 @@ def spacy_tokenizer(language: str) -> Any:
 
 
 def _has_jieba() -> bool:
-    try:
+    try:  # optional: Chinese word segmentation, when installed
         import jieba  # noqa: F401
     except ImportError:
         return False
