@@ -91,15 +91,15 @@ def main() -> int:
 
         probe.timeout.connect(tick)
         page = window.train_page
-        page.training.event.connect(lambda e: speeds.append(e.tokens_per_s) if isinstance(e, StepLogged) else None)
+        page.monitor.training.event.connect(lambda e: speeds.append(e.tokens_per_s) if isinstance(e, StepLogged) else None)
         done = QEventLoop()
-        page.run_ended.connect(done.quit)
+        page.monitor.run_ended.connect(done.quit)
         clock.start()
         probe.start()
         page.start()
         done.exec()
         probe.stop()
-        page.run_ended.disconnect(done.quit)
+        page.monitor.run_ended.disconnect(done.quit)
         return median_speed(speeds), lateness
 
     head_speeds, gui_speeds, all_lateness = [], [], []

@@ -91,16 +91,16 @@ def main() -> int:
     page.forms["run"].set_values({"name": "shakespeare-gpt"})
     window.nav.setCurrentRow(2)
     page.start()
-    wait_for(lambda: page.plots.evals.size >= 2, timeout=args.run_seconds * 10)
+    wait_for(lambda: page.monitor.plots.evals.size >= 2, timeout=args.run_seconds * 10)
     pump(args.run_seconds / 4)
     shoot("4-train-running")
-    page.log_check.setChecked(True)
-    page.tabs.setCurrentIndex(1)
+    page.monitor.log_check.setChecked(True)
+    page.monitor.tabs.setCurrentIndex(1)
     shoot("5-train-log-scale")
     first_run = page.monitor.run_dir
     page.stop()
     wait_for(lambda: page.monitor.idle, timeout=120)
-    page.log_check.setChecked(False)
+    page.monitor.log_check.setChecked(False)
 
     # 4. Trying the model: free generation, with confidence shading.
     tried = window.try_page

@@ -193,9 +193,6 @@ class TrainConfig(Section):
     sample_tokens: int = setting(200, label="Sample length", help="Tokens of text sampled at each evaluation; 0 turns sampling off.", min=0, max=10000)
     sample_prompt: str = setting("", label="Sample prompt", help="Text the samples start from. Empty: start from <bos>.")
 
-    def check(self) -> list[ConfigIssue]:
-        return []
-
 
 # The metric a task run is ranked and summarised by (the run library, search, the model card).
 PRIMARY_METRIC = {"classify": "accuracy", "translate": "bleu", "summarize": "rougeL", "qa": "f1"}

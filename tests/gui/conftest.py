@@ -106,7 +106,7 @@ def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_unanswered
     w.close()
     QApplication.processEvents()
     assert not left_running, f"the test left a run going ({', '.join(left_running)})"
-    assert not w.train_page.training.running
+    assert not w.train_page.monitor.training.running
     assert not w.data_page.build.running
     assert not _running_threads(w)
     active = [t.objectName() for t in w.findChildren(QTimer) if t.isActive()]

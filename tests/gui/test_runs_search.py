@@ -71,7 +71,7 @@ def test_edit_sort_filter_delete_and_actions(qtbot, window: MainWindow, tiny_cor
     window.show_page("Runs")
     page.select_paths([str(runs[1])])
     click(qtbot, page.action_buttons["open"])
-    assert window.train_page.plots.steps.size == 8
+    assert window.train_page.monitor.plots.steps.size == 8
 
     window.show_page("Runs")
     asked = []
@@ -100,7 +100,7 @@ def test_search_page_runs_trials_and_promotes(qtbot, window: MainWindow, tiny_co
     assert page.scatter.listDataItems()
     assert page.promote_button.isEnabled()
     page.promote_steps.setValue(5)
-    with qtbot.waitSignal(window.train_page.run_ended, timeout=120_000):
+    with qtbot.waitSignal(window.train_page.monitor.run_ended, timeout=120_000):
         click(qtbot, page.promote_button)
     assert window.stack.currentWidget() is window.train_page
     assert window.train_page.monitor.run_dir.name.endswith("gui-best")

@@ -58,29 +58,29 @@ def run_flow(qtbot, w: MainWindow, tmp_path: Path, corpus: Path, arch: str) -> N
     w.nav.setCurrentRow(2)
     page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 10, "eval_batches": 2, "sample_tokens": 20})
     page.forms["run"].set_values({"name": f"gui-{arch}"})
-    assert page.start_button.isEnabled(), page.blocked_label.text()
-    click(qtbot, page.start_button)
+    assert page.monitor.start_button.isEnabled(), page.monitor.blocked_label.text()
+    click(qtbot, page.monitor.start_button)
 
-    plots = page.plots
+    plots = page.monitor.plots
     qtbot.waitUntil(lambda: plots.point_count() >= 5, timeout=60_000)  # the loss curve receives points
 
-    click(qtbot, page.pause_button)
+    click(qtbot, page.monitor.pause_button)
     qtbot.waitUntil(lambda: page.state == "paused", timeout=30_000)
     paused_points = plots.steps.size
-    assert "Paused at step" in page.status_label.text()
-    assert not page.pause_button.isEnabled() and page.resume_button.isEnabled()
+    assert "Paused at step" in page.monitor.status_label.text()
+    assert not page.monitor.pause_button.isEnabled() and page.monitor.resume_button.isEnabled()
 
-    click(qtbot, page.resume_button)
+    click(qtbot, page.monitor.resume_button)
     qtbot.waitUntil(lambda: plots.point_count() > paused_points + 3, timeout=60_000)  # drawn again
     qtbot.waitUntil(lambda: plots.evals.size >= 1, timeout=60_000)  # an evaluation, with its sample
 
-    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
-        click(qtbot, page.stop_button)
+    with qtbot.waitSignal(page.monitor.run_ended, timeout=60_000) as ended:
+        click(qtbot, page.monitor.stop_button)
     assert ended.args == ["stopped"]
-    assert page.status_label.text().startswith("Stopped at step")
+    assert page.monitor.status_label.text().startswith("Stopped at step")
     ckpt = load_checkpoint(page.run_dir / "checkpoints" / "last")
     assert ckpt.resumable and ckpt.step >= paused_points
-    assert page.log_view.toPlainText().count("paused at step") == 1
+    assert page.monitor.log_view.toPlainText().count("paused at step") == 1
     assert "Run:" in w.run_status.text() and "stopped" in w.run_status.text()
 
     # The child's own record, in order: no step between the pause and the resume, and the first
@@ -93,7 +93,7 @@ def run_flow(qtbot, w: MainWindow, tmp_path: Path, corpus: Path, arch: str) -> N
     assert after.step == events[paused].step + 1 == paused_points + 1
     # Every evaluation's sample is shown on the page.
     evals = [e for e in events if isinstance(e, EvalLogged)]
-    assert evals and all(e.sample.strip() in page.samples_view.toPlainText() for e in evals)
+    assert evals and all(e.sample.strip() in page.monitor.samples_view.toPlainText() for e in evals)
     assert plots.evals.size == len(evals)
 
 
@@ -111,19 +111,19 @@ def test_resume_a_stopped_run_from_disk(qtbot, window: MainWindow, tmp_path: Pat
     run_dir = page.run_dir
     step_before = load_checkpoint(run_dir / "checkpoints" / "last").step
     window.load_run(run_dir)
-    assert page.plots.point_count() >= step_before
-    assert page.resume_button.isEnabled()
-    click(qtbot, page.resume_button)
+    assert page.monitor.plots.point_count() >= step_before
+    assert page.monitor.resume_button.isEnabled()
+    click(qtbot, page.monitor.resume_button)
     # Stop only once the resumed run has taken steps of its own: a stop that arrived before its
     # first step would leave the checkpoint where it was.
-    qtbot.waitUntil(lambda: page.state == "running" and page.plots.steps.size and page.plots.steps.column("step")[-1] >= step_before + 3,
+    qtbot.waitUntil(lambda: page.state == "running" and page.monitor.plots.steps.size and page.monitor.plots.steps.column("step")[-1] >= step_before + 3,
                     timeout=60_000)
-    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
-        click(qtbot, page.stop_button)
+    with qtbot.waitSignal(page.monitor.run_ended, timeout=60_000) as ended:
+        click(qtbot, page.monitor.stop_button)
     assert ended.args == ["stopped"]
     step_after = load_checkpoint(run_dir / "checkpoints" / "last").step
     assert step_after >= step_before + 3
-    steps = page.plots.steps.column("step")
+    steps = page.monitor.plots.steps.column("step")
     assert list(steps) == list(range(1, step_after + 1))  # one curve: the old steps, then the new ones
 
 
@@ -133,21 +133,21 @@ def test_closing_during_a_run_asks_and_no_keeps_it_going(qtbot, window: MainWind
     choose_model(qtbot, window, "gpt")
     page = window.train_page
     page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 1000})
-    click(qtbot, page.start_button)
-    qtbot.waitUntil(lambda: page.plots.steps.size >= 3, timeout=60_000)
+    click(qtbot, page.monitor.start_button)
+    qtbot.waitUntil(lambda: page.monitor.plots.steps.size >= 3, timeout=60_000)
 
     asked = answer_close_dialog(monkeypatch, QMessageBox.StandardButton.No)
     assert not window.close()  # "No": the window stays, and so does the run
     assert asked == ["Training is running"]
-    assert window.isVisible() and page.training.running
-    seen = page.plots.steps.size
-    qtbot.waitUntil(lambda: page.plots.steps.size >= seen + 3, timeout=60_000)  # still training
+    assert window.isVisible() and page.monitor.training.running
+    seen = page.monitor.plots.steps.size
+    qtbot.waitUntil(lambda: page.monitor.plots.steps.size >= seen + 3, timeout=60_000)  # still training
     assert page.state == "running"
 
     asked = answer_close_dialog(monkeypatch, QMessageBox.StandardButton.Yes)
     assert window.close()
     assert asked == ["Training is running"]
-    assert not page.training.running
+    assert not page.monitor.training.running
     info = RunDir(page.run_dir).read_info()
     assert info["status"] == "stopped"
     assert load_checkpoint(page.run_dir / "checkpoints" / "last").step == info["step"] >= seen + 3
@@ -167,25 +167,25 @@ def test_a_dead_training_process_is_reported_and_a_hung_one_killed(qtbot, window
     window.nav.setCurrentRow(2)
     page.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 1000, "checkpoint_interval": 2})
     monkeypatch.setenv("STUDIO_FAULT", "train:step@4")  # the child reads it; this process never reaches that point
-    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
-        click(qtbot, page.start_button)
+    with qtbot.waitSignal(page.monitor.run_ended, timeout=60_000) as ended:
+        click(qtbot, page.monitor.start_button)
     assert ended.args == ["failed"]
-    status = page.status_label.text()
+    status = page.monitor.status_label.text()
     assert "the training process ended unexpectedly (exit code -9)" in status, status
     run_dir = page.run_dir
     assert RunDir(run_dir).read_info()["status"] == "interrupted"
     assert load_checkpoint(run_dir / "checkpoints" / "last").step == 2
-    assert page.start_button.isEnabled()  # the window is unharmed
+    assert page.monitor.start_button.isEnabled()  # the window is unharmed
 
     monkeypatch.setenv("STUDIO_FAULT", "train:step@3=stop")
     window.load_run(run_dir)
-    click(qtbot, page.resume_button)
-    qtbot.waitUntil(lambda: page.plots.steps.size and page.plots.steps.column("step")[-1] == 5, timeout=60_000)
-    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
+    click(qtbot, page.monitor.resume_button)
+    qtbot.waitUntil(lambda: page.monitor.plots.steps.size and page.monitor.plots.steps.column("step")[-1] == 5, timeout=60_000)
+    with qtbot.waitSignal(page.monitor.run_ended, timeout=60_000) as ended:
         assert not page.shutdown(timeout_ms=1_000)  # it did not end by itself: it was killed
     assert ended.args == ["failed"]
-    assert "ended unexpectedly (exit code -9)" in page.status_label.text()
-    assert not page.training.running
+    assert "ended unexpectedly (exit code -9)" in page.monitor.status_label.text()
+    assert not page.monitor.training.running
     assert RunDir(run_dir).read_info()["status"] == "interrupted"
     assert load_checkpoint(run_dir / "checkpoints" / "last").step == 4  # the resumed run's own save, before the freeze
 
@@ -196,10 +196,10 @@ def test_invalid_model_blocks_start_with_the_reason(qtbot, window: MainWindow) -
     window.model_page.form.set_values({"d_model": 130, "n_heads": 4})
     error = window.model_page.form.error_labels["d_model"]
     assert error.isVisibleTo(window.model_page.form) and "not divisible by model.n_heads=4" in error.text()
-    assert not window.train_page.start_button.isEnabled()
-    assert "not divisible" in window.train_page.blocked_label.text()
+    assert not window.train_page.monitor.start_button.isEnabled()
+    assert "not divisible" in window.train_page.monitor.blocked_label.text()
     window.model_page.form.set_values({"d_model": 128})
-    assert window.train_page.start_button.isEnabled()
+    assert window.train_page.monitor.start_button.isEnabled()
 
 
 def test_failed_run_says_failed(qtbot, window: MainWindow, tmp_path: Path) -> None:
@@ -209,10 +209,10 @@ def test_failed_run_says_failed(qtbot, window: MainWindow, tmp_path: Path) -> No
     window.model_page.set_architecture("gpt")
     window.model_page.form.set_values(TINY_FIELDS["gpt"])
     page = window.train_page
-    with qtbot.waitSignal(page.run_ended, timeout=60_000) as ended:
-        click(qtbot, page.start_button)
+    with qtbot.waitSignal(page.monitor.run_ended, timeout=60_000) as ended:
+        click(qtbot, page.monitor.start_button)
     assert ended.args == ["failed"]
-    assert "Failed" in page.status_label.text() and "bad.jsonl, line 2" in page.status_label.text()
+    assert "Failed" in page.monitor.status_label.text() and "bad.jsonl, line 2" in page.monitor.status_label.text()
 
 
 def test_window_shows_before_torch_is_imported() -> None:
@@ -233,11 +233,11 @@ def test_axis_and_log_scale(qtbot, window: MainWindow, mode: str) -> None:
     from studio.core.events import StepLogged
 
     window.nav.setCurrentRow(2)  # hidden plots do not redraw
-    plots = window.train_page.plots
+    plots = window.train_page.monitor.plots
     for i in range(1, 30):
         plots.add_step(StepLogged(i, 30, 4.0 / i, 1e-3, 1.0, 1000.0, i * 100, i * 0.5))
-    window.train_page.x_axis_combo.setCurrentText(mode)
+    window.train_page.monitor.x_axis_combo.setCurrentText(mode)
     x, _ = plots.train_raw.getOriginalDataset()
     assert x[-1] == (2900 if mode == "tokens" else 14.5)
-    window.train_page.log_check.setChecked(True)
+    window.train_page.monitor.log_check.setChecked(True)
     assert plots.loss_plot.getPlotItem().ctrl.logYCheck.isChecked()

@@ -130,10 +130,6 @@ class Corpus:
     skip_bad_rows: bool
 
     @property
-    def row_based(self) -> bool:
-        return any(f.format != "text" for f in self.files)
-
-    @property
     def num_documents(self) -> int:
         return sum(f.units if f.format != "text" else 1 for f in self.files)
 

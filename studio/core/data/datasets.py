@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -287,7 +286,3 @@ def _expected(remote: RemoteFile) -> str:
     return f"{remote.size:,} bytes" if remote.size else f"at most {remote.limit:,} bytes"
 
 
-def remove_dataset(name: str) -> None:
-    folder = dataset_folder(name)
-    if folder.exists():
-        shutil.rmtree(folder)

@@ -136,10 +136,6 @@ class PreparedCorpus:
             self._arrays[split] = np.memmap(path, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype=dtype)
         return self._arrays[split]
 
-    def encodings(self) -> list[tuple[str, str]]:
-        return [(f["path"], f["encoding"]) for f in self.stats.files]
-
-
 # ---- sources ---------------------------------------------------------------------------------
 
 

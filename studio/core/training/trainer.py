@@ -443,7 +443,6 @@ class Trainer:
             "best_loss": p.best_loss if math.isfinite(p.best_loss) else None,
             "best_step": p.best_step,
             "evals_without_improvement": p.evals_without_improvement,
-            "scheduler": {"kind": self.config.schedule.decay, "step": p.step},
         }
 
     def _save(self, label: str) -> None:

@@ -304,7 +304,7 @@ class FinetunePage(QWidget):
         try:
             config = self.build_config()
         except StudioError as e:
-            self.monitor._set_status("failed", f"Cannot start: {e}")
+            self.monitor.refuse_start(str(e))
             return
         self.right_tabs.setCurrentWidget(self.monitor)
         self.monitor.start(config)

@@ -24,12 +24,6 @@ class TrainPage(QWidget):
         self.session = session
         self.monitor = RunMonitorWidget()
         m = self.monitor
-        # The monitor's parts, under the names the window, tests and scripts use.
-        self.training, self.plots, self.tabs = m.training, m.plots, m.tabs
-        self.start_button, self.pause_button, self.resume_button, self.stop_button = m.start_button, m.pause_button, m.resume_button, m.stop_button
-        self.status_label, self.blocked_label, self.progress = m.status_label, m.blocked_label, m.progress
-        self.samples_view, self.log_view, self.x_axis_combo, self.log_check = m.samples_view, m.log_view, m.x_axis_combo, m.log_check
-        self.run_started, self.throughput, self.run_ended = m.run_started, m.throughput, m.run_ended
 
         saved = StudioSession.saved_tables()
         self.forms: dict[str, ConfigForm] = {}
@@ -94,7 +88,7 @@ class TrainPage(QWidget):
         try:
             config = self.session.run_config()
         except ConfigError as e:
-            self.monitor._set_status("failed", f"Cannot start: {e}")
+            self.monitor.refuse_start(str(e))
             return
         self.session.save()
         self.monitor.start(config)

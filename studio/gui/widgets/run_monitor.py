@@ -320,6 +320,10 @@ class RunMonitorWidget(QWidget):
         self.update_buttons()
         self.run_ended.emit(result.status)
 
+    def refuse_start(self, reason: str) -> None:
+        """Say why a Start that was clicked cannot go ahead (the settings changed under it)."""
+        self._set_status("failed", f"Cannot start: {reason}")
+
     def _set_status(self, state: str, text: str) -> None:
         self.status_label.setText(text)
         self.status_label.setProperty("state", state)

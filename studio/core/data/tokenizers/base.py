@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL, SPECIAL_TOKENS
+from studio.core.data.special_tokens import NUM_SPECIAL, SPECIAL_TOKENS
 from studio.core.errors import CheckpointError
 
 MANIFEST = "studio_tokenizer.json"
@@ -47,12 +47,6 @@ class Tokenizer(ABC):
     @abstractmethod
     def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Ids and, for each, the (start, end) characters of ``text`` it covers (extractive QA)."""
-
-    def ends_document(self, ids: list[int]) -> list[int]:
-        """Mark the end of a document (a file or a row) with <eos>, once."""
-        if not ids or ids[-1] != EOS_ID:
-            ids.append(EOS_ID)
-        return ids
 
     # ---- persistence ------------------------------------------------------------------------
 
