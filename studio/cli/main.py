@@ -1,13 +1,17 @@
 """``studio`` on the command line: the same engine as the window, without it.
 
     studio train CONFIG.toml|PRESET [--set section.key=value ...] [--out DIR]
+    studio finetune CONFIG.toml|PRESET --set finetune.base=RUN [--set ...]
     studio resume RUN [--set ...]
     studio generate RUN --prompt TEXT [--max-tokens N --temperature T --top-k K --top-p P --beam N]
     studio eval RUN [--split valid|test|all]
+    studio search SPEC.toml [--promote STEPS]
+    studio export RUN --out DIR|FILE [--zip] [--merge-lora] [--force]
     studio presets | runs | datasets [download NAME] | inspect FILE...
+    studio worker ...            (the window's training process; not for people)
 
-Exit status: 0 finished (or stopped early by the early-stopping rule), 130 stopped by Ctrl-C
-(state saved), 1 failed, 2 bad arguments or configuration.
+Exit status: 0 finished (or stopped early by the early-stopping rule), 130 stopped by Ctrl-C or
+SIGTERM (state saved), 1 failed, 2 bad arguments or configuration.
 """
 
 from __future__ import annotations

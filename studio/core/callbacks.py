@@ -116,9 +116,9 @@ class MetricsWriter:
     def _open(self) -> TextIO:
         ends_cleanly = True
         if self.path.exists() and self.path.stat().st_size:
-            with self.path.open("rb") as f:
-                f.seek(-1, 2)
-                ends_cleanly = f.read(1) == b"\n"
+            with self.path.open("rb") as raw:
+                raw.seek(-1, 2)
+                ends_cleanly = raw.read(1) == b"\n"
         f = self.path.open("a", encoding="utf-8")
         if not ends_cleanly:
             f.write("\n")
@@ -223,7 +223,8 @@ class LogWriter:
         if isinstance(event, StepLogged):
             if event.step % self.step_every and event.step != event.total_steps:
                 return
-            line = f"step {event.step}/{event.total_steps}: loss {event.loss:.4f}, lr {event.lr:.2e}, grad norm {event.grad_norm:.2f}, {event.tokens_per_s:,.0f} tokens/s"
+            line: str | None = (f"step {event.step}/{event.total_steps}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
+                                f"grad norm {event.grad_norm:.2f}, {event.tokens_per_s:,.0f} tokens/s")
         else:
             line = describe(event)
         if line is None:

@@ -124,7 +124,7 @@ class Section:
         specs = []
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             kind, choices = _kind_of(hints[f.name])
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             meta = f.metadata
             specs.append(
                 FieldSpec(
@@ -164,7 +164,7 @@ class Section:
                 issues.append(ConfigIssue(spec.key, problem))
             else:
                 values[name] = value
-        obj = cls(**values)  # type: ignore[call-arg]
+        obj = cls(**values)
         had_issues = any(i.key.startswith(cls.section + ".") for i in issues)
         issues.extend(obj.range_issues())
         if not had_issues and not any(i.key.startswith(cls.section + ".") for i in issues):

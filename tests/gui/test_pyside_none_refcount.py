@@ -1,5 +1,5 @@
 """Regression guard: PySide6 6.12.0 drops a reference to None on every void QPainter call, and a
-live plot then aborts the process with 'Fatal Python error: none_dealloc' (docs/environment.md).
+live plot then aborts the process with 'Fatal Python error: none_dealloc' (the reason pyproject.toml keeps PySide6 below 6.12).
 The project pins PySide6 below 6.12; this fails loudly if a bad build slips in."""
 
 from __future__ import annotations

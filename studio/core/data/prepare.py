@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -346,8 +346,8 @@ def _build(
             tokenizer = train_tokenizer(tok_config, _train_texts(corpora, splitter, counter, progress, control))
         tokenizer.save(work / "tokenizer")
         dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.uint32)
-        stats = {s: SplitStats(length_counts=[0] * (MAX_TRACKED_LENGTH + 1)) for s in SPLITS}
-        outs = {s: (work / f"{s}.bin").open("wb") for s in SPLITS}
+        stats: dict[str, SplitStats] = {s: SplitStats(length_counts=[0] * (MAX_TRACKED_LENGTH + 1)) for s in SPLITS}
+        outs: dict[str, BinaryIO] = {s: (work / f"{s}.bin").open("wb") for s in SPLITS}
         last_doc: dict[str, tuple[Path, int] | None] = {s: None for s in SPLITS}
         last_id: dict[str, int] = {s: -1 for s in SPLITS}
         pending: dict[str, list[Record]] = {s: [] for s in SPLITS}

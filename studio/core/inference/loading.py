@@ -6,17 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer
-from studio.core.models.base import LanguageModel
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint
 from studio.core.training.run_dir import RunDir, resolve_checkpoint
 
 
 @dataclass
 class LoadedModel:
-    model: LanguageModel
+    model: nn.Module  # the network as trained: a language model, or one with a task head
     tokenizer: Tokenizer
     config: RunConfig
     checkpoint: Checkpoint

@@ -53,7 +53,7 @@ class BERT(LanguageModel):
         return self.config.d_model
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
-        embeddings = [self.tok_emb.weight, self.pos_emb.weight, *self.emb_ln.parameters()]
+        embeddings: list[nn.Parameter] = [self.tok_emb.weight, self.pos_emb.weight, *self.emb_ln.parameters()]  # type: ignore[list-item]
         head = [*self.mlm_transform.parameters(), *self.mlm_ln.parameters(), self.mlm_bias]
         return [embeddings, *[list(b.parameters()) for b in self.blocks], [*self.ln_f.parameters(), *head]]
 

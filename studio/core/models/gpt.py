@@ -78,7 +78,7 @@ class GPT(LanguageModel):
         return self.config.d_model
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
-        embeddings = [self.tok_emb.weight] + ([self.pos_emb.weight] if self.pos_emb is not None else [])
+        embeddings: list[nn.Parameter] = [self.tok_emb.weight] + ([self.pos_emb.weight] if self.pos_emb is not None else [])  # type: ignore[assignment]
         return [embeddings, *[list(b.parameters()) for b in self.blocks], list(self.ln_f.parameters())]
 
     def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -57,7 +57,7 @@ class RecurrentLM(LanguageModel):
         return out
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
-        groups: list[list[nn.Parameter]] = [[self.embed.weight]]
+        groups: list[list[nn.Parameter]] = [[self.embed.weight]]  # type: ignore[list-item]  # an Embedding's weight is a Parameter
         for layer in range(self.config.num_layers):
             groups.append([p for name, p in self.rnn.named_parameters() if name.endswith(f"_l{layer}")])
         groups.append([p for name, p in self.head.named_parameters() if not (self.config.tie_weights and name == "weight")])

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,7 +205,7 @@ class RunIndex:
     def rename(self, path: Path | str, name: str) -> None:
         self._edit(path, name=name.strip() or Path(path).name)
 
-    def set_tags(self, path: Path | str, tags: list[str]) -> None:
+    def set_tags(self, path: Path | str, tags: Sequence[str]) -> None:
         self._edit(path, tags=sorted({t.strip() for t in tags if t.strip() and "," not in t}))
 
     def set_notes(self, path: Path | str, notes: str) -> None:

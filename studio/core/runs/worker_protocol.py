@@ -11,11 +11,10 @@ The protocol, all text lines:
 - the child's stderr: anything else (library warnings); the supervisor keeps its last lines to
   explain a child that died.
 
-Why a child process at all: on 2 cores the window's redraws and the trainer's Python code shared
-one GIL, and training in the window's own process ran at 0.81-0.92 of headless speed (see the
-README's window section); a child has its own interpreter, a native crash on either side leaves
-the other standing, and a hung child can be killed. It costs the child's PyTorch import, about
-2.5 s per run.
+Why a child process at all: the README's window section gives the measurements (the window's
+redraws and an in-process trainer shared one interpreter lock); a child has its own interpreter, a
+native crash on either side leaves the other standing, and a hung child can be killed. It costs
+the child's PyTorch import, about 2.5 s per run.
 
 :class:`WorkerClient` is the supervisor's side, :func:`serve` the child's.
 """
@@ -36,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from studio.core.config import RunConfig
 from studio.core.control import RunControl
@@ -176,7 +175,7 @@ class WorkerClient:
         return self.result
 
 
-def _lines(stream: TextIO, timeout: float | None, on_timeout: Callable[[], None]) -> Iterator[str]:
+def _lines(stream: IO[str], timeout: float | None, on_timeout: Callable[[], None]) -> Iterator[str]:
     """The stream's lines; with a timeout, a child silent for that long is killed (a hang)."""
     if timeout is None:
         yield from stream
@@ -271,7 +270,7 @@ def serve(work: Work) -> int:
     # Keep the protocol channel clean: fd 1 becomes stderr for everyone else.
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
-    sys.stderr = _QuietStream(sys.__stderr__ or sys.stderr)  # type: ignore[assignment]
+    sys.stderr = _QuietStream(sys.__stderr__ or sys.stderr)
     sys.stdout = sys.stderr
 
     control = RunControl()

@@ -139,7 +139,7 @@ def write_demo_task(name: str, folder: Path | None = None, sizes: dict[str, int]
     seen: set[str] = set()
     paths = {}
     for split, count in sizes.items():
-        rows = []
+        rows: list[dict[str, object]] = []
         while len(rows) < count:
             row = make(rng)
             key = json.dumps(row, sort_keys=True)

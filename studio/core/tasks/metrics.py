@@ -61,7 +61,7 @@ def summarization_metrics(summaries: Sequence[str], references: Sequence[Sequenc
     flat = [r for refs in references for r in refs]
     tokenizer = _CharTokenizer() if is_chinese(flat) else None
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=tokenizer is None, tokenizer=tokenizer)
-    totals = collections.Counter()
+    totals: collections.Counter[str] = collections.Counter()
     for summary, refs in zip(summaries, references, strict=True):
         scores = scorer.score_multi(list(refs), summary)
         for name in ("rouge1", "rouge2", "rougeL"):

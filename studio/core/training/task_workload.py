@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,7 +59,7 @@ def resolve_examples(config: RunConfig) -> tuple[list[Example], list[Example], l
         paths = demo_task_paths(task.dataset)
         train_paths, valid_paths, test_paths = [paths["train"]], [paths["valid"]], [paths["test"]]
     else:
-        train_paths, valid_paths, test_paths = task.paths, task.valid_paths, task.test_paths
+        train_paths, valid_paths, test_paths = [Path(p) for p in task.paths], [Path(p) for p in task.valid_paths], [Path(p) for p in task.test_paths]
     train = load_examples(task.kind, train_paths, task.format, task.fields)
     valid = load_examples(task.kind, valid_paths, task.format, task.fields) if valid_paths else []
     test = load_examples(task.kind, test_paths, task.format, task.fields) if test_paths else []
@@ -253,7 +254,7 @@ class TaskWorkload(Workload):
         if self.head == "classifier":
             assert isinstance(model, ClassifierModel)
             feats = [Feature(tok.encode(e.source)[: self.base.config.context_length], [0]) for e in examples]
-            out = []
+            out: list[str] = []
             for i in range(0, len(feats), 64):
                 batch = self._collate(feats[i : i + 64])
                 logits = model(batch["idx"].to(device), batch["mask"].to(device))

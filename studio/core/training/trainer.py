@@ -552,7 +552,8 @@ def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer:
 
 def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
     """Weight decay on matrices and embeddings only; biases and norm gains are left alone."""
-    decay, keep = [], []
+    decay: list[nn.Parameter] = []
+    keep: list[nn.Parameter] = []
     seen: set[int] = set()
     for q in model.parameters():
         if id(q) in seen or not q.requires_grad:
