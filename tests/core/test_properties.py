@@ -41,7 +41,7 @@ def _read(path: Path, **options: Any) -> str:
 
 
 def _binary_by_rule(data: bytes) -> bool:
-    """What encoding.py calls binary (NUL bytes without a UTF-16 pattern, or mostly control bytes)."""
+    """What charsets.py calls binary (NUL bytes without a UTF-16 pattern, or mostly control bytes)."""
     head = data[:8192]
     control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
     return b"\x00" in data or control > 0.1 * min(len(data), 8192)

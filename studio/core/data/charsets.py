@@ -2,7 +2,7 @@
 
 The rules that only we can apply are explicit, and what is left is a guess that
 charset-normalizer makes far better than hand-written rules did (on the eleven legacy-encoded
-samples in eight scripts of ``tests/core/test_encoding.py`` it is right eleven times, the
+samples in eight scripts of ``tests/core/test_charsets.py`` it is right eleven times, the
 hand-written GB18030/Latin-1 rules that were here before twice):
 
 1. A byte-order mark decides (UTF-8 with BOM, UTF-16 and UTF-32 LE/BE).
