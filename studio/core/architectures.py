@@ -218,8 +218,10 @@ class Seq2SeqConfig(TransformerConfig):
 
 # ---- recurrent networks ----------------------------------------------------------------------
 
+# Embedding and hidden sizes are equal in every preset: the output layer is tied to the embedding
+# by default, which needs them to match.
 _RECURRENT_PRESETS = {
-    "tiny": {"embedding_dim": 64, "hidden_size": 128, "num_layers": 1, "context_length": 64},
+    "tiny": {"embedding_dim": 96, "hidden_size": 96, "num_layers": 1, "context_length": 64},
     "small": {"embedding_dim": 224, "hidden_size": 224, "num_layers": 2, "context_length": 64},
     "medium": {"embedding_dim": 512, "hidden_size": 512, "num_layers": 3, "context_length": 128},
 }

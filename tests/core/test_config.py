@@ -90,3 +90,18 @@ def test_field_specs_carry_form_metadata() -> None:
 def test_shipped_presets_are_valid(name: str) -> None:
     config = RunConfig.load(find_config(name))
     assert config.model.arch in {"rnn", "lstm", "gru", "gpt", "bert", "seq2seq"}
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru", "gpt", "bert", "seq2seq"])
+def test_every_size_preset_is_a_valid_configuration(arch: str) -> None:
+    """The Model page applies a preset over the architecture's defaults: each must validate
+    (the recurrent "tiny" once set embedding 64 and hidden 128 with tied weights, which cannot be)."""
+    from studio.core.architectures import config_class
+    from studio.core.config import RunConfig
+
+    cls = config_class(arch)
+    assert cls.presets, f"{arch} has no size presets"
+    for name, values in cls.presets.items():
+        table = {**cls().to_dict(), **values}
+        config = RunConfig.from_dict({"model": table})  # raises ConfigError, naming the key, if invalid
+        assert config.model.param_count(100) > 0, (arch, name)
