@@ -39,6 +39,12 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("STUDIO_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(root / "cache"))
     monkeypatch.delenv("STUDIO_DATASET_MIRROR", raising=False)
+    # Messages are asserted in English whatever the machine's own language; a test that wants
+    # another language sets it itself (and this puts English back afterwards).
+    from studio.core import i18n
+
+    monkeypatch.setenv("STUDIO_LANG", "en")
+    i18n.set_language("en")
     return root
 
 
