@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QWidget
+
+if TYPE_CHECKING:
+    from studio.gui.main_window import MainWindow
 
 
 def _no_display() -> bool:
@@ -26,17 +33,54 @@ def main(argv: Sequence[str] = ()) -> int:
             file=sys.stderr,
         )
         return 1
-    from PySide6.QtWidgets import QApplication
-
     from studio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
     window = MainWindow()
+    first_paint = _FirstPaint(window)
+    # PyTorch loads on a worker thread, but its import holds the interpreter lock for long
+    # stretches: started before the window has painted, it kept the window blank for seconds.
+    first_paint.painted.connect(window.load_engine)
+    _report_startup(first_paint, window)
     window.show()
-    window.load_engine()
     return app.exec()
+
+
+class _FirstPaint(QObject):
+    """Emits ``painted`` once, after the window has drawn itself for the first time."""
+
+    painted = Signal()
+
+    def __init__(self, window: QWidget):
+        super().__init__(window)
+        self._done = False
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Paint and not self._done:
+            self._done = True
+            # After this paint has been handled, not in the middle of it.
+            QTimer.singleShot(0, self.painted.emit)
+        return False
+
+
+def _report_startup(first_paint: _FirstPaint, window: MainWindow) -> None:
+    """For benchmarks/startup.py: with STUDIO_STARTUP_REPORT set, write when the window first
+    painted and when training became possible (the engine loaded), then quit."""
+    target = os.environ.get("STUDIO_STARTUP_REPORT")
+    if not target:
+        return
+    import json
+    import time
+
+    def write(stage: str) -> None:
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"stage": stage, "time": time.time()}) + "\n")
+
+    first_paint.painted.connect(lambda: write("painted"))
+    window.engine_loaded.connect(lambda: (write("ready"), QTimer.singleShot(0, window.close)))
 
 
 if __name__ == "__main__":
