@@ -8,10 +8,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QWidget
+
+from studio import __version__
+from studio.core.resources import resources_dir
 
 if TYPE_CHECKING:
     from studio.gui.main_window import MainWindow
+    from studio.gui.preferences import apply_language
+
+    apply_language(language)
 
 
 def _no_display() -> bool:
@@ -24,7 +31,7 @@ def _no_display() -> bool:
     )
 
 
-def main(argv: Sequence[str] = ()) -> int:
+def main(argv: Sequence[str] = (), language: str | None = None) -> int:
     if _no_display():
         print(
             "studio: there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset).\n"
@@ -38,6 +45,9 @@ def main(argv: Sequence[str] = ()) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("studio")  # matches packaging/studio.desktop, so docks show the right icon
+    app.setWindowIcon(app_icon())
     window = MainWindow()
     first_paint = _FirstPaint(window)
     # PyTorch loads on a worker thread, but its import holds the interpreter lock for long
@@ -46,6 +56,14 @@ def main(argv: Sequence[str] = ()) -> int:
     _report_startup(first_paint, window)
     window.show()
     return app.exec()
+
+
+def app_icon() -> QIcon:
+    """Studio's icon at every size it ships (resources/icons), for the window and the dock."""
+    icon = QIcon()
+    for png in sorted((resources_dir() / "icons").glob("studio-*.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 class _FirstPaint(QObject):
