@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QLibraryInfo, QObject, QTimer, QTranslator, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -16,9 +16,6 @@ from studio.core.resources import resources_dir
 
 if TYPE_CHECKING:
     from studio.gui.main_window import MainWindow
-    from studio.gui.preferences import apply_language
-
-    apply_language(language)
 
 
 def _no_display() -> bool:
@@ -41,8 +38,11 @@ def main(argv: Sequence[str] = (), language: str | None = None) -> int:
         )
         return 1
     from studio.gui.main_window import MainWindow
+    from studio.gui.preferences import apply_language
 
+    chosen = apply_language(language)
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    install_qt_translations(app, chosen)
     app.setApplicationName("Studio")
     app.setOrganizationName("Studio")
     app.setApplicationVersion(__version__)
@@ -56,6 +56,17 @@ def main(argv: Sequence[str] = (), language: str | None = None) -> int:
     _report_startup(first_paint, window)
     window.show()
     return app.exec()
+
+
+def install_qt_translations(app: QApplication, language: str) -> None:
+    """Qt's own words (dialog buttons, the file dialog) from the translations PySide6 ships."""
+    if language == "en":
+        return
+    translator = QTranslator(app)
+    if translator.load(f"qtbase_{language}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)) or translator.load(
+        f"qt_{language}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    ):
+        app.installTranslator(translator)
 
 
 def app_icon() -> QIcon:
