@@ -30,58 +30,66 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="studio", description="Train, resume, evaluate and sample language models.")
+    # Built when the command runs, after the language is chosen, so every help text is translated.
+    from studio.core.i18n import _
+
+    parser = argparse.ArgumentParser(prog="studio", description=_("Train, resume, evaluate and sample language models."))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def overrides(p: argparse.ArgumentParser) -> None:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a setting, e.g. --set train.lr=3e-4 (repeatable)")
+                       # Translators: --set and train.lr=3e-4 are written as is.
+                       help=_("override a setting, e.g. --set train.lr=3e-4 (repeatable)"))
 
-    p = sub.add_parser("train", help="train a model from a config file or preset")
-    p.add_argument("config", help="a config .toml file, or a preset name (see: studio presets)")
+    p = sub.add_parser("train", help=_("train a model from a config file or preset"))
+    # Translators: "studio presets" is a command, kept as is.
+    p.add_argument("config", help=_("a config .toml file, or a preset name (see: studio presets)"))
     overrides(p)
-    p.add_argument("--out", help="folder to create the run in (default: the user data folder)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
+    p.add_argument("--out", help=_("folder to create the run in (default: the user data folder)"))
+    p.add_argument("--quiet", action="store_true", help=_("no progress bar or samples"))
 
-    p = sub.add_parser("resume", help="continue a stopped or interrupted run from its last checkpoint")
-    p.add_argument("run", help="run folder, or its name")
+    p = sub.add_parser("resume", help=_("continue a stopped or interrupted run from its last checkpoint"))
+    p.add_argument("run", help=_("run folder, or its name"))
     overrides(p)
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("generate", help="sample text from a trained model")
-    p.add_argument("run", help="run folder or name, or a checkpoint folder")
-    p.add_argument("--prompt", default="", help="text to continue (BERT: text with <mask>)")
+    p = sub.add_parser("generate", help=_("sample text from a trained model"))
+    p.add_argument("run", help=_("run folder or name, or a checkpoint folder"))
+    # Translators: <mask> is written as is.
+    p.add_argument("--prompt", default="", help=_("text to continue (BERT: text with <mask>)"))
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
-    p.add_argument("--max-tokens", type=int, default=200, help="the most tokens to write")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 picks the most likely token each time")
+    p.add_argument("--max-tokens", type=int, default=200, help=_("the most tokens to write"))
+    p.add_argument("--temperature", type=float, default=0.8, help=_("0 picks the most likely token each time"))
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--beam", type=int, default=0, help="beam search with this many beams")
-    p.add_argument("--context", default="", help="question answering: the passage")
-    p.add_argument("--question", default="", help="question answering: the question")
+    p.add_argument("--beam", type=int, default=0, help=_("beam search with this many beams"))
+    p.add_argument("--context", default="", help=_("question answering: the passage"))
+    p.add_argument("--question", default="", help=_("question answering: the question"))
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
 
-    p = sub.add_parser("finetune", help="the same as train; for configs with [task] and [finetune] sections")
+    # Translators: [task] and [finetune] are sections of a config file, kept as is.
+    p = sub.add_parser("finetune", help=_("the same as train; for configs with [task] and [finetune] sections"))
     p.add_argument("config")
     overrides(p)
     p.add_argument("--out")
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("search", help="hyperparameter search (grid or random, pruning, k-fold) from a spec file")
-    p.add_argument("spec", help="a search spec .toml (see docs/search.md)")
-    p.add_argument("--promote", type=int, default=0, metavar="STEPS", help="then train the best configuration for this many steps")
+    p = sub.add_parser("search", help=_("hyperparameter search (grid or random, pruning, k-fold) from a spec file"))
+    p.add_argument("spec", help=_("a search spec .toml (see docs/search.md)"))
+    p.add_argument("--promote", type=int, default=0, metavar="STEPS", help=_("then train the best configuration for this many steps"))
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("export", help="copy a run's model (weights, config, tokenizer, model card) to a folder or zip")
+    p = sub.add_parser("export", help=_("copy a run's model (weights, config, tokenizer, model card) to a folder or zip"))
     p.add_argument("run")
-    p.add_argument("--out", required=True, help="destination folder (or .zip with --zip)")
+    p.add_argument("--out", required=True, help=_("destination folder (or .zip with --zip)"))
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
-    p.add_argument("--merge-lora", action="store_true", help="fold LoRA adapters into the base weights")
-    p.add_argument("--zip", action="store_true", help="write a zip archive (OUT, or OUT.zip)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it already exists")
+    p.add_argument("--merge-lora", action="store_true", help=_("fold LoRA adapters into the base weights"))
+    # Translators: OUT is the value of --out, written as is.
+    p.add_argument("--zip", action="store_true", help=_("write a zip archive (OUT, or OUT.zip)"))
+    p.add_argument("--force", action="store_true", help=_("replace OUT if it already exists"))
 
-    p = sub.add_parser("eval", help="loss and perplexity (or the task metric) on the validation and test splits")
+    p = sub.add_parser("eval", help=_("loss and perplexity (or the task metric) on the validation and test splits"))
     p.add_argument("run")
     p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
     p.add_argument("--split", default="all", choices=["valid", "test", "all"])
@@ -93,14 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path)
     p.add_argument("--search", type=Path)
 
-    sub.add_parser("presets", help="list the shipped example configs")
-    sub.add_parser("runs", help="list runs in the user data folder")
+    sub.add_parser("presets", help=_("list the shipped example configs"))
+    sub.add_parser("runs", help=_("list runs in the user data folder"))
 
-    p = sub.add_parser("datasets", help="list built-in datasets, or download one")
+    p = sub.add_parser("datasets", help=_("list built-in datasets, or download one"))
     p.add_argument("action", nargs="?", default="list", choices=["list", "download"])
     p.add_argument("name", nargs="?")
 
-    p = sub.add_parser("inspect", help="detect encodings and show statistics of corpus files")
+    p = sub.add_parser("inspect", help=_("detect encodings and show statistics of corpus files"))
     p.add_argument("paths", nargs="+")
     p.add_argument("--format", default="auto", choices=["auto", "text", "csv", "tsv", "jsonl"])
     p.add_argument("--column", default="text")
@@ -119,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from studio.core.errors import ConfigError, StudioError
     from studio.core.fileio import describe_os_error
+    from studio.core.i18n import _
 
     handler: Callable[[argparse.Namespace], int] = globals()[f"cmd_{args.command}"]
     # Every failure is one paragraph on the terminal, never a traceback: the person gets what
@@ -135,15 +144,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(str(e))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _say("interrupted")
+        _say(_("interrupted"))
         return EXIT_STOPPED
     except OSError as e:
         log = _log_traceback(args)
-        _say(describe_os_error(e) + (f" (details in {log})" if log else ""))
+        # Translators: {log} is the file the traceback was written to.
+        _say(describe_os_error(e) + (_(" (details in {log})").format(log=log) if log else ""))
         return EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - a bug: still one paragraph, with where the details are
         log = _log_traceback(args)
-        _say(f"unexpected error: {type(e).__name__}: {e}" + (f". The details are in {log}; please report them" if log else ""))
+        # Translators: {error} is a Python error as Python writes it (ValueError: ...), in English.
+        message = _("unexpected error: {error}").format(error=f"{type(e).__name__}: {e}")
+        if log:
+            # Translators: {log} is the file the traceback was written to.
+            message += _(". The details are in {log}; please report them").format(log=log)
+        _say(message)
         return EXIT_FAILED
 
 
@@ -188,21 +203,25 @@ def _log_traceback(args: argparse.Namespace) -> str:
 # ---- train / resume ----------------------------------------------------------------------------
 
 
-def _stop_signals(control: object, what: str = "stopping after this step and saving") -> Callable[[], None]:
+def _stop_signals(control: object, what: str | None = None) -> Callable[[], None]:
     """Ctrl-C, SIGTERM (what Slurm, systemd and `kill` send) and SIGHUP (the terminal closed) ask
     the run to stop after the current step and save; a second signal aborts without saving.
-    Returns a function that puts the previous handlers back."""
+    ``what`` says what happens now, already translated. Returns a function that puts the previous
+    handlers back."""
     from studio.core.control import RunControl
+    from studio.core.i18n import _
 
     assert isinstance(control, RunControl)
     presses = 0
+    doing = what if what is not None else _("stopping after this step and saving")
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal presses
         presses += 1
         if presses == 1:
             name = {signal.SIGINT: "Ctrl-C"}.get(signum, signal.Signals(signum).name)
-            _say(f"{name}: {what} (press Ctrl-C again to abort without saving)")
+            # Translators: {signal} is Ctrl-C or a signal's name (SIGTERM); {what} what happens now.
+            _say(_("{signal}: {what} (press Ctrl-C again to abort without saving)").format(signal=name, what=doing))
             control.request_stop()
         else:
             raise KeyboardInterrupt
@@ -225,6 +244,7 @@ def _stop_signals(control: object, what: str = "stopping after this step and sav
 def _run_trainer(trainer: object, quiet: bool) -> int:
     from studio.cli.progress import TerminalProgress
     from studio.core.control import RunControl
+    from studio.core.i18n import _
     from studio.core.training.trainer import Trainer
 
     assert isinstance(trainer, Trainer)
@@ -236,7 +256,7 @@ def _run_trainer(trainer: object, quiet: bool) -> int:
     finally:
         restore()
     if trainer.dist.is_main and result.run_dir != Path():
-        print(f"run folder: {result.run_dir}")
+        print(_("run folder: {path}").format(path=result.run_dir))
     if result.status == "failed":
         if quiet:
             _say(result.error)
@@ -337,22 +357,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     from studio.core.callbacks import describe
     from studio.core.control import RunControl
     from studio.core.events import Event, TrialFinished, TrialPruned, TrialStarted
+    from studio.core.i18n import _
     from studio.core.runs.search import run_search
     from studio.core.runs.trials import SearchSpec, promote
     from studio.core.training.trainer import Trainer
 
     spec = SearchSpec.load(args.spec)
     control = RunControl()
-    restore = _stop_signals(control, "stopping the search after this step")
+    restore = _stop_signals(control, _("stopping the search after this step"))
+    # Translators: how a search trial ended.
+    outcomes = {"finished": _("finished"), "pruned": _("pruned"), "stopped": _("stopped"), "failed": _("failed")}
 
     class Board:
         def on_event(self, event: Event) -> None:
             if isinstance(event, TrialStarted):
                 shown = ", ".join(f"{k}={v}" for k, v in event.params)
-                print(f"trial {event.trial}/{event.trials}: {shown}", flush=True)
+                # Translators: {params} lists the trial's settings (train.lr=0.003, ...).
+                print(_("trial {trial}/{trials}: {params}").format(trial=event.trial, trials=event.trials, params=shown), flush=True)
             elif isinstance(event, TrialFinished):
                 value = "" if event.value is None else f"{spec.metric} {event.value:.4f}"
-                print(f"  -> {event.status} {value} after {event.steps} steps, {event.seconds:.0f} s {event.error}".rstrip(), flush=True)
+                # Translators: {outcome} is finished, pruned, stopped or failed; {value} "<metric> <value>" or nothing;
+                # {error} the error or nothing.
+                line = _("  -> {outcome} {value} after {steps} steps, {seconds:.0f} s {error}").format(
+                    outcome=outcomes.get(event.status, event.status), value=value, steps=event.steps,
+                    seconds=event.seconds, error=event.error,
+                )
+                print(line.rstrip(), flush=True)
             elif isinstance(event, TrialPruned) and not args.quiet:
                 print(f"  {describe(event)}", flush=True)
 
@@ -360,24 +390,34 @@ def cmd_search(args: argparse.Namespace) -> int:
         board, folder = run_search(spec, [Board()], control)
     finally:
         restore()
-    print(f"\nleaderboard ({spec.metric}, {'lower' if spec.minimize else 'higher'} is better), saved in {folder}:")
+    if spec.minimize:
+        # Translators: {metric} is the metric's name (valid_loss, accuracy), kept as is.
+        heading = _("leaderboard ({metric}, lower is better), saved in {folder}:")
+    else:
+        # Translators: {metric} is the metric's name (valid_loss, accuracy), kept as is.
+        heading = _("leaderboard ({metric}, higher is better), saved in {folder}:")
+    print("\n" + heading.format(metric=spec.metric, folder=folder))
     for rank, r in enumerate(board, start=1):
         value = "-" if r.value is None else f"{r.value:.4f}"
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
-        print(f"{rank:>3}. trial {r.trial}: {value:>10}  {r.status:9} {shown}")
+        # Translators: a row of the leaderboard; keep the widths ({rank:>3}, {value:>10}, {outcome:9}) so the columns line up.
+        print(_("{rank:>3}. trial {trial}: {value:>10}  {outcome:9} {params}").format(
+            rank=rank, trial=r.trial, value=value, outcome=outcomes.get(r.status, r.status), params=shown
+        ))
     if args.promote and board and board[0].value is not None:
         config = promote(spec, board[0], [f"train.steps={args.promote}"])
-        print(f"\npromoting trial {board[0].trial} to a full run of {args.promote} steps")
+        print("\n" + _("promoting trial {trial} to a full run of {steps} steps").format(trial=board[0].trial, steps=args.promote))
         return _run_trainer(Trainer(config), args.quiet)
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from studio.core.i18n import _
     from studio.core.runs.export import export_run
 
     path = export_run(args.run, Path(args.out), label=args.checkpoint, merge_lora=args.merge_lora, as_zip=args.zip,
                       overwrite=args.force)
-    print(f"exported to {path}")
+    print(_("exported to {path}").format(path=path))
     return EXIT_OK
 
 
@@ -398,6 +438,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from studio.core.i18n import _
     from studio.core.runs.index import RunIndex
     from studio.core.training.run_dir import RunDir, run_roots
 
@@ -405,35 +446,46 @@ def cmd_runs(args: argparse.Namespace) -> int:
     index.refresh()
     rows = []
     for r in index.list(order_by="started", descending=False):
-        best = f"  best {r.best_valid_loss:.4f}" if isinstance(r.best_valid_loss, float) else ""
+        # Translators: put after a run's step in "studio runs": its best validation loss.
+        best = _("  best {loss:.4f}").format(loss=r.best_valid_loss) if isinstance(r.best_valid_loss, float) else ""
         # A run that did not finish resumes from its last checkpoint, which may be behind its last logged step.
         resume_at = RunDir(Path(r.path)).read_info().get("last_checkpoint_step")
         resumes = ""
         if r.status in ("interrupted", "stopped", "failed") and isinstance(resume_at, int):
-            resumes = f"  (resumes at {resume_at})" if resume_at != r.step else "  (resumable)"
-        rows.append(f"{Path(r.path).name:40} {r.arch:8} {r.status:13} step {r.step:>6}{best}{resumes}")
-    print("\n".join(rows) if rows else "no runs yet in " + ", ".join(str(p) for p in run_roots()))
+            resumes = _("  (resumes at {step})").format(step=resume_at) if resume_at != r.step else _("  (resumable)")
+        # Translators: a row of "studio runs"; {status} is the run's status (finished, stopped, ...); keep the widths
+        # ({name:40}, {arch:8}, {status:13}, {step:>6}) so the columns line up; {best} and {resumes} may be empty.
+        rows.append(_("{name:40} {arch:8} {status:13} step {step:>6}{best}{resumes}").format(
+            name=Path(r.path).name, arch=r.arch, status=_(r.status), step=r.step, best=best, resumes=resumes
+        ))
+    print("\n".join(rows) if rows else _("no runs yet in {folders}").format(folders=", ".join(str(p) for p in run_roots())))
     return EXIT_OK
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from studio.core.data.datasets import DATASETS, DEMO_TITLES, dataset_folder, is_available, resolve_dataset
+    from studio.core.i18n import _
 
     if args.action == "download":
         if not args.name:
-            raise ValueError("name the dataset to download, e.g. studio datasets download tinyshakespeare")
+            # Translators: "studio datasets download tinyshakespeare" is a command, kept as is.
+            raise ValueError(_("name the dataset to download, e.g. studio datasets download tinyshakespeare"))
         files = resolve_dataset(args.name, _download_progress())
-        print(f"\n{args.name}: ready in {dataset_folder(args.name)} ({len(files.train) + len(files.valid) + len(files.test)} files)")
+        count = len(files.train) + len(files.valid) + len(files.test)
+        print("\n" + _("{name}: ready in {folder} ({count} files)").format(name=args.name, folder=dataset_folder(args.name), count=count))
         return EXIT_OK
     for name, title in DEMO_TITLES.items():
-        print(f"{name:16} ready        {title}")
+        # Translators: a dataset's state in "studio datasets": ready, downloaded or not yet.
+        print(f"{name:16} {_('ready'):12} {_(title)}")
     for name, spec in DATASETS.items():
-        state = "downloaded" if is_available(name) else "not yet"
-        print(f"{name:16} {state:12} {spec.title}: {spec.description} [{spec.license}]")
+        state = _("downloaded") if is_available(name) else _("not yet")
+        print(f"{name:16} {state:12} {_(spec.title)}: {_(spec.description)} [{_(spec.license)}]")
     return EXIT_OK
 
 
 def _download_progress() -> Callable[[str, int, int], None]:
+    from studio.core.callbacks import describe_stage
+
     last = [0.0]
 
     def show(stage: str, done: int, total: int) -> None:
@@ -441,7 +493,7 @@ def _download_progress() -> Callable[[str, int, int], None]:
         if now - last[0] > 0.2 or done == total:
             last[0] = now
             pct = f"{100 * done / total:5.1f}%" if total else f"{done / 1e6:.1f} MB"
-            print(f"\r{stage}: {pct}", end="", file=sys.stderr, flush=True)
+            print(f"\r{describe_stage(stage)}: {pct}", end="", file=sys.stderr, flush=True)
 
     return show
 
@@ -449,8 +501,10 @@ def _download_progress() -> Callable[[str, int, int], None]:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import tempfile
 
+    from studio.core.callbacks import split_name
     from studio.core.config import DataConfig, TokenizerConfig
     from studio.core.data.prepare import prepare_corpus
+    from studio.core.i18n import _
 
     data = DataConfig(paths=list(args.paths), format=args.format, column=args.column, json_field=args.field)
     tok = TokenizerConfig(kind=args.tokenizer, language=args.language, vocab_size=args.vocab_size)
@@ -460,17 +514,30 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         prepared = prepare_corpus(data, tok, cache_root=Path(tmp))
         stats = prepared.stats
         for f in stats.files:
-            skipped = f", {f['skipped_rows']} bad rows skipped" if f["skipped_rows"] else ""
-            print(f"{f['path']}: {f['format']}, {f['encoding']} ({f['encoding_reason']}), {f['units']:,} {'lines' if f['format'] == 'text' else 'rows'}{skipped}")
+            skipped = _(", {count} bad rows skipped").format(count=f["skipped_rows"]) if f["skipped_rows"] else ""
+            if f["format"] == "text":
+                # Translators: {format} is text, csv, tsv or jsonl; {encoding} the encoding and {reason} why it was chosen;
+                # {skipped} is ", N bad rows skipped" or nothing.
+                line = _("{path}: {format}, {encoding} ({reason}), {units:,} lines{skipped}")
+            else:
+                # Translators: {format} is text, csv, tsv or jsonl; {encoding} the encoding and {reason} why it was chosen;
+                # {skipped} is ", N bad rows skipped" or nothing.
+                line = _("{path}: {format}, {encoding} ({reason}), {units:,} rows{skipped}")
+            print(line.format(path=f["path"], format=f["format"], encoding=_(f["encoding"]), reason=f["encoding_reason"],
+                              units=f["units"], skipped=skipped))
         total = stats.total
-        print(f"tokenizer: {stats.tokenizer}")
-        print(f"characters {total.characters:,}  lines/rows {total.records:,}  tokens {total.tokens:,}  "
-              f"unknown-token rate {total.unknown_rate:.2%}")
+        print(_("tokenizer: {tokenizer}").format(tokenizer=stats.tokenizer))
+        print(_("characters {characters:,}  lines/rows {records:,}  tokens {tokens:,}  unknown-token rate {unknown:.2%}").format(
+            characters=total.characters, records=total.records, tokens=total.tokens, unknown=total.unknown_rate
+        ))
         for split, st in stats.splits.items():
             if st.tokens:
-                print(f"  {split:5}: {st.tokens:,} tokens in {st.records:,} lines/rows, unknown {st.unknown_rate:.2%}")
+                # Translators: {split:5} is train, valid or test, padded to five characters.
+                print(_("  {split:5}: {tokens:,} tokens in {records:,} lines/rows, unknown {unknown:.2%}").format(
+                    split=split_name(split), tokens=st.tokens, records=st.records, unknown=st.unknown_rate
+                ))
         edges, counts = total.histogram(bins=10)
-        print("tokens per line/row:")
+        print(_("tokens per line/row:"))
         peak = max(1, int(counts.max()))
         for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True):
             print(f"  {lo:7.0f}-{hi:<7.0f} {'#' * int(40 * n / peak):40} {n:,}")

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from studio.core.callbacks import describe
+from studio.core.callbacks import describe, describe_stage
 from studio.core.events import (
     DataProgress,
     DataReady,
@@ -18,6 +18,7 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
+from studio.core.i18n import _
 
 
 class TerminalProgress:
@@ -46,7 +47,8 @@ class TerminalProgress:
         if isinstance(event, RunStarted):
             self._write(describe(event) or "")
             self.bar = tqdm(
-                total=event.total_steps, initial=event.start_step, unit="step", file=self.stream,
+                # Translators: the progress bar's unit (it shows "step/s").
+                total=event.total_steps, initial=event.start_step, unit=_("step"), file=self.stream,
                 dynamic_ncols=True, disable=not self.interactive, mininterval=0.25,
             )
             self._last_printed_step = event.start_step
@@ -58,7 +60,9 @@ class TerminalProgress:
             elif event.step - self._last_printed_step >= max(1, event.total_steps // 20) or event.step == event.total_steps:
                 # Not a terminal (a log file, CI): a plain line every 5% instead of a bar.
                 self._last_printed_step = event.step
-                self._write(f"step {event.step}/{event.total_steps}  loss {event.loss:.4f}  lr {event.lr:.2e}  {event.tokens_per_s:,.0f} tokens/s")
+                self._write(_("step {step}/{total}  loss {loss:.4f}  lr {lr:.2e}  {speed:,.0f} tokens/s").format(
+                    step=event.step, total=event.total_steps, loss=event.loss, lr=event.lr, speed=event.tokens_per_s
+                ))
             return
         if isinstance(event, RunFinished | RunFailed) and self.bar is not None:
             self.bar.close()
@@ -77,5 +81,6 @@ class TerminalProgress:
             if self.data_bar is not None:
                 self.data_bar.close()
             self._data_stage = event.stage
-            self.data_bar = tqdm(total=event.total or None, desc=event.stage, file=self.stream, leave=False, dynamic_ncols=True)
+            self.data_bar = tqdm(total=event.total or None, desc=describe_stage(event.stage), file=self.stream, leave=False,
+                                 dynamic_ncols=True)
         self.data_bar.update(event.done - self.data_bar.n)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from studio.core.errors import ConfigIssue
+from studio.core.i18n import N_, _
 from studio.core.settings import ModelConfig, setting
 
 # Bytes of optimizer state per parameter, in units of the parameter itself.
@@ -33,10 +34,14 @@ class MemoryEstimate:
         return self.param_bytes + self.grad_bytes + self.optimizer_bytes + self.activation_bytes
 
     def describe(self) -> str:
-        return (
-            f"{self.params:,} parameters; about {human_bytes(self.total_bytes)} to train "
-            f"(weights {human_bytes(self.param_bytes)}, gradients {human_bytes(self.grad_bytes)}, "
-            f"optimizer {human_bytes(self.optimizer_bytes)}, activations {human_bytes(self.activation_bytes)})"
+        # Translators: a memory estimate; {total} and the parts are sizes such as "1.2 GiB".
+        return _(
+            "{params:,} parameters; about {total} to train "
+            "(weights {weights}, gradients {gradients}, optimizer {optimizer}, activations {activations})"
+        ).format(
+            params=self.params, total=human_bytes(self.total_bytes), weights=human_bytes(self.param_bytes),
+            gradients=human_bytes(self.grad_bytes), optimizer=human_bytes(self.optimizer_bytes),
+            activations=human_bytes(self.activation_bytes),
         )
 
 
@@ -70,10 +75,10 @@ def estimate_training_memory(
 class TransformerConfig(ModelConfig):
     """Width and attention settings common to every Transformer here."""
 
-    d_model: int = setting(128, label="Width (d_model)", help="Size of each token's vector in every layer.", min=8, max=65536)
-    n_heads: int = setting(4, label="Attention heads", help="d_model is split evenly across the heads.", min=1, max=512)
-    d_ff: int = setting(0, label="Feed-forward width", help="Hidden width of each layer's MLP; 0 means 4 x d_model.", min=0, max=1_000_000)
-    bias: bool = setting(False, label="Biases", help="Biases in linear layers and LayerNorms. Off is slightly faster and trains as well.", advanced=True)
+    d_model: int = setting(128, label=N_("Width (d_model)"), help=N_("Size of each token's vector in every layer."), min=8, max=65536)
+    n_heads: int = setting(4, label=N_("Attention heads"), help=N_("d_model is split evenly across the heads."), min=1, max=512)
+    d_ff: int = setting(0, label=N_("Feed-forward width"), help=N_("Hidden width of each layer's MLP; 0 means 4 x d_model."), min=0, max=1_000_000)
+    bias: bool = setting(False, label=N_("Biases"), help=N_("Biases in linear layers and LayerNorms. Off is slightly faster and trains as well."), advanced=True)
 
     @property
     def ff_width(self) -> int:
@@ -83,7 +88,10 @@ class TransformerConfig(ModelConfig):
         if self.d_model % self.n_heads:
             return [
                 ConfigIssue(
-                    "model.d_model", f"model.d_model={self.d_model} is not divisible by model.n_heads={self.n_heads}"
+                    # Translators: model.d_model and model.n_heads are setting names, kept as is.
+                    "model.d_model", _("model.d_model={d_model} is not divisible by model.n_heads={n_heads}").format(
+                        d_model=self.d_model, n_heads=self.n_heads
+                    )
                 )
             ]
         return []
@@ -113,7 +121,7 @@ class TransformerConfig(ModelConfig):
 @dataclass
 class GPTConfig(TransformerConfig):
     arch: ClassVar[str] = "gpt"
-    label: ClassVar[str] = "GPT-style decoder"
+    label: ClassVar[str] = N_("GPT-style decoder")
     objective: ClassVar[str] = "causal"  # type: ignore[assignment]
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"n_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
@@ -121,11 +129,11 @@ class GPTConfig(TransformerConfig):
         "medium": {"n_layers": 6, "n_heads": 6, "d_model": 384, "context_length": 256},
     }
 
-    n_layers: int = setting(4, label="Layers", help="Stacked Transformer layers.", min=1, max=256)
+    n_layers: int = setting(4, label=N_("Layers"), help=N_("Stacked Transformer layers."), min=1, max=256)
     positions: Literal["learned", "rotary"] = setting(
-        "learned", label="Positions", help="learned: a vector per position. rotary: rotate queries and keys by position (RoPE)."
+        "learned", label=N_("Positions"), help=N_("learned: a vector per position. rotary: rotate queries and keys by position (RoPE).")
     )
-    tie_embeddings: bool = setting(True, label="Tie embeddings", help="Share the token embedding with the output layer.")
+    tie_embeddings: bool = setting(True, label=N_("Tie embeddings"), help=N_("Share the token embedding with the output layer."))
 
     def check(self) -> list[ConfigIssue]:
         issues = super().check()
@@ -133,7 +141,10 @@ class GPTConfig(TransformerConfig):
             issues.append(
                 ConfigIssue(
                     "model.positions",
-                    f"rotary positions need an even head size; model.d_model/model.n_heads = {self.d_model // self.n_heads}",
+                    # Translators: model.d_model and model.n_heads are setting names, kept as is.
+                    _("rotary positions need an even head size; model.d_model/model.n_heads = {head_size}").format(
+                        head_size=self.d_model // self.n_heads
+                    ),
                 )
             )
         return issues
@@ -158,7 +169,7 @@ class GPTConfig(TransformerConfig):
 @dataclass
 class BERTConfig(TransformerConfig):
     arch: ClassVar[str] = "bert"
-    label: ClassVar[str] = "BERT-style encoder"
+    label: ClassVar[str] = N_("BERT-style encoder")
     objective: ClassVar[str] = "masked"  # type: ignore[assignment]
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"n_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
@@ -166,9 +177,9 @@ class BERTConfig(TransformerConfig):
         "medium": {"n_layers": 6, "n_heads": 8, "d_model": 384, "context_length": 256},
     }
 
-    n_layers: int = setting(4, label="Layers", help="Stacked Transformer layers.", min=1, max=256)
+    n_layers: int = setting(4, label=N_("Layers"), help=N_("Stacked Transformer layers."), min=1, max=256)
     mask_prob: float = setting(
-        0.15, label="Mask rate", help="Share of tokens hidden for the model to predict (80% <mask>, 10% random, 10% kept).", min=0.01, max=0.9
+        0.15, label=N_("Mask rate"), help=N_("Share of tokens hidden for the model to predict (80% <mask>, 10% random, 10% kept)."), min=0.01, max=0.9
     )
 
     def param_count(self, vocab_size: int) -> int:
@@ -188,7 +199,7 @@ class BERTConfig(TransformerConfig):
 @dataclass
 class Seq2SeqConfig(TransformerConfig):
     arch: ClassVar[str] = "seq2seq"
-    label: ClassVar[str] = "Encoder-decoder Transformer"
+    label: ClassVar[str] = N_("Encoder-decoder Transformer")
     objective: ClassVar[str] = "seq2seq"  # type: ignore[assignment]
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"n_encoder_layers": 2, "n_decoder_layers": 2, "n_heads": 2, "d_model": 64, "context_length": 64},
@@ -196,8 +207,8 @@ class Seq2SeqConfig(TransformerConfig):
         "medium": {"n_encoder_layers": 6, "n_decoder_layers": 6, "n_heads": 8, "d_model": 512, "context_length": 256},
     }
 
-    n_encoder_layers: int = setting(3, label="Encoder layers", help="Layers reading the source.", min=1, max=256)
-    n_decoder_layers: int = setting(3, label="Decoder layers", help="Layers writing the target.", min=1, max=256)
+    n_encoder_layers: int = setting(3, label=N_("Encoder layers"), help=N_("Layers reading the source."), min=1, max=256)
+    n_decoder_layers: int = setting(3, label=N_("Decoder layers"), help=N_("Layers writing the target."), min=1, max=256)
 
     def param_count(self, vocab_size: int) -> int:
         d = self.d_model
@@ -232,11 +243,11 @@ class RecurrentConfig(ModelConfig):
     gates: ClassVar[int] = 1
     presets: ClassVar[dict[str, dict[str, Any]]] = _RECURRENT_PRESETS
 
-    embedding_dim: int = setting(224, label="Embedding size", help="Width of each token's vector.", min=1, max=65536)
-    hidden_size: int = setting(224, label="Hidden size", help="Width of the recurrent state.", min=1, max=65536)
-    num_layers: int = setting(2, label="Layers", help="Stacked recurrent layers.", min=1, max=64)
+    embedding_dim: int = setting(224, label=N_("Embedding size"), help=N_("Width of each token's vector."), min=1, max=65536)
+    hidden_size: int = setting(224, label=N_("Hidden size"), help=N_("Width of the recurrent state."), min=1, max=65536)
+    num_layers: int = setting(2, label=N_("Layers"), help=N_("Stacked recurrent layers."), min=1, max=64)
     tie_weights: bool = setting(
-        True, label="Tie weights", help="Share the input embedding with the output layer (needs embedding size = hidden size)."
+        True, label=N_("Tie weights"), help=N_("Share the input embedding with the output layer (needs embedding size = hidden size).")
     )
 
     def check(self) -> list[ConfigIssue]:
@@ -244,8 +255,10 @@ class RecurrentConfig(ModelConfig):
             return [
                 ConfigIssue(
                     "model.tie_weights",
-                    f"model.tie_weights=true needs model.embedding_dim ({self.embedding_dim}) "
-                    f"= model.hidden_size ({self.hidden_size})",
+                    # Translators: the model.* words are setting names and "true" their value, kept as is.
+                    _("model.tie_weights=true needs model.embedding_dim ({embedding_dim}) = model.hidden_size ({hidden_size})").format(
+                        embedding_dim=self.embedding_dim, hidden_size=self.hidden_size
+                    ),
                 )
             ]
         return []
@@ -271,21 +284,21 @@ class RecurrentConfig(ModelConfig):
 @dataclass
 class RNNConfig(RecurrentConfig):
     arch: ClassVar[str] = "rnn"
-    label: ClassVar[str] = "RNN (tanh)"
+    label: ClassVar[str] = N_("RNN (tanh)")
     gates: ClassVar[int] = 1
 
 
 @dataclass
 class LSTMConfig(RecurrentConfig):
     arch: ClassVar[str] = "lstm"
-    label: ClassVar[str] = "LSTM"
+    label: ClassVar[str] = N_("LSTM")
     gates: ClassVar[int] = 4
 
 
 @dataclass
 class GRUConfig(RecurrentConfig):
     arch: ClassVar[str] = "gru"
-    label: ClassVar[str] = "GRU"
+    label: ClassVar[str] = N_("GRU")
     gates: ClassVar[int] = 3
 
 

@@ -30,6 +30,7 @@ from studio.core.events import (
 )
 from studio.core.faults import fault_point
 from studio.core.fileio import describe_os_error
+from studio.core.i18n import _
 
 
 @runtime_checkable
@@ -53,10 +54,13 @@ class SinkFailed(StudioError):
     def __init__(self, sink: object, error: BaseException):
         self.error = error
         if isinstance(error, OSError):
-            reason = describe_os_error(error, "writing")
+            # Translators: what was being done when the disk failed, put before a file's name ("writing run.json").
+            reason = describe_os_error(error, _("writing"))
         else:
             reason = f"{type(error).__name__}: {error}"
-        super().__init__(f"the run's records could not be written ({reason}); training stopped so nothing more is lost")
+        super().__init__(
+            _("the run's records could not be written ({reason}); training stopped so nothing more is lost").format(reason=reason)
+        )
 
 
 class Dispatcher:
@@ -89,7 +93,9 @@ class Dispatcher:
                         failure = failure or SinkFailed(cb, e)
                     continue  # not strict: the run is already failing for this reason
                 try:
-                    print(f"studio: a {type(cb).__name__} callback failed and was switched off: {e!r}", file=sys.stderr)
+                    # Translators: {callback} is a class name (TensorBoardWriter), {error} the error as Python writes it.
+                    message = _("studio: a {callback} callback failed and was switched off: {error}")
+                    print(message.format(callback=type(cb).__name__, error=repr(e)), file=sys.stderr)
                 except OSError:
                     pass  # stderr itself is gone (a closed pipe): nothing more to say
         if failure is not None:
@@ -163,49 +169,102 @@ def describe(event: Event) -> str | None:
     """One human line per event, shared by the log file, the CLI and the GUI's log view."""
     match event:
         case RunStarted():
-            how = f"resuming at step {event.start_step}" if event.resumed else "starting"
-            return (
-                f"{how}: {event.name} ({event.arch}, {event.parameters:,} parameters) on {event.device}, "
-                f"{event.threads} CPU thread(s), {event.total_steps} steps. {event.memory_estimate}"
-            )
+            if event.resumed:
+                # Translators: the start of the line "resuming at step 500: my-run (gpt, 1,234 parameters) on cpu, ...".
+                how = _("resuming at step {step}").format(step=event.start_step)
+            else:
+                how = _("starting")
+            # Translators: {how} is "starting" or "resuming at step N"; {name} the run's name, {arch} its
+            # architecture (gpt, lstm), {device} where it trains (cpu, cuda:0), {memory} the memory estimate.
+            return _(
+                "{how}: {name} ({arch}, {parameters:,} parameters) on {device}, "
+                "{threads} CPU thread(s), {steps} steps. {memory}"
+            ).format(how=how, name=event.name, arch=event.arch, parameters=event.parameters, device=event.device,
+                     threads=event.threads, steps=event.total_steps, memory=event.memory_estimate)
         case DataReady():
-            src = "token cache" if event.cache_hit else "encoded"
-            return (
-                f"data ready ({src}, {event.seconds:.1f} s): {event.tokenizer}; tokens train {event.train_tokens:,}, "
-                f"valid {event.valid_tokens:,}, test {event.test_tokens:,}; encoding {', '.join(sorted(set(event.encodings)))}"
-            )
+            src = _("token cache") if event.cache_hit else _("encoded")
+            # Translators: {source} is "token cache" or "encoded", {tokenizer} describes the tokenizer, {encodings}
+            # lists the text encodings of the files (UTF-8, GB18030).
+            return _(
+                "data ready ({source}, {seconds:.1f} s): {tokenizer}; tokens train {train:,}, "
+                "valid {valid:,}, test {test:,}; encoding {encodings}"
+            ).format(source=src, seconds=event.seconds, tokenizer=event.tokenizer, train=event.train_tokens,
+                     valid=event.valid_tokens, test=event.test_tokens, encodings=", ".join(sorted(set(event.encodings))))
         case EvalLogged():
-            best = " (best)" if event.is_best else ""
-            metrics = "".join(f", {name} {value:.2f}" for name, value in event.metrics)
+            best = _(" (best)") if event.is_best else ""
+            # Translators: a task metric after the loss: ", accuracy 93.50" ({name} is the metric's name).
+            metrics = "".join(_(", {name} {value:.2f}").format(name=name, value=value) for name, value in event.metrics)
             if metrics:
-                return f"step {event.step}: valid loss {event.loss:.4f}{metrics}{best}"
-            return f"step {event.step}: valid loss {event.loss:.4f}, perplexity {event.perplexity:.2f}{best}"
+                # Translators: {metrics} is a list such as ", accuracy 93.50"; {best} is " (best)" or nothing.
+                return _("step {step}: valid loss {loss:.4f}{metrics}{best}").format(
+                    step=event.step, loss=event.loss, metrics=metrics, best=best
+                )
+            # Translators: {best} is " (best)" or nothing.
+            return _("step {step}: valid loss {loss:.4f}, perplexity {perplexity:.2f}{best}").format(
+                step=event.step, loss=event.loss, perplexity=event.perplexity, best=best
+            )
         case MetricsReported():
-            shown = ", ".join(f"{name} {value:.2f}" for name, value in event.metrics)
-            return f"{event.split} ({event.examples:,} examples, {event.seconds:.1f} s): {shown}"
+            shown = ", ".join(_("{name} {value:.2f}").format(name=name, value=value) for name, value in event.metrics)
+            # Translators: {split} is valid or test; {metrics} a list such as "accuracy 93.50, f1 91.20".
+            return _("{split} ({examples:,} examples, {seconds:.1f} s): {metrics}").format(
+                split=split_name(event.split), examples=event.examples, seconds=event.seconds, metrics=shown
+            )
         case CheckpointSaved():
-            return f"step {event.step}: saved {event.label} checkpoint"
+            if event.label == "best":
+                return _("step {step}: saved best checkpoint").format(step=event.step)
+            if event.label == "last":
+                return _("step {step}: saved last checkpoint").format(step=event.step)
+            # Translators: {label} is the checkpoint's name.
+            return _("step {step}: saved {label} checkpoint").format(step=event.step, label=event.label)
         case RunPaused():
-            return f"paused at step {event.step}"
+            return _("paused at step {step}").format(step=event.step)
         case RunResumed():
-            return f"resumed at step {event.step}"
+            return _("resumed at step {step}").format(step=event.step)
         case LogMessage():
-            return f"{event.level}: {event.text}" if event.level != "info" else event.text
+            if event.level == "info":
+                return event.text
+            if event.level == "warning":
+                return _("warning: {text}").format(text=event.text)
+            return f"{event.level}: {event.text}"
         case RunFinished():
-            words = {"finished": "finished", "stopped": "stopped", "early_stopped": "stopped early"}[event.status]
-            best = f", best valid loss {event.best_loss:.4f}" if math.isfinite(event.best_loss) else ""
-            why = f" ({event.reason})" if event.reason else ""
-            return f"{words} at step {event.step} after {event.elapsed_s:.0f} s{best}{why}"
+            words = {"finished": _("finished"), "stopped": _("stopped"), "early_stopped": _("stopped early")}[event.status]
+            # Translators: put after "finished at step N after M s"; {loss} is the best validation loss.
+            best = _(", best valid loss {loss:.4f}").format(loss=event.best_loss) if math.isfinite(event.best_loss) else ""
+            why = _(" ({reason})").format(reason=event.reason) if event.reason else ""
+            # Translators: {outcome} is "finished", "stopped" or "stopped early"; {best} ", best valid loss 1.2345" or
+            # nothing; {reason} " (why it stopped)" or nothing.
+            return _("{outcome} at step {step} after {seconds:.0f} s{best}{reason}").format(
+                outcome=words, step=event.step, seconds=event.elapsed_s, best=best, reason=why
+            )
         case TrialPruned():
-            return (f"trial {event.trial}: {event.value:.4f} at step {event.step} is worse than the median of the other "
-                    f"trials there ({event.reference:.4f}); pruned")
+            # Translators: a search trial stopped early; {value} is its metric, {median} the other trials' median.
+            return _("trial {trial}: {value:.4f} at step {step} is worse than the median of the other "
+                     "trials there ({median:.4f}); pruned").format(
+                trial=event.trial, value=event.value, step=event.step, median=event.reference
+            )
         case RunFailed():
-            saved = f" Last good state saved to {event.checkpoint}." if event.checkpoint else ""
+            saved = _(" Last good state saved to {checkpoint}.").format(checkpoint=event.checkpoint) if event.checkpoint else ""
             error = event.error.rstrip()
-            if saved and not error.endswith((".", "!", "?")):
+            if saved and not error.endswith((".", "!", "?", "。", "！", "？")):
                 error += "."
-            return f"FAILED at step {event.step}: {error}{saved}"
+            # Translators: {error} says what went wrong; {saved} is " Last good state saved to <folder>." or nothing.
+            return _("FAILED at step {step}: {error}{saved}").format(step=event.step, error=error, saved=saved)
     return None
+
+
+def describe_stage(stage: str) -> str:
+    """A data-preparation stage as shown (``DataProgress.stage`` is a plain word: scan, tokenizer,
+    encode, or "download <file>")."""
+    if stage.startswith("download "):
+        # Translators: a stage of data preparation; {file} is the file being downloaded.
+        return _("download {file}").format(file=stage.removeprefix("download "))
+    # Translators: stages of data preparation: reading the files, training the tokenizer, encoding the text.
+    return {"scan": _("scan"), "tokenizer": _("tokenizer"), "encode": _("encode")}.get(stage, stage)
+
+
+def split_name(split: str) -> str:
+    """A split's name as shown (the event carries the plain ``valid`` or ``test``)."""
+    return {"train": _("train"), "valid": _("valid"), "test": _("test")}.get(split, split)
 
 
 class LogWriter:
@@ -223,8 +282,10 @@ class LogWriter:
         if isinstance(event, StepLogged):
             if event.step % self.step_every and event.step != event.total_steps:
                 return
-            line: str | None = (f"step {event.step}/{event.total_steps}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
-                                f"grad norm {event.grad_norm:.2f}, {event.tokens_per_s:,.0f} tokens/s")
+            line: str | None = _(
+                "step {step}/{total}: loss {loss:.4f}, lr {lr:.2e}, grad norm {grad_norm:.2f}, {speed:,.0f} tokens/s"
+            ).format(step=event.step, total=event.total_steps, loss=event.loss, lr=event.lr,
+                     grad_norm=event.grad_norm, speed=event.tokens_per_s)
         else:
             line = describe(event)
         if line is None:

@@ -28,6 +28,7 @@ import tomli_w
 from studio.core.architectures import ARCH_NAMES, config_class
 from studio.core.errors import ConfigError, ConfigIssue
 from studio.core.fileio import atomic_write_text
+from studio.core.i18n import N_, _
 from studio.core.settings import ModelConfig, Section, setting, text_codec_problem
 
 CONFIG_FORMAT_VERSION = 1
@@ -44,32 +45,40 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 class RunSection(Section):
     section: ClassVar[str] = "run"
 
-    name: str = setting("", label="Run name", help="Shown in the run list. Empty: the architecture and the start time.")
+    name: str = setting("", label=N_("Run name"), help=N_("Shown in the run list. Empty: the architecture and the start time."))
     device: str = setting(
-        "auto", label="Device", help="auto (a GPU when there is one), cpu, cuda, cuda:1 or mps."
+        "auto", label=N_("Device"), help=N_("auto (a GPU when there is one), cpu, cuda, cuda:1 or mps.")
     )
     precision: Literal["auto", "fp32", "bf16"] = setting(
         "auto",
-        label="Precision",
-        help="auto uses bf16 only where the device computes it natively; on most CPUs bf16 is ~100x slower.",
+        label=N_("Precision"),
+        help=N_("auto uses bf16 only where the device computes it natively; on most CPUs bf16 is ~100x slower."),
     )
     threads: int = setting(
         0,
-        label="CPU threads",
-        help="Threads for PyTorch's CPU math. 0 picks one fewer than the cores: two threads on two busy cores spin-wait and slow down 20x.",
+        label=N_("CPU threads"),
+        help=N_("Threads for PyTorch's CPU math. 0 picks one fewer than the cores: two threads on two busy cores spin-wait and slow down 20x."),
         min=0,
         max=512,
         advanced=True,
     )
-    tags: list[str] = setting([], label="Tags", help="Labels for finding the run in the library.", advanced=True)
+    tags: list[str] = setting([], label=N_("Tags"), help=N_("Labels for finding the run in the library."), advanced=True)
     compile: bool = setting(
-        False, label="torch.compile", help="Compile the model first. Costs a minute up front; measure before relying on it.", advanced=True
+        False, label=N_("torch.compile"), help=N_("Compile the model first. Costs a minute up front; measure before relying on it."), advanced=True
     )
 
     def check(self) -> list[ConfigIssue]:
         if not _DEVICE_RE.match(self.device):
-            return [ConfigIssue("run.device", f"run.device={self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")]
+            # Translators: run.device is a setting's name; auto, cpu, cuda, cuda:N and mps are its values, kept as is.
+            message = _("run.device={device} is not one of auto, cpu, cuda, cuda:N, mps").format(device=repr(self.device))
+            return [ConfigIssue("run.device", message)]
         return []
+
+
+_CORPUS_FILES = ("*.txt", "*.md", "*.csv", "*.tsv", "*.jsonl", "*.json")
+_EXAMPLE_FILES = ("*.jsonl", "*.json", "*.tsv", "*.txt", "*.csv")
+_EXAMPLE_TASKS = ("classify", "translate", "qa", "summarize")  # the task kinds that learn from examples
+_WRITING_TASKS = ("translate", "qa", "summarize")  # ... and those that write their answer
 
 
 @dataclass
@@ -78,40 +87,57 @@ class DataConfig(Section):
 
     dataset: str = setting(
         "demo",
-        label="Built-in dataset",
-        help="Used when no files are given: demo or demo-zh (written by Studio), tinyshakespeare, wikitext-2, imdb.",
+        label=N_("Built-in dataset"),
+        help=N_("Used when no files are given: demo or demo-zh (written by Studio), tinyshakespeare, wikitext-2, imdb."),
+        choices_from="built-in datasets",
+        free_text=False,
     )
-    paths: list[str] = setting([], label="Corpus files", help="Text, CSV/TSV or JSONL files, or folders of them.")
+    paths: list[str] = setting(
+        [], label=N_("Corpus files"), help=N_("Text, CSV/TSV or JSONL files, or folders of them."), path="file_or_folder", file_patterns=_CORPUS_FILES
+    )
     format: Literal["auto", "text", "csv", "tsv", "jsonl"] = setting(
-        "auto", label="Format", help="auto reads the file extension: .csv, .tsv, .jsonl/.json, anything else is plain text."
+        "auto", label=N_("Format"), help=N_("auto reads the file extension: .csv, .tsv, .jsonl/.json, anything else is plain text.")
     )
-    column: str = setting("text", label="CSV column", help="The column that holds the text, by header name.")
-    json_field: str = setting("text", label="JSONL field", help="The field of each JSON line that holds the text.")
+    column: str = setting(
+        "text", label=N_("CSV column"), help=N_("The column that holds the text, by header name."),
+        shown_when={"format": ("csv", "tsv")}, choices_from="the file's columns",
+    )
+    json_field: str = setting(
+        "text", label=N_("JSONL field"), help=N_("The field of each JSON line that holds the text."),
+        shown_when={"format": ("jsonl",)}, choices_from="the file's fields",
+    )
     encoding: str = setting(
         "auto",
-        label="Encoding",
-        help="auto: a byte-order mark, UTF-16, strict UTF-8 (damaged UTF-8 is an error naming the line), else charset-normalizer's choice among the legacy code pages (GB18030, Big5, Shift_JIS, Windows-1252, ...). Or name a Python text codec.",
+        label=N_("Encoding"),
+        help=N_("auto: a byte-order mark, UTF-16, strict UTF-8 (damaged UTF-8 is an error naming the line), else charset-normalizer's choice among the legacy code pages (GB18030, Big5, Shift_JIS, Windows-1252, ...). Or name a Python text codec."),
+        suggestions=("auto", "utf-8", "utf-16", "cp1252", "gb18030", "big5", "shift_jis", "euc-jp", "euc-kr", "cp1251", "koi8-r"),
     )
-    valid_paths: list[str] = setting([], label="Validation files", help="Given files for the validation split. Empty: take a fraction.")
-    test_paths: list[str] = setting([], label="Test files", help="Given files for the test split. Empty: take a fraction.")
-    valid_fraction: float = setting(0.1, label="Validation share", help="Share held out for validation.", min=0.0, max=0.5)
-    test_fraction: float = setting(0.0, label="Test share", help="Share held out for testing.", min=0.0, max=0.5)
+    valid_paths: list[str] = setting(
+        [], label=N_("Validation files"), help=N_("Given files for the validation split. Empty: take a fraction."),
+        path="file_or_folder", file_patterns=_CORPUS_FILES,
+    )
+    test_paths: list[str] = setting(
+        [], label=N_("Test files"), help=N_("Given files for the test split. Empty: take a fraction."), path="file_or_folder", file_patterns=_CORPUS_FILES
+    )
+    valid_fraction: float = setting(0.1, label=N_("Validation share"), help=N_("Share held out for validation."), min=0.0, max=0.5)
+    test_fraction: float = setting(0.0, label=N_("Test share"), help=N_("Share held out for testing."), min=0.0, max=0.5)
     split_mode: Literal["auto", "tail", "shuffle"] = setting(
         "auto",
-        label="Split by",
-        help="tail: the last share of each text (no leakage between neighbouring lines); shuffle: whole rows or files, seeded. auto: shuffle when there are 20+ rows or files.",
+        label=N_("Split by"),
+        help=N_("tail: the last share of each text (no leakage between neighbouring lines); shuffle: whole rows or files, seeded. auto: shuffle when there are 20+ rows or files."),
     )
-    split_seed: int = setting(1234, label="Split seed", help="Seed for the shuffled split.", min=0, advanced=True)
+    split_seed: int = setting(1234, label=N_("Split seed"), help=N_("Seed for the shuffled split."), min=0, advanced=True)
     skip_bad_rows: bool = setting(
-        False, label="Skip bad rows", help="Skip malformed CSV/JSONL rows (and count them) instead of stopping.", advanced=True
+        False, label=N_("Skip bad rows"), help=N_("Skip malformed CSV/JSONL rows (and count them) instead of stopping."), advanced=True
     )
 
     def check(self) -> list[ConfigIssue]:
         issues = []
         if self.valid_fraction + self.test_fraction >= 0.9:
-            issues.append(ConfigIssue("data.valid_fraction", "validation and test shares leave too little for training"))
+            issues.append(ConfigIssue("data.valid_fraction", _("validation and test shares leave too little for training")))
         if not self.dataset and not self.paths:
-            issues.append(ConfigIssue("data.paths", "no corpus: give data.paths or a built-in data.dataset"))
+            # Translators: data.paths and data.dataset are setting names, kept as is.
+            issues.append(ConfigIssue("data.paths", _("no corpus: give data.paths or a built-in data.dataset")))
         if self.encoding != "auto":
             problem = text_codec_problem(self.encoding)  # rot13, zlib, base64: codecs, but not for text files
             if problem:
@@ -125,25 +151,31 @@ class TokenizerConfig(Section):
 
     kind: Literal["char", "word", "bpe"] = setting(
         "char",
-        label="Tokenizer",
-        help="char: one token per character. word: spaCy's rule-based tokenizer for a language. bpe: subwords learned from the corpus.",
+        label=N_("Tokenizer"),
+        help=N_("char: one token per character. word: spaCy's rule-based tokenizer for a language. bpe: subwords learned from the corpus."),
+        choice_labels={"char": N_("Character"), "word": N_("Word (spaCy)"), "bpe": N_("Subword (BPE)")},
     )
     vocab_size: int = setting(
         8000,
-        label="Vocabulary size",
-        help="Upper limit, special tokens included. BPE learns merges up to it; char and word keep the most frequent entries.",
+        label=N_("Vocabulary size"),
+        help=N_("Upper limit, special tokens included. BPE learns merges up to it; char and word keep the most frequent entries."),
         min=16,
         max=1_000_000,
+        step=1000,
     )
-    min_frequency: int = setting(1, label="Minimum frequency", help="Entries seen fewer times become <unk> (char, word) or are not merged (BPE).", min=1)
-    language: str = setting("en", label="Language", help="spaCy language code for word tokenization: en, fr, de, zh, ja, es, ...")
-    lowercase: bool = setting(False, label="Lowercase", help="Lowercase text before tokenizing.")
+    min_frequency: int = setting(1, label=N_("Minimum frequency"), help=N_("Entries seen fewer times become <unk> (char, word) or are not merged (BPE)."), min=1)
+    language: str = setting(
+        "en", label=N_("Language"), help=N_("spaCy language code for word tokenization: en, fr, de, zh, ja, es, ..."),
+        shown_when={"kind": ("word",)}, suggestions=("en", "zh", "fr", "de", "es", "it", "pt", "nl", "ja", "ru", "xx"),
+    )
+    lowercase: bool = setting(False, label=N_("Lowercase"), help=N_("Lowercase text before tokenizing."))
 
     def check(self) -> list[ConfigIssue]:
         if self.kind == "word" and not re.fullmatch(r"[a-z]{2,3}|xx", self.language):
-            return [ConfigIssue("tokenizer.language", f"{self.language!r} is not a language code such as en, fr, zh")]
+            message = _("{language} is not a language code such as en, fr, zh").format(language=repr(self.language))
+            return [ConfigIssue("tokenizer.language", message)]
         if self.kind == "bpe" and self.vocab_size < 300:
-            return [ConfigIssue("tokenizer.vocab_size", "BPE needs at least 300 entries (256 bytes plus merges and specials)")]
+            return [ConfigIssue("tokenizer.vocab_size", _("BPE needs at least 300 entries (256 bytes plus merges and specials)"))]
         return []
 
 
@@ -151,21 +183,21 @@ class TokenizerConfig(Section):
 class OptimizerConfig(Section):
     section: ClassVar[str] = "optimizer"
 
-    name: Literal["adamw", "adam", "sgd"] = setting("adamw", label="Optimizer", help="AdamW decouples weight decay from the gradient; SGD uses momentum.")
-    beta1: float = setting(0.9, label="β1", help="Adam's first-moment decay.", min=0.0, max=0.9999, advanced=True)
-    beta2: float = setting(0.99, label="β2", help="Adam's second-moment decay. 0.99 suits small, noisy batches.", min=0.0, max=0.99999, advanced=True)
-    eps: float = setting(1e-8, label="ε", help="Adam's denominator guard.", min=0.0, max=1.0, advanced=True)
-    weight_decay: float = setting(0.1, label="Weight decay", help="Applied to weight matrices and embeddings, not to biases or norms.", min=0.0, max=10.0)
-    momentum: float = setting(0.9, label="Momentum", help="SGD only.", min=0.0, max=0.9999)
+    name: Literal["adamw", "adam", "sgd"] = setting("adamw", label=N_("Optimizer"), help=N_("AdamW decouples weight decay from the gradient; SGD uses momentum."))
+    beta1: float = setting(0.9, label=N_("β1"), help=N_("Adam's first-moment decay."), min=0.0, max=0.9999, advanced=True)
+    beta2: float = setting(0.99, label=N_("β2"), help=N_("Adam's second-moment decay. 0.99 suits small, noisy batches."), min=0.0, max=0.99999, advanced=True)
+    eps: float = setting(1e-8, label=N_("ε"), help=N_("Adam's denominator guard."), min=0.0, max=1.0, advanced=True)
+    weight_decay: float = setting(0.1, label=N_("Weight decay"), help=N_("Applied to weight matrices and embeddings, not to biases or norms."), min=0.0, max=10.0)
+    momentum: float = setting(0.9, label=N_("Momentum"), help=N_("SGD only."), min=0.0, max=0.9999)
 
 
 @dataclass
 class ScheduleConfig(Section):
     section: ClassVar[str] = "schedule"
 
-    warmup_steps: int = setting(100, label="Warm-up", help="Steps of linear warm-up from zero to the learning rate.", unit="steps", min=0)
-    decay: Literal["cosine", "linear", "constant"] = setting("cosine", label="Decay", help="How the rate falls after warm-up, until the last step.")
-    min_lr_ratio: float = setting(0.1, label="Final rate", help="The rate at the last step, as a share of the peak.", min=0.0, max=1.0)
+    warmup_steps: int = setting(100, label=N_("Warm-up"), help=N_("Steps of linear warm-up from zero to the learning rate."), unit=N_("steps"), min=0)
+    decay: Literal["cosine", "linear", "constant"] = setting("cosine", label=N_("Decay"), help=N_("How the rate falls after warm-up, until the last step."))
+    min_lr_ratio: float = setting(0.1, label=N_("Final rate"), help=N_("The rate at the last step, as a share of the peak."), min=0.0, max=1.0)
 
 
 @dataclass
@@ -174,24 +206,24 @@ class TrainConfig(Section):
 
     # 3e-3 is tuned on the small char-level recipes (GPT and LSTM, ~0.8M parameters, batch 12):
     # 1e-3 leaves the GPT near 1.89 nats/char after 2000 steps, 3e-3 reaches about 1.76.
-    lr: float = setting(3e-3, label="Learning rate", help="Peak rate after warm-up. Larger models want smaller rates.", min=0.0, max=10.0)
-    batch_size: int = setting(12, label="Batch size", help="Sequences per step (per device).", min=1, max=65536)
-    steps: int = setting(2000, label="Steps", help="Optimizer steps to train for.", min=1, max=1_000_000_000)
+    lr: float = setting(3e-3, label=N_("Learning rate"), help=N_("Peak rate after warm-up. Larger models want smaller rates."), min=0.0, max=10.0)
+    batch_size: int = setting(12, label=N_("Batch size"), help=N_("Sequences per step (per device)."), min=1, max=65536)
+    steps: int = setting(2000, label=N_("Steps"), help=N_("Optimizer steps to train for."), min=1, max=1_000_000_000)
     epochs: float = setting(
-        0.0, label="Epochs", help="If above 0, sets the steps so that training sees the training split this many times.", min=0.0
+        0.0, label=N_("Epochs"), help=N_("If above 0, sets the steps so that training sees the training split this many times."), min=0.0
     )
-    grad_accum_steps: int = setting(1, label="Accumulation", help="Micro-batches per optimizer step; the effective batch is batch size x this.", min=1, max=1024)
-    grad_clip: float = setting(1.0, label="Gradient clip", help="Clip the global gradient norm to this; 0 turns clipping off.", min=0.0)
-    eval_interval: int = setting(250, label="Evaluate every", help="Validation loss and a text sample every this many steps.", unit="steps", min=1)
-    eval_batches: int = setting(20, label="Evaluation batches", help="Batches averaged for each validation loss.", min=1, max=100_000)
+    grad_accum_steps: int = setting(1, label=N_("Accumulation"), help=N_("Micro-batches per optimizer step; the effective batch is batch size x this."), min=1, max=1024)
+    grad_clip: float = setting(1.0, label=N_("Gradient clip"), help=N_("Clip the global gradient norm to this; 0 turns clipping off."), min=0.0)
+    eval_interval: int = setting(250, label=N_("Evaluate every"), help=N_("Validation loss and a text sample every this many steps."), unit=N_("steps"), min=1)
+    eval_batches: int = setting(20, label=N_("Evaluation batches"), help=N_("Batches averaged for each validation loss."), min=1, max=100_000)
     early_stopping_patience: int = setting(
-        0, label="Early-stopping patience", help="Stop after this many evaluations without a better validation loss; 0 never stops early.", min=0
+        0, label=N_("Early-stopping patience"), help=N_("Stop after this many evaluations without a better validation loss; 0 never stops early."), min=0
     )
-    early_stopping_min_delta: float = setting(0.0, label="Minimum improvement", help="A smaller drop in validation loss does not count as better.", min=0.0, advanced=True)
-    checkpoint_interval: int = setting(0, label="Save every", help="Save the last checkpoint every this many steps; 0 saves at each evaluation.", unit="steps", min=0)
-    seed: int = setting(1337, label="Seed", help="Seeds weights, batches and dropout: the same seed gives the same run.", min=0)
-    sample_tokens: int = setting(200, label="Sample length", help="Tokens of text sampled at each evaluation; 0 turns sampling off.", min=0, max=10000)
-    sample_prompt: str = setting("", label="Sample prompt", help="Text the samples start from. Empty: start from <bos>.")
+    early_stopping_min_delta: float = setting(0.0, label=N_("Minimum improvement"), help=N_("A smaller drop in validation loss does not count as better."), min=0.0, advanced=True)
+    checkpoint_interval: int = setting(0, label=N_("Save every"), help=N_("Save the last checkpoint every this many steps; 0 saves at each evaluation."), unit=N_("steps"), min=0)
+    seed: int = setting(1337, label=N_("Seed"), help=N_("Seeds weights, batches and dropout: the same seed gives the same run."), min=0)
+    sample_tokens: int = setting(200, label=N_("Sample length"), help=N_("Tokens of text sampled at each evaluation; 0 turns sampling off."), min=0, max=10000)
+    sample_prompt: str = setting("", label=N_("Sample prompt"), help=N_("Text the samples start from. Empty: start from <bos>."))
 
 
 # The metric a task run is ranked and summarised by (the run library, search, the model card).
@@ -206,53 +238,88 @@ class TaskConfig(Section):
 
     kind: Literal["lm", "classify", "translate", "qa", "summarize"] = setting(
         "lm",
-        label="Task",
-        help="lm: predict text (the corpus in [data]). classify, translate, qa, summarize: learn from the examples below.",
+        label=N_("Task"),
+        help=N_("lm: predict text (the corpus in [data]). classify, translate, qa, summarize: learn from the examples below."),
+        choice_labels={"lm": N_("Continued language modelling (new corpus)"), "classify": N_("Text classification"),
+                       "translate": N_("Translation"), "qa": N_("Question answering"), "summarize": N_("Summarization")},
     )
     dataset: str = setting(
         "",
-        label="Demo task data",
-        help="Synthetic data Studio writes itself: demo-translate, demo-qa, demo-summarize, demo-sentiment. Empty: the files below.",
+        label=N_("Demo task data"),
+        help=N_("Synthetic data Studio writes itself: demo-translate, demo-qa, demo-summarize, demo-sentiment. Empty: the files below."),
+        shown_when={"kind": _EXAMPLE_TASKS}, choices_from="demo tasks", free_text=False,
     )
-    paths: list[str] = setting([], label="Training examples", help="JSONL, SQuAD JSON, TSV sentence pairs or CSV.")
-    valid_paths: list[str] = setting([], label="Validation examples", help="Empty: hold out a share of the training examples.")
-    test_paths: list[str] = setting([], label="Test examples", help="Scored once at the end of the run.")
+    paths: list[str] = setting(
+        [], label=N_("Training examples"), help=N_("JSONL, SQuAD JSON, TSV sentence pairs or CSV."),
+        shown_when={"kind": _EXAMPLE_TASKS}, path="file", file_patterns=_EXAMPLE_FILES,
+    )
+    valid_paths: list[str] = setting(
+        [], label=N_("Validation examples"), help=N_("Empty: hold out a share of the training examples."),
+        shown_when={"kind": _EXAMPLE_TASKS}, path="file", file_patterns=_EXAMPLE_FILES,
+    )
+    test_paths: list[str] = setting(
+        [], label=N_("Test examples"), help=N_("Scored once at the end of the run."),
+        shown_when={"kind": _EXAMPLE_TASKS}, path="file", file_patterns=_EXAMPLE_FILES,
+    )
     format: Literal["auto", "jsonl", "squad", "tsv", "csv"] = setting(
-        "auto", label="Format", help="auto reads the extension: .jsonl, .json (SQuAD), .tsv/.txt (pairs), .csv."
+        "auto", label=N_("Format"), help=N_("auto reads the extension: .jsonl, .json (SQuAD), .tsv/.txt (pairs), .csv."),
+        shown_when={"kind": _EXAMPLE_TASKS},
     )
     fields: list[str] = setting(
         [],
-        label="Field mapping",
-        help="role=column overrides, e.g. text=review; label=stars. Roles: text, label, source, target, context, question, answer, document, summary.",
+        label=N_("Field mapping"),
+        help=N_("role=column overrides, e.g. text=review; label=stars. Roles: text, label, source, target, context, question, answer, document, summary."),
+        shown_when={"kind": _EXAMPLE_TASKS},
     )
     qa_mode: Literal["extractive", "generative"] = setting(
-        "extractive", label="QA mode", help="extractive: point at the answer in the context. generative: write the answer."
+        "extractive", label=N_("QA mode"), help=N_("extractive: point at the answer in the context. generative: write the answer."),
+        shown_when={"kind": ("qa",)},
     )
     template: str = setting(
         "",
-        label="Prompt template",
-        help="For decoder-only models: how an example becomes text; the loss covers only the part after the last field's marker. Empty: a default per task, e.g. translate: {source} => {target}",
+        label=N_("Prompt template"),
+        help=N_("For decoder-only models: how an example becomes text; the loss covers only the part after the last field's marker. Empty: a default per task, e.g. translate: {source} => {target}"),
+        shown_when={"kind": _WRITING_TASKS},
     )
-    valid_fraction: float = setting(0.1, label="Validation share", help="Share of training examples held out when no validation files are given.", min=0.0, max=0.5)
-    eval_examples: int = setting(200, label="Examples scored", help="Validation examples decoded for the task metric at each evaluation.", min=1, max=100_000)
+    valid_fraction: float = setting(
+        0.1, label=N_("Validation share"), help=N_("Share of training examples held out when no validation files are given."), min=0.0, max=0.5,
+        shown_when={"kind": _EXAMPLE_TASKS},
+    )
+    eval_examples: int = setting(
+        200, label=N_("Examples scored"), help=N_("Validation examples decoded for the task metric at each evaluation."), min=1, max=100_000,
+        shown_when={"kind": _EXAMPLE_TASKS},
+    )
     max_target_tokens: int = setting(
         0,
-        label="Longest output",
-        help="Longest target learned and generated; 0: the longest training target. A decoder-only model gives it at most half its context, the prompt the rest.",
-        unit="tokens", min=0, max=4096,
+        label=N_("Longest output"),
+        help=N_("Longest target learned and generated; 0: the longest training target. A decoder-only model gives it at most half its context, the prompt the rest."),
+        unit=N_("tokens"), min=0, max=4096,
+        shown_when={"kind": _WRITING_TASKS},
     )
-    cv_folds: int = setting(0, label="Cross-validation folds", help="Above 1: split the training examples into this many folds; the fold below validates.", min=0, max=100, advanced=True)
-    cv_fold: int = setting(0, label="Validation fold", help="Which fold validates when cross-validating (0-based).", min=0, advanced=True)
+    cv_folds: int = setting(
+        0, label=N_("Cross-validation folds"), help=N_("Above 1: split the training examples into this many folds; the fold below validates."), min=0, max=100,
+        advanced=True, shown_when={"kind": _EXAMPLE_TASKS},
+    )
+    cv_fold: int = setting(
+        0, label=N_("Validation fold"), help=N_("Which fold validates when cross-validating (0-based)."), min=0, advanced=True, shown_when={"kind": _EXAMPLE_TASKS}
+    )
 
     def check(self) -> list[ConfigIssue]:
         issues = []
         if self.kind != "lm" and not self.dataset and not self.paths:
-            issues.append(ConfigIssue("task.paths", f"a {self.kind} task needs examples: task.paths or a demo task.dataset"))
+            # Translators: {kind} is a task kind (classify, translate, ...); task.paths and task.dataset are setting names.
+            message = _("a {kind} task needs examples: task.paths or a demo task.dataset").format(kind=self.kind)
+            issues.append(ConfigIssue("task.paths", message))
         for item in self.fields:
             if "=" not in item:
-                issues.append(ConfigIssue("task.fields", f"{item!r} should look like role=column"))
+                # Translators: role=column is written as is.
+                issues.append(ConfigIssue("task.fields", _("{item} should look like role=column").format(item=repr(item))))
         if self.cv_folds > 1 and self.cv_fold >= self.cv_folds:
-            issues.append(ConfigIssue("task.cv_fold", f"task.cv_fold={self.cv_fold} but there are only {self.cv_folds} folds (0 to {self.cv_folds - 1})"))
+            # Translators: task.cv_fold is a setting's name, kept as is.
+            message = _("task.cv_fold={fold} but there are only {folds} folds (0 to {last})").format(
+                fold=self.cv_fold, folds=self.cv_folds, last=self.cv_folds - 1
+            )
+            issues.append(ConfigIssue("task.cv_fold", message))
         return issues
 
 
@@ -262,21 +329,31 @@ class FinetuneConfig(Section):
 
     section: ClassVar[str] = "finetune"
 
-    base: str = setting("", label="Base model", help="A run folder or checkpoint folder to start from. Empty: a new model from [model].")
-    base_checkpoint: Literal["best", "last"] = setting("best", label="Base checkpoint", help="Which of the base run's checkpoints.")
+    base: str = setting(
+        "", label=N_("Base model"), help=N_("A run folder or checkpoint folder to start from. Empty: a new model from [model]."),
+        path="folder", choices_from="trained runs",
+    )
+    base_checkpoint: Literal["best", "last"] = setting("best", label=N_("Base checkpoint"), help=N_("Which of the base run's checkpoints."))
     method: Literal["full", "freeze", "lora"] = setting(
         "full",
-        label="Method",
-        help="full: every weight learns. freeze: the first N layers stay fixed. lora: low-rank adapters learn, the base stays fixed.",
+        label=N_("Method"),
+        help=N_("full: every weight learns. freeze: the first N layers stay fixed. lora: low-rank adapters learn, the base stays fixed."),
+        choice_labels={"full": N_("Full fine-tuning"), "freeze": N_("Freeze the first layers"), "lora": N_("LoRA adapters")},
     )
-    freeze_layers: int = setting(0, label="Frozen layers", help="With method=freeze: the embeddings and this many first layers stay fixed.", min=0)
-    lora_rank: int = setting(8, label="LoRA rank", help="Size of each adapter's bottleneck.", min=1, max=1024)
-    lora_alpha: float = setting(16.0, label="LoRA alpha", help="Adapter output scale: alpha / rank.", min=0.0)
-    lora_dropout: float = setting(0.0, label="LoRA dropout", help="Dropout on the adapters' input.", min=0.0, max=0.9)
+    freeze_layers: int = setting(
+        0, label=N_("Frozen layers"), help=N_("With method=freeze: the embeddings and this many first layers stay fixed."), min=0,
+        shown_when={"method": ("freeze",)},
+    )
+    lora_rank: int = setting(8, label=N_("LoRA rank"), help=N_("Size of each adapter's bottleneck."), min=1, max=1024, shown_when={"method": ("lora",)})
+    lora_alpha: float = setting(16.0, label=N_("LoRA alpha"), help=N_("Adapter output scale: alpha / rank."), min=0.0, shown_when={"method": ("lora",)})
+    lora_dropout: float = setting(
+        0.0, label=N_("LoRA dropout"), help=N_("Dropout on the adapters' input."), min=0.0, max=0.9, shown_when={"method": ("lora",)}
+    )
     lora_targets: list[str] = setting(
         ["qkv", "q", "kv", "proj", "fc", "out"],
-        label="LoRA targets",
-        help="Linear layers to adapt, by the last part of their name: qkv, q, kv, proj (attention), fc, out (MLP).",
+        label=N_("LoRA targets"),
+        help=N_("Linear layers to adapt, by the last part of their name: qkv, q, kv, proj (attention), fc, out (MLP)."),
+        shown_when={"method": ("lora",)},
     )
 
 
@@ -328,18 +405,21 @@ class RunConfig:
         issues: list[ConfigIssue] = []
         for key in data:
             if key != "format_version" and key not in SECTION_ORDER:
-                issues.append(ConfigIssue(key, f"unknown section (known: {', '.join(SECTION_ORDER)})"))
+                # Translators: {known} lists the config file's section names, kept as is.
+                issues.append(ConfigIssue(key, _("unknown section (known: {known})").format(known=", ".join(SECTION_ORDER))))
         parts: dict[str, Any] = {}
         for name, section_cls in SECTIONS.items():
             parts[name] = section_cls.from_dict(data.get(name, {}), issues)
         raw_model = data.get("model", {})
         if not isinstance(raw_model, Mapping):
-            issues.append(ConfigIssue("model", "expected a table of settings"))
+            issues.append(ConfigIssue("model", _("expected a table of settings")))
             raw_model = {}
         model_table = dict(raw_model)
         arch = model_table.pop("arch", "gpt")
         if not isinstance(arch, str) or arch not in ARCH_NAMES:
-            issues.append(ConfigIssue("model.arch", f"unknown architecture {arch!r} (known: {', '.join(ARCH_NAMES)})"))
+            # Translators: {known} lists the architectures' names (gpt, lstm, ...), kept as is.
+            message = _("unknown architecture {arch} (known: {known})").format(arch=repr(arch), known=", ".join(ARCH_NAMES))
+            issues.append(ConfigIssue("model.arch", message))
             parts["model"] = _default_model()
         else:
             parts["model"] = config_class(arch).from_dict(model_table, issues)
@@ -354,13 +434,17 @@ class RunConfig:
         """Rules that span sections."""
         issues = []
         if self.model.objective == "seq2seq" and self.model.context_length < 4:
-            issues.append(ConfigIssue("model.context_length", "an encoder-decoder needs a context of at least 4 tokens"))
+            issues.append(ConfigIssue("model.context_length", _("an encoder-decoder needs a context of at least 4 tokens")))
         kind = self.task.kind
         if kind in ("translate", "summarize") or (kind == "qa" and self.task.qa_mode == "generative"):
             if self.model.objective == "masked" and not self.finetune.base:
-                issues.append(ConfigIssue("task.kind", f"a BERT-style encoder cannot write text, so it cannot {kind}; use gpt, an RNN or seq2seq"))
+                # Translators: {kind} is a task kind (translate, qa, summarize); gpt and seq2seq are architecture names.
+                message = _("a BERT-style encoder cannot write text, so it cannot {kind}; use gpt, an RNN or seq2seq").format(kind=kind)
+                issues.append(ConfigIssue("task.kind", message))
         if self.finetune.method == "lora" and self.model.arch in ("rnn", "lstm", "gru") and not self.finetune.base:
-            issues.append(ConfigIssue("finetune.method", "LoRA adapts linear layers; recurrent models have only their output layer. Use full or freeze"))
+            # Translators: full and freeze are values of the fine-tuning method, kept as is.
+            message = _("LoRA adapts linear layers; recurrent models have only their output layer. Use full or freeze")
+            issues.append(ConfigIssue("finetune.method", message))
         return issues
 
     def to_toml(self) -> str:
@@ -402,13 +486,15 @@ class RunConfig:
         try:
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
-            raise ConfigError(f"{path} does not exist") from None
+            raise ConfigError(_("{path} does not exist").format(path=path)) from None
         except UnicodeDecodeError as e:
-            raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+            # Translators: {reason} is the decoder's own words (in English); {byte} a position in the file.
+            raise ConfigError(_("{path} is not UTF-8 text ({reason} at byte {byte})").format(path=path, reason=e.reason, byte=e.start)) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path} is not valid TOML: {e}") from None
+            # Translators: {reason} is the TOML reader's own words (in English).
+            raise ConfigError(_("{path} is not valid TOML: {reason}").format(path=path, reason=e)) from None
         return cls.from_dict(apply_overrides(data, overrides), source=str(path))
 
     def with_overrides(self, overrides: Iterable[str]) -> RunConfig:
@@ -421,11 +507,13 @@ class RunConfig:
 def parse_override(text: str) -> tuple[str, str, Any]:
     """``"train.lr=3e-4"`` -> ("train", "lr", 0.0003). Values are read as TOML, else as plain text."""
     if "=" not in text:
-        raise ConfigError(ConfigIssue(text, "an override looks like section.key=value, for example train.lr=3e-4"))
+        # Translators: section.key=value and train.lr=3e-4 are written as is.
+        raise ConfigError(ConfigIssue(text, _("an override looks like section.key=value, for example train.lr=3e-4")))
     key, raw = text.split("=", 1)
     key, raw = key.strip(), raw.strip()
     if key.count(".") != 1 or not all(key.split(".")):
-        raise ConfigError(ConfigIssue(key, "an override key has the form section.key, for example train.lr"))
+        # Translators: section.key and train.lr are written as is.
+        raise ConfigError(ConfigIssue(key, _("an override key has the form section.key, for example train.lr")))
     section, name = key.split(".")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
@@ -444,7 +532,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
     for text in overrides:
         section, name, value = parse_override(text)
         if section not in SECTION_ORDER:
-            raise ConfigError(ConfigIssue(section, f"unknown section (known: {', '.join(SECTION_ORDER)})"))
+            # Translators: {known} lists the config file's section names, kept as is.
+            raise ConfigError(ConfigIssue(section, _("unknown section (known: {known})").format(known=", ".join(SECTION_ORDER))))
         table = out.setdefault(section, {})
         if section == "model" and name == "arch" and value != table.get("arch", "gpt"):
             if value in ARCH_NAMES:
@@ -459,10 +548,12 @@ def migrate(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     """Bring an older config table up to ``CONFIG_FORMAT_VERSION``."""
     version = data.get("format_version", CONFIG_FORMAT_VERSION)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ConfigError(ConfigIssue("format_version", f"{version!r} is not a config format version"), source)
+        raise ConfigError(ConfigIssue("format_version", _("{version} is not a config format version").format(version=repr(version))), source)
     if version > CONFIG_FORMAT_VERSION:
         raise ConfigError(
-            ConfigIssue("format_version", f"format {version} was written by a newer Studio (this one reads up to {CONFIG_FORMAT_VERSION})"),
+            ConfigIssue("format_version", _("format {version} was written by a newer Studio (this one reads up to {supported})").format(
+                version=version, supported=CONFIG_FORMAT_VERSION
+            )),
             source,
         )
     # Version 1 is the first; later versions add their upgrade steps here, oldest first.

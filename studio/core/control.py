@@ -10,13 +10,14 @@ import threading
 from collections.abc import Callable
 
 from studio.core.errors import StudioError
+from studio.core.i18n import _
 
 
 class Cancelled(StudioError):
     """Raised inside long work (data preparation, downloads) when a stop was requested."""
 
-    def __init__(self, message: str = "cancelled"):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message if message is not None else _("cancelled"))
 
 
 class RunControl:

@@ -7,8 +7,38 @@ and never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def _english(message: str) -> str:
+    return message
+
+
+def _english_plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
+# The few words these errors put around their callers' messages ("corpus.txt, line 3: ...") are
+# translated like every other message. This module sits below ``studio.core.i18n`` and must not
+# import it, so i18n installs its functions here when it is loaded (until then: English).
+_gettext: Callable[[str], str] = _english
+_ngettext: Callable[[str, str, int], str] = _english_plural
+
+
+def install_translator(gettext: Callable[[str], str], ngettext: Callable[[str, str, int], str]) -> None:
+    """Called by ``studio.core.i18n``: translate the words added here with the current language."""
+    global _gettext, _ngettext
+    _gettext, _ngettext = gettext, ngettext
+
+
+def _(message: str) -> str:
+    return _gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _ngettext(singular, plural, n)
 
 
 class StudioError(Exception):
@@ -21,7 +51,8 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.message}" if self.key else self.message
+        # Translators: {key} is a setting's name (train.lr), kept as is; {message} says what is wrong with it.
+        return _("{key}: {message}").format(key=self.key, message=self.message) if self.key else self.message
 
 
 class ConfigError(StudioError):
@@ -34,13 +65,16 @@ class ConfigError(StudioError):
             issues = [issues]
         self.issues = list(issues)
         self.source = source
-        where = f"{source}: " if source else ""
         if len(self.issues) == 1:
-            text = f"{where}{self.issues[0]}"
+            text = str(self.issues[0])
         else:
-            text = f"{where}{len(self.issues)} problems in the configuration:\n" + "\n".join(
-                f"  - {issue}" for issue in self.issues
-            )
+            count = len(self.issues)
+            text = ngettext("{count} problem in the configuration:", "{count} problems in the configuration:", count).format(
+                count=count
+            ) + "".join(f"\n  - {issue}" for issue in self.issues)
+        if source:
+            # Translators: {source} is the config file (or where the settings came from); {message} what is wrong.
+            text = _("{source}: {message}").format(source=source, message=text)
         super().__init__(text)
 
 
@@ -50,13 +84,13 @@ class DataError(StudioError):
     def __init__(self, message: str, path: Path | str | None = None, line: int | None = None):
         self.path = Path(path) if path is not None else None
         self.line = line
-        where = ""
-        if path is not None:
-            where = str(path)
-            if line is not None:
-                where += f", line {line}"
-            where += ": "
-        super().__init__(where + message)
+        if path is not None and line is not None:
+            # Translators: {path} is a file, {line} a line number in it, {message} what is wrong there.
+            message = _("{path}, line {line}: {message}").format(path=path, line=line, message=message)
+        elif path is not None:
+            # Translators: {path} is a file, {message} what is wrong with it.
+            message = _("{path}: {message}").format(path=path, message=message)
+        super().__init__(message)
 
 
 class CheckpointError(StudioError):

@@ -20,6 +20,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from studio.core.i18n import _
+
 
 def _current_umask() -> int:
     mask = os.umask(0o022)
@@ -81,26 +83,40 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 def describe_os_error(error: OSError, action: str = "") -> str:
-    """One sentence for the person: what failed, where, and what to do about it."""
+    """One sentence for the person: what failed, where, and what to do about it. ``action`` is
+    what was being done, already translated (``_("writing")``), put before the file's name."""
     where = error.filename or ""
-    doing = f"{action} " if action else ""
-    target = f"{where}" if where else "a file"
+    target = f"{where}" if where else _("a file")
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk is full: {doing}{target} failed. Free some space (or choose another folder) and try again"
+        if action:
+            # Translators: {action} is what was being done ("writing"), {target} the file.
+            return _("the disk is full: {action} {target} failed. Free some space (or choose another folder) and try again").format(
+                action=action, target=target
+            )
+        return _("the disk is full: {target} failed. Free some space (or choose another folder) and try again").format(
+            target=target
+        )
     if error.errno == errno.EROFS:
-        return f"{target} is on a read-only file system; choose a writable folder (for example with --out)"
+        return _("{target} is on a read-only file system; choose a writable folder (for example with --out)").format(
+            target=target
+        )
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"no permission to write {target}; choose a folder you can write to (for example with --out)"
+        return _("no permission to write {target}; choose a folder you can write to (for example with --out)").format(
+            target=target
+        )
     if error.errno == errno.EEXIST:
-        return f"{target} already exists"
+        return _("{target} already exists").format(target=target)
     if error.errno == errno.ENOENT:
-        return f"{target} does not exist"
+        return _("{target} does not exist").format(target=target)
     if error.errno == errno.ENOTDIR:
-        return f"{target} is not a folder"
+        return _("{target} is not a folder").format(target=target)
     if error.errno == errno.EISDIR:
-        return f"{target} is a folder, not a file"
+        return _("{target} is a folder, not a file").format(target=target)
     reason = error.strerror or str(error)
-    return f"{doing}{target} failed: {reason}".strip()
+    if action:
+        # Translators: {action} is what was being done ("writing"), {target} the file, {reason} the system's words.
+        return _("{action} {target} failed: {reason}").format(action=action, target=target, reason=reason).strip()
+    return _("{target} failed: {reason}").format(target=target, reason=reason).strip()
 
 
 def check_writable(folder: Path) -> None:

@@ -32,8 +32,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from studio.core import errors, resources  # modules, not names: resources' messages use this one
 from studio.core.paths import cache_dir
-from studio.core.resources import resources_dir
 
 SOURCE_LANGUAGE = "en"
 ENV = "STUDIO_LANG"
@@ -57,8 +57,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
 
 
+# The errors below this floor ("file, line 3: ...") put their few words through these functions.
+errors.install_translator(_, ngettext)
+
+
 def translations_dir() -> Path:
-    return resources_dir() / "translations"
+    return resources.resources_dir() / "translations"
 
 
 def available_languages() -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio.core import i18n  # the module, not its names: i18n itself reads resources_dir()
 from studio.core.errors import ConfigError
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -36,4 +37,8 @@ def find_config(ref: str) -> Path:
     preset = presets_dir() / f"{ref.removesuffix('.toml')}.toml"
     if preset.is_file():
         return preset
-    raise ConfigError(f"{ref!r} is neither a config file nor a preset (presets: {', '.join(preset_names())})")
+    raise ConfigError(
+        i18n._("{ref} is neither a config file nor a preset (presets: {presets})").format(
+            ref=repr(ref), presets=", ".join(preset_names())
+        )
+    )

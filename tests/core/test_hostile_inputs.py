@@ -23,7 +23,7 @@ from studio.core.data import corpus as corpus_module
 from studio.core.data.corpus import scan_corpus
 from studio.core.data.prepare import prepare_corpus
 from studio.core.errors import DataError
-from tests.core.test_encoding import LEGACY
+from tests.core.test_charsets import LEGACY
 
 FRENCH = (
     "Le cœur a ses raisons que la raison ne connaît point.\n"

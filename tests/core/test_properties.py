@@ -25,7 +25,7 @@ from studio.core.data.prepare import prepare_corpus
 from studio.core.data.tokenizers.char import CharTokenizer
 from studio.core.errors import ConfigError, DataError
 from studio.core.training.batches import linspace_starts
-from tests.core.test_encoding import LEGACY
+from tests.core.test_charsets import LEGACY
 
 QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

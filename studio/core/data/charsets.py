@@ -49,16 +49,17 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from studio.core.errors import DataError
+from studio.core.i18n import N_, _, ngettext
 from studio.core.settings import text_codec_problem
 
 SAMPLE_BYTES = 1 << 20
 
 _BOMS = (  # UTF-32 first: its little-endian BOM begins with UTF-16's
-    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32 (little-endian, BOM)"),
-    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 (big-endian, BOM)"),
-    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with BOM"),
-    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 (little-endian, BOM)"),
-    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 (big-endian, BOM)"),
+    (codecs.BOM_UTF32_LE, "utf-32", N_("UTF-32 (little-endian, BOM)")),
+    (codecs.BOM_UTF32_BE, "utf-32", N_("UTF-32 (big-endian, BOM)")),
+    (codecs.BOM_UTF8, "utf-8-sig", N_("UTF-8 with BOM")),
+    (codecs.BOM_UTF16_LE, "utf-16", N_("UTF-16 (little-endian, BOM)")),
+    (codecs.BOM_UTF16_BE, "utf-16", N_("UTF-16 (big-endian, BOM)")),
 )
 _VALID_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
@@ -69,14 +70,15 @@ _CUT_SHORT = re.compile(
     rb"[\xe0-\xef][\x80-\xbf](?![\x80-\xbf])|[\xf0-\xf4][\x80-\xbf]{1,2}(?![\x80-\xbf])|[\xc2\xc3](?![\x80-\xbf])"
 )
 _LAST_SAFE_BYTE = re.compile(rb"[\x00-\x2f][\x30-\xff]*\Z")
-# Keyed by codecs.lookup(name).name.
+# Keyed by codecs.lookup(name).name. Labels with words in them are marked for translation: a
+# report's label stays English (it is kept in the token cache) and is shown as _(label).
 _LABELS = {
     "utf-8": "UTF-8",
-    "utf-8-sig": "UTF-8 with BOM",
+    "utf-8-sig": N_("UTF-8 with BOM"),
     "utf-16": "UTF-16",
-    "utf-16-le": "UTF-16 (little-endian)",
-    "utf-16-be": "UTF-16 (big-endian)",
-    "gb18030": "GB18030 (GBK-compatible)",
+    "utf-16-le": N_("UTF-16 (little-endian)"),
+    "utf-16-be": N_("UTF-16 (big-endian)"),
+    "gb18030": N_("GB18030 (GBK-compatible)"),
     "gbk": "GBK",
     "gb2312": "GB2312",
     "iso8859-1": "Latin-1",
@@ -101,12 +103,12 @@ _LABELS = {
     "cp949": "EUC-KR (Windows-949)",
     "euc_kr": "EUC-KR",
     "iso8859-2": "Latin-2 (ISO-8859-2)",
-    "iso8859-5": "ISO-8859-5 (Cyrillic)",
-    "iso8859-7": "ISO-8859-7 (Greek)",
-    "iso8859-8": "ISO-8859-8 (Hebrew)",
+    "iso8859-5": N_("ISO-8859-5 (Cyrillic)"),
+    "iso8859-7": N_("ISO-8859-7 (Greek)"),
+    "iso8859-8": N_("ISO-8859-8 (Hebrew)"),
     "iso8859-9": "Latin-5 (ISO-8859-9)",
-    "cp874": "Windows-874 (Thai)",
-    "tis-620": "TIS-620 (Thai)",
+    "cp874": N_("Windows-874 (Thai)"),
+    "tis-620": N_("TIS-620 (Thai)"),
     "mac-roman": "Mac Roman",
 }
 # Most widely used first; within a family the superset first, so that the rest of a file (beyond
@@ -128,8 +130,8 @@ _NO_LANGUAGE = 0.05  # coherence below this: too little text to recognise a lang
 @dataclass(frozen=True)
 class EncodingReport:
     codec: str  # a name Python's codecs accept
-    label: str  # what the user sees
-    reason: str  # why this one was chosen
+    label: str  # what the user sees, in English: show it as _(label)
+    reason: str  # why this one was chosen, in the current language
 
     @property
     def line_safe(self) -> bool:
@@ -160,30 +162,32 @@ def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:
         with path.open("rb") as f:
             sample = f.read(SAMPLE_BYTES)
     except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror or e})", path) from None
+        # Translators: {reason} is the operating system's words for the failure.
+        raise DataError(_("cannot be read ({reason})").format(reason=e.strerror or e), path) from None
     if size == 0 or not sample.strip():
-        raise DataError("the file is empty", path)
+        raise DataError(_("the file is empty"), path)
 
     if declared != "auto":
         problem = text_codec_problem(declared)
         if problem:
-            raise DataError(f"{problem} (data.encoding)", path)
+            # Translators: data.encoding is the setting's name, kept as is.
+            raise DataError(_("{problem} (data.encoding)").format(problem=problem), path)
         codec = codecs.lookup(declared).name
-        return EncodingReport(codec, label_for(codec), "set in the configuration")
+        return EncodingReport(codec, label_for(codec), _("set in the configuration"))
 
     truncated = len(sample) < size
     for bom, codec, label in _BOMS:
         if sample.startswith(bom):
             if codec == "utf-32" and (len(sample) == len(bom) or not _decodes(sample, codec, truncated)):
                 continue  # UTF-16's BOM followed by U+0000, most likely
-            return EncodingReport(codec, label, "byte-order mark")
+            return EncodingReport(codec, label, _("byte-order mark"))
 
     if b"\x00" in sample:
         utf16 = _utf16_without_bom(sample)
         if utf16:
-            return EncodingReport(utf16, label_for(utf16), "NUL bytes at alternating positions")
+            return EncodingReport(utf16, label_for(utf16), _("NUL bytes at alternating positions"))
         offset = sample.index(b"\x00")
-        raise DataError(f"looks like a binary file, not text (a NUL byte at offset {offset})", path)
+        raise DataError(_("looks like a binary file, not text (a NUL byte at offset {offset})").format(offset=offset), path)
 
     try:
         codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=not truncated)
@@ -191,8 +195,8 @@ def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:
         bad_at = e.start
     else:
         if _looks_binary(sample):  # control bytes are valid UTF-8 too
-            raise DataError("looks like a binary file, not text (mostly control bytes)", path)
-        return EncodingReport("utf-8", "UTF-8", "valid UTF-8")
+            raise DataError(_("looks like a binary file, not text (mostly control bytes)"), path)
+        return EncodingReport("utf-8", "UTF-8", _("valid UTF-8"))
     bad_line = sample.count(b"\n", 0, bad_at) + 1
 
     # A sample cut mid-character would make every multi-byte codec fail on its last bytes; cut it
@@ -206,15 +210,18 @@ def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:
     why = _utf8_damage(body)
     if why:
         shown = sample[bad_at : bad_at + 4]
+        # Translators: {bytes} are the bad bytes as Python writes them (b'\xe4\xb8'); {why} says why the file looks like UTF-8.
         raise DataError(
-            f"bytes {shown!r} are not valid UTF-8, though the file looks like UTF-8 ({why}). "
-            "The file may be damaged; fix it, or set data.encoding (for example cp1252) to read it anyway",
+            _("bytes {bytes} are not valid UTF-8, though the file looks like UTF-8 ({why}). "
+              "The file may be damaged; fix it, or set data.encoding (for example cp1252) to read it anyway").format(
+                bytes=repr(shown), why=why
+            ),
             path,
             bad_line,
         )
 
     if _looks_binary(body):
-        raise DataError("looks like a binary file, not text (mostly control bytes)", path)
+        raise DataError(_("looks like a binary file, not text (mostly control bytes)"), path)
 
     try:
         guess = _charset_normalizer(body)
@@ -222,16 +229,21 @@ def detect_encoding(path: Path, declared: str = "auto") -> EncodingReport:
         raise DataError(str(e), path, bad_line) from None
     if guess is None:
         raise DataError(
-            f"cannot tell the encoding: not UTF-8 (first non-UTF-8 byte on line {bad_line}), and no other "
-            "encoding reads it as text. Set data.encoding to the file's encoding",
+            _("cannot tell the encoding: not UTF-8 (first non-UTF-8 byte on line {line}), and no other "
+              "encoding reads it as text. Set data.encoding to the file's encoding").format(line=bad_line),
             path,
         )
     codec, language, tie = guess
     label = label_for(codec)
-    told = f"{label}, {language}" if language else f"{label} (too little text to tell the language)"
-    reason = f"not UTF-8 (first non-UTF-8 byte on line {bad_line}); charset-normalizer: {told}"
+    if language:
+        # Translators: {encoding} is an encoding's name, {language} the language charset-normalizer recognised (in English).
+        told = _("{encoding}, {language}").format(encoding=_(label), language=language)
+    else:
+        told = _("{encoding} (too little text to tell the language)").format(encoding=_(label))
+    # Translators: charset-normalizer is the library that guessed; {guess} is its answer.
+    reason = _("not UTF-8 (first non-UTF-8 byte on line {line}); charset-normalizer: {guess}").format(line=bad_line, guess=told)
     if tie:
-        reason += "; the most common of the code pages that read it equally well"
+        reason += _("; the most common of the code pages that read it equally well")
     return EncodingReport(codec, label, reason)
 
 
@@ -272,15 +284,21 @@ def _utf8_damage(body: bytes) -> str:
                 clean += 1
             except UnicodeDecodeError:
                 dirty += 1
-    sequences = f"{broken:,} broken {'sequence' if broken == 1 else 'sequences'} in the first MiB"
+    sequences = ngettext("{count:,} broken sequence in the first MiB", "{count:,} broken sequences in the first MiB",
+                         broken).format(count=broken)
     if clean >= dirty:
-        return f"{clean:,} of the {clean + dirty:,} lines with non-ASCII text are valid UTF-8; {sequences}"
+        # Translators: {sequences} is "N broken sequences in the first MiB".
+        return _("{clean:,} of the {lines:,} lines with non-ASCII text are valid UTF-8; {sequences}").format(
+            clean=clean, lines=clean + dirty, sequences=sequences
+        )
     valid = len(_VALID_MULTIBYTE.findall(body))
     if valid >= 8 * broken:
-        return f"{valid:,} well-formed multi-byte characters; {sequences}"
+        # Translators: {sequences} is "N broken sequences in the first MiB".
+        return _("{valid:,} well-formed multi-byte characters; {sequences}").format(valid=valid, sequences=sequences)
     cut_short = len(_CUT_SHORT.findall(body))
     if 2 * cut_short >= broken:
-        return f"{cut_short:,} of the {sequences} are UTF-8 characters cut short"
+        # Translators: {sequences} is "N broken sequences in the first MiB".
+        return _("{count:,} of the {sequences} are UTF-8 characters cut short").format(count=cut_short, sequences=sequences)
     return ""
 
 

@@ -52,6 +52,7 @@ from typing import BinaryIO, Literal
 from studio.core.control import RunControl
 from studio.core.data.charsets import EncodingReport, detect_encoding
 from studio.core.errors import DataError
+from studio.core.i18n import _
 
 Format = Literal["text", "csv", "tsv", "jsonl"]
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -174,14 +175,16 @@ def expand_paths(paths: list[str] | list[Path]) -> list[Path]:
                 and (q.suffix.lower() in TEXT_SUFFIXES or q.suffix.lower() in SUFFIX_FORMATS)
             )
             if not found:
-                raise DataError("the folder holds no text, CSV, TSV or JSONL files", p)
+                raise DataError(_("the folder holds no text, CSV, TSV or JSONL files"), p)
             out.extend(found)
         elif p.is_file():
             out.append(p)
         elif p.exists():
-            raise DataError("is not a regular file or folder", p)
+            # Translators: put after a path: "data/x: is not a regular file or folder".
+            raise DataError(_("is not a regular file or folder"), p)
         else:
-            raise DataError("does not exist", p)
+            # Translators: put after a path: "data/x: does not exist".
+            raise DataError(_("does not exist"), p)
     return out
 
 
@@ -204,7 +207,7 @@ def scan_corpus(
 ) -> Corpus:
     files = expand_paths(paths)
     if not files:
-        raise DataError("no corpus files were given")
+        raise DataError(_("no corpus files were given"))
     total = sum(p.stat().st_size for p in files)
     done = 0
     scanned = []
@@ -216,7 +219,8 @@ def scan_corpus(
         size = path.stat().st_size
         checked = _check_file(path, fmt, report, column, json_field, skip_bad_rows, control)
         if checked.units == 0:
-            raise DataError("holds no text" if fmt == "text" else "holds no rows", path)
+            # Translators: put after a file's name: "corpus.txt: holds no text".
+            raise DataError(_("holds no text") if fmt == "text" else _("holds no rows"), path)
         scanned.append(
             SourceFile(path, fmt, report, size, checked.units, checked.lines, checked.sha256, checked.skipped, checked.chars)
         )
@@ -243,19 +247,22 @@ def line_fragments(path: Path, report: EncodingReport) -> Iterator[tuple[int, st
             else:
                 yield from _chunk_line_fragments(f, decoder, path, report)
     except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror or e})", path) from None
+        raise DataError(_("cannot be read ({reason})").format(reason=e.strerror or e), path) from None
 
 
 def _undecodable(e: UnicodeError, raw: bytes, consumed: int, path: Path, report: EncodingReport, line: int) -> DataError:
     if not isinstance(e, UnicodeDecodeError):  # codecs such as idna raise the base class, with no position
-        return DataError(f"cannot be decoded as {report.label} ({e}); set data.encoding to the file's real encoding", path, line)
+        # Translators: {encoding} is an encoding's name, {reason} the decoder's own words.
+        message = _("cannot be decoded as {encoding} ({reason}); set data.encoding to the file's real encoding")
+        return DataError(message.format(encoding=_(report.label), reason=e), path, line)
     # e.object is what the decoder held back from the previous read plus ``raw``.
     held = max(0, len(e.object) - len(raw)) if isinstance(e.object, bytes | bytearray) else 0
     column = max(1, consumed - held + e.start + 1)
     shown = bytes(e.object[e.start : e.start + 4]) if isinstance(e.object, bytes | bytearray) else b""
+    # Translators: {bytes} are the bytes as Python writes them (b'\xff\xfe'), {encoding} an encoding's name.
     return DataError(
-        f"bytes {shown!r} cannot be decoded as {report.label} (byte {column} of the line); "
-        "set data.encoding to the file's real encoding",
+        _("bytes {bytes} cannot be decoded as {encoding} (byte {column} of the line); "
+          "set data.encoding to the file's real encoding").format(bytes=repr(shown), encoding=_(report.label), column=column),
         path,
         line,
     )
@@ -309,9 +316,8 @@ def _chunk_line_fragments(f: BinaryIO, decoder: codecs.IncrementalDecoder, path:
             if isinstance(e, UnicodeDecodeError) and isinstance(e.object, bytes | bytearray):
                 where += e.object[: e.start].decode(report.codec, errors="replace").count("\n")
             reason = e.reason if isinstance(e, UnicodeDecodeError) else str(e)
-            raise DataError(
-                f"cannot be decoded as {report.label} ({reason}); set data.encoding to the file's real encoding", path, where
-            ) from None
+            message = _("cannot be decoded as {encoding} ({reason}); set data.encoding to the file's real encoding")
+            raise DataError(message.format(encoding=_(report.label), reason=reason), path, where) from None
         if at_start and text:
             text = text.removeprefix("\ufeff")
             at_start = False
@@ -396,8 +402,8 @@ def bounded_lines(path: Path, report: EncodingReport, limit: int | None = None) 
         size += len(text)
         if size > limit:
             raise DataError(
-                f"the line is longer than {_amount(limit)} characters, too long for one row; "
-                "a row is read whole, so split the text into several rows or use a plain text file",
+                _("the line is longer than {limit} characters, too long for one row; "
+                  "a row is read whole, so split the text into several rows or use a plain text file").format(limit=_amount(limit)),
                 path,
                 line,
             )
@@ -487,46 +493,51 @@ def _jsonl_rows(path: Path, report: EncodingReport, field: str, skip: bool) -> I
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             if n == 1 and line.lstrip().startswith("["):
-                raise DataError("is a JSON array, not JSON Lines (one object per line)", path, n) from None
+                raise DataError(_("is a JSON array, not JSON Lines (one object per line)"), path, n) from None
             if skip:
                 yield n, None
                 continue
-            raise DataError(f"not valid JSON: {e.msg} (column {e.colno})", path, n) from None
+            # Translators: {reason} is the JSON parser's own words (in English).
+            raise DataError(_("not valid JSON: {reason} (column {column})").format(reason=e.msg, column=e.colno), path, n) from None
         except (RecursionError, ValueError) as e:  # nested too deeply; an integer of over 4300 digits
             if skip:
                 yield n, None
                 continue
             if isinstance(e, RecursionError):
-                reason = "nested too deeply"
+                reason = _("nested too deeply")
             elif "int_max_str_digits" in str(e):
-                reason = f"a number with more than {sys.get_int_max_str_digits():,} digits"
+                reason = _("a number with more than {digits:,} digits").format(digits=sys.get_int_max_str_digits())
             else:
                 reason = str(e)
-            raise DataError(f"not valid JSON: {reason}", path, n) from None
+            raise DataError(_("not valid JSON: {reason}").format(reason=reason), path, n) from None
         if isinstance(obj, list) and n == 1 and not skip:
-            raise DataError("is a JSON array, not JSON Lines (one object per line)", path, n)
+            raise DataError(_("is a JSON array, not JSON Lines (one object per line)"), path, n)
         if not isinstance(obj, dict):
             if skip:
                 yield n, None
                 continue
-            raise DataError(f"expected a JSON object, found {_json_kind(obj)}", path, n)
+            # Translators: {kind} is "an array", "a string", "a number", ...
+            raise DataError(_("expected a JSON object, found {kind}").format(kind=_json_kind(obj)), path, n)
         if field not in obj:
             if skip:
                 yield n, None
                 continue
-            fields = ", ".join(list(obj)[:12]) or "none"
-            raise DataError(f"no field {field!r} (this row has: {fields}); set data.json_field", path, n)
+            fields = ", ".join(list(obj)[:12]) or _("none")
+            # Translators: {field} and {fields} are names of JSON fields, kept as is; data.json_field is a setting.
+            raise DataError(_("no field {field} (this row has: {fields}); set data.json_field").format(field=repr(field), fields=fields), path, n)
         value = obj[field]
         if not isinstance(value, str):
             if skip:
                 yield n, None
                 continue
-            raise DataError(f"field {field!r} holds {_json_kind(value)}, not text", path, n)
+            # Translators: {kind} is "an array", "a number", ...
+            raise DataError(_("field {field} holds {kind}, not text").format(field=repr(field), kind=_json_kind(value)), path, n)
         yield n, value
 
 
 def _json_kind(value: object) -> str:
-    names = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false", dict: "an object"}
+    names = {list: _("an array"), str: _("a string"), int: _("a number"), float: _("a number"), bool: _("true or false"),
+             dict: _("an object")}
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
@@ -553,7 +564,7 @@ class _CsvLines:
         try:
             text = self.stream.readline(MAX_ROW_CHARS + 1)
         except UnicodeError as e:
-            raise DataError(f"cannot be decoded ({e}); set data.encoding", self.path, self.line + 1) from None
+            raise DataError(_("cannot be decoded ({reason}); set data.encoding").format(reason=e), self.path, self.line + 1) from None
         if not text:
             raise StopIteration
         self.line += 1
@@ -563,9 +574,12 @@ class _CsvLines:
         self.record_chars += len(text)
         if self.record_chars > MAX_ROW_CHARS:
             opened = self.open_quote_line()
-            hint = f"; the quote opened on line {opened} is never closed" if opened else ""
+            hint = _("; the quote opened on line {line} is never closed").format(line=opened) if opened else ""
             raise DataError(
-                f"the row is longer than {_amount(MAX_ROW_CHARS)} characters, too long to read whole{hint}",
+                # Translators: {hint} is "; the quote opened on line N is never closed" or nothing.
+                _("the row is longer than {limit} characters, too long to read whole{hint}").format(
+                    limit=_amount(MAX_ROW_CHARS), hint=hint
+                ),
                 self.path,
                 opened or self.record_start,
             )
@@ -615,12 +629,14 @@ def _csv_rows(path: Path, report: EncodingReport, delimiter: str, column: str, s
         except StopIteration:
             return
         except csv.Error as e:
-            raise DataError(f"malformed CSV header: {e}", path, lines.open_quote_line() or 1) from None
+            # Translators: {reason} is the CSV reader's own words (in English).
+            raise DataError(_("malformed CSV header: {reason}").format(reason=e), path, lines.open_quote_line() or 1) from None
         lines.row_done()
         header = [h.lstrip("\ufeff").strip() for h in header]
         if column not in header:
             shown = ", ".join(repr(h) for h in header[:20])
-            raise DataError(f"no column {column!r}; the header has {shown}. Set data.column", path, 1)
+            # Translators: {column} and {header} are column names, kept as is; data.column is a setting.
+            raise DataError(_("no column {column}; the header has {header}. Set data.column").format(column=repr(column), header=shown), path, 1)
         index = header.index(column)
         while True:
             try:
@@ -631,10 +647,10 @@ def _csv_rows(path: Path, report: EncodingReport, delimiter: str, column: str, s
                 line = lines.record_start
                 if "unexpected end of data" in str(e):
                     opened = lines.open_quote_line() or line
-                    message = f"malformed CSV: the quote opened on line {opened} is never closed"
+                    message = _("malformed CSV: the quote opened on line {line} is never closed").format(line=opened)
                     line = opened
                 else:
-                    message = f"malformed CSV: {e}"
+                    message = _("malformed CSV: {reason}").format(reason=e)
                     line = reader.line_num
                 lines.row_done()
                 if skip:
@@ -649,5 +665,7 @@ def _csv_rows(path: Path, report: EncodingReport, delimiter: str, column: str, s
                 if skip:
                     yield line, None
                     continue
-                raise DataError(f"row has {len(row)} fields, so no {column!r} (field {index + 1})", path, line)
+                # Translators: {column} is a column's name, kept as is; {field} its position in the row.
+                message = _("row has {count} fields, so no {column} (field {field})")
+                raise DataError(message.format(count=len(row), column=repr(column), field=index + 1), path, line)
             yield line, row[index]

@@ -21,6 +21,7 @@ from typing import Literal
 from studio.core.control import RunControl
 from studio.core.data.demo import DEMO_CORPORA, demo_corpus_path
 from studio.core.errors import DataError, DownloadError
+from studio.core.i18n import N_, _
 from studio.core.paths import datasets_dir
 
 ProgressFn = Callable[[str, int, int], None]
@@ -45,7 +46,7 @@ class RemoteFile:
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    title: str
+    title: str  # title, description and license: English, marked with N_(); shown as _(spec.title)
     description: str
     license: str
     files: tuple[RemoteFile, ...]
@@ -87,10 +88,10 @@ def _extract_imdb(folder: Path) -> None:
             rows[parts[1]].append((member.name, text, 1 if parts[2] == "pos" else 0))
     for split, items in rows.items():
         if not items:
-            raise DataError(f"the archive has no aclImdb/{split}/pos|neg reviews", archive)
+            raise DataError(_("the archive has no aclImdb/{split}/pos|neg reviews").format(split=split), archive)
         tmp = folder / f"{split}.jsonl.tmp"
         with tmp.open("w", encoding="utf-8") as f:
-            for _, text, label in sorted(items):
+            for _name, text, label in sorted(items):
                 f.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
         tmp.replace(folder / f"{split}.jsonl")
 
@@ -102,9 +103,9 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             name="tinyshakespeare",
-            title="Tiny Shakespeare",
-            description="1.1 MB of Shakespeare's plays; the classic character-level corpus (karpathy/char-rnn).",
-            license="Public domain text",
+            title=N_("Tiny Shakespeare"),
+            description=N_("1.1 MB of Shakespeare's plays; the classic character-level corpus (karpathy/char-rnn)."),
+            license=N_("Public domain text"),
             files=(
                 RemoteFile(
                     "input.txt",
@@ -118,8 +119,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="wikitext-2",
-            title="WikiText-2",
-            description="Wikipedia Good and Featured articles, already tokenized, rare words as <unk> (Merity et al. 2016).",
+            title=N_("WikiText-2"),
+            description=N_("Wikipedia Good and Featured articles, already tokenized, rare words as <unk> (Merity et al. 2016)."),
             license="CC BY-SA",
             files=(
                 RemoteFile("train.txt", f"{_WIKITEXT}/train.txt", "wikitext-2/train.txt", git_blob_sha1="2d84b35af79e411d73ea7cae83c73964c6ac83b4",
@@ -140,9 +141,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="imdb",
-            title="IMDB movie reviews",
-            description="50,000 labelled reviews (Maas et al. 2011); text for language modelling, labels for sentiment.",
-            license="Research use; cite Maas et al. 2011",
+            title=N_("IMDB movie reviews"),
+            description=N_("50,000 labelled reviews (Maas et al. 2011); text for language modelling, labels for sentiment."),
+            license=N_("Research use; cite Maas et al. 2011"),
             files=(
                 RemoteFile(
                     "aclImdb_v1.tar.gz",
@@ -161,7 +162,8 @@ DATASETS: dict[str, DatasetSpec] = {
     )
 }
 
-DEMO_TITLES = {"demo": "Demo stories (English, written by Studio)", "demo-zh": "Demo stories (Chinese, written by Studio)"}
+# English, marked for translation: shown as _(title).
+DEMO_TITLES = {"demo": N_("Demo stories (English, written by Studio)"), "demo-zh": N_("Demo stories (Chinese, written by Studio)")}
 
 
 def dataset_names() -> list[str]:
@@ -202,7 +204,8 @@ def _spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise DataError(f"unknown dataset {name!r} (built in: {', '.join(dataset_names())})") from None
+        # Translators: {names} lists the built-in datasets' names, kept as is.
+        raise DataError(_("unknown dataset {name} (built in: {names})").format(name=repr(name), names=", ".join(dataset_names()))) from None
 
 
 def download_dataset(
@@ -233,16 +236,19 @@ def fetch(remote: RemoteFile, target: Path, progress: ProgressFn | None = None, 
             total = int(response.headers.get("Content-Length") or remote.size or 0)
             limit = remote.limit
             if total > limit:
-                raise DownloadError(f"{url} offers {total:,} bytes but {remote.name} is {_expected(remote)}; nothing was downloaded")
+                # Translators: {expected} is "N bytes" or "at most N bytes".
+                message = _("{url} offers {total:,} bytes but {file} is {expected}; nothing was downloaded")
+                raise DownloadError(message.format(url=url, total=total, file=remote.name, expected=_expected(remote)))
             if remote.git_blob_sha1:
                 if not total:
-                    raise DownloadError(f"{url} did not say its size, which the git checksum needs")
+                    raise DownloadError(_("{url} did not say its size, which the git checksum needs").format(url=url))
                 blob.update(f"blob {total}\0".encode())
             done = 0
             while chunk := response.read(1 << 16):
                 if done + len(chunk) > limit:
                     # A wrong or hostile server is cut off here, not after filling the disk.
-                    raise DownloadError(f"{url} sent more than {_expected(remote)} for {remote.name}; the download was stopped and discarded")
+                    message = _("{url} sent more than {expected} for {file}; the download was stopped and discarded")
+                    raise DownloadError(message.format(url=url, expected=_expected(remote), file=remote.name))
                 out.write(chunk)
                 sha256.update(chunk)
                 blob.update(chunk)
@@ -256,33 +262,41 @@ def fetch(remote: RemoteFile, target: Path, progress: ProgressFn | None = None, 
         raise
     except urllib.error.HTTPError as e:
         part.unlink(missing_ok=True)
-        raise DownloadError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
+        # Translators: {code} and {reason} are the server's HTTP status (404 Not Found).
+        raise DownloadError(_("could not download {url}: HTTP {code} {reason}").format(url=url, code=e.code, reason=e.reason)) from None
     except urllib.error.URLError as e:
         part.unlink(missing_ok=True)
-        raise DownloadError(f"could not reach {url}: {e.reason}. Check the internet connection, or place the file at {target}") from None
+        message = _("could not reach {url}: {reason}. Check the internet connection, or place the file at {target}")
+        raise DownloadError(message.format(url=url, reason=e.reason, target=target)) from None
     except (OSError, TimeoutError) as e:
         part.unlink(missing_ok=True)
-        raise DownloadError(f"download of {url} failed: {e}") from None
+        raise DownloadError(_("download of {url} failed: {reason}").format(url=url, reason=e)) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
     if remote.sha256 and sha256.hexdigest() != remote.sha256:
         part.unlink(missing_ok=True)
         raise DownloadError(
-            f"{remote.name} from {url} does not match its published checksum "
-            f"(sha256 {sha256.hexdigest()[:16]}…, expected {remote.sha256[:16]}…); the download was discarded"
+            _("{file} from {url} does not match its published checksum "
+              "(sha256 {got}…, expected {expected}…); the download was discarded").format(
+                file=remote.name, url=url, got=sha256.hexdigest()[:16], expected=remote.sha256[:16]
+            )
         )
     if remote.git_blob_sha1 and blob.hexdigest() != remote.git_blob_sha1:
         part.unlink(missing_ok=True)
         raise DownloadError(
-            f"{remote.name} from {url} does not match its published git blob id "
-            f"({blob.hexdigest()[:16]}…, expected {remote.git_blob_sha1[:16]}…); the download was discarded"
+            _("{file} from {url} does not match its published git blob id "
+              "({got}…, expected {expected}…); the download was discarded").format(
+                file=remote.name, url=url, got=blob.hexdigest()[:16], expected=remote.git_blob_sha1[:16]
+            )
         )
     part.replace(target)
     return target
 
 
 def _expected(remote: RemoteFile) -> str:
-    return f"{remote.size:,} bytes" if remote.size else f"at most {remote.limit:,} bytes"
+    if remote.size:
+        return _("{count:,} bytes").format(count=remote.size)
+    return _("at most {count:,} bytes").format(count=remote.limit)
 
 

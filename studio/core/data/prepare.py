@@ -39,6 +39,7 @@ from studio.core.data.splits import SPLITS, Splitter
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer, train_tokenizer
 from studio.core.errors import DataError
 from studio.core.fileio import atomic_write_text
+from studio.core.i18n import N_, _
 from studio.core.paths import token_cache_dir
 
 # 2: tail splits by characters (cutting long lines), CSV parsed strictly, legacy encodings by charset-normalizer.
@@ -416,11 +417,13 @@ def _build(
         expected = ["train"] + [s for s in ("valid", "test") if s not in corpora and _fraction(data, s) > 0]
         for split in expected:
             if stats[split].records == 0:
-                raise DataError(f"the {_SPLIT_NAMES[split]} split is empty: {splitter.why_empty(split)}")  # type: ignore[arg-type]
+                why = splitter.why_empty(split)  # type: ignore[arg-type]
+                raise DataError(_(_EMPTY_SPLIT[split]).format(why=why))
         if stats["train"].tokens == 0:
             raise DataError(
-                "the training split is empty: its text makes no tokens with this tokenizer "
-                f"({tokenizer.describe()}); use more text or another tokenizer.kind"
+                # Translators: {tokenizer} describes the tokenizer ("char tokenizer, 80 entries"); tokenizer.kind is a setting.
+                _("the training split is empty: its text makes no tokens with this tokenizer "
+                  "({tokenizer}); use more text or another tokenizer.kind").format(tokenizer=tokenizer.describe())
             )
         for st in stats.values():  # trim the histogram to the longest record seen
             while len(st.length_counts) > 1 and st.length_counts[-1] == 0:
@@ -499,7 +502,9 @@ def _train_texts(
     progress("tokenizer", counter.total, counter.total)
 
 
-_SPLIT_NAMES = {"train": "training", "valid": "validation", "test": "test"}
+# Translators: {why} says how much text there is and what to change.
+_EMPTY_SPLIT = {"train": N_("the training split is empty: {why}"), "valid": N_("the validation split is empty: {why}"),
+                "test": N_("the test split is empty: {why}")}
 
 
 def _fraction(data: DataConfig, split: str) -> float:

@@ -35,13 +35,13 @@ from typing import Literal
 import numpy as np
 
 from studio.core.data.corpus import Corpus, Record, last_whitespace_cut
+from studio.core.i18n import _, ngettext
 
 SplitName = Literal["train", "valid", "test"]
 SPLITS: tuple[SplitName, ...] = ("train", "valid", "test")
 _CODES: tuple[SplitName, ...] = ("train", "valid", "test")
 SHUFFLE_MIN_DOCUMENTS = 20
 SHORT_LINE = 2000  # a straddling line shorter than this moves whole instead of being cut
-_SHARE_NAMES = {"valid": "validation", "test": "test"}
 
 
 @dataclass
@@ -129,31 +129,47 @@ class Splitter:
         files = self.corpus.files
         text_files = [f for f in files if f.format == "text"]
         if split == "train":
-            share = f"{self.valid_fraction + self.test_fraction:.0%} held out for validation and testing"
+            share = _("{share:.0%} held out for validation and testing").format(share=self.valid_fraction + self.test_fraction)
+        elif split == "valid":
+            share = _("a {share:.0%} validation share").format(share=self.valid_fraction)
         else:
-            share = f"a {self.valid_fraction if split == 'valid' else self.test_fraction:.0%} {_SHARE_NAMES[split]} share"
+            share = _("a {share:.0%} test share").format(share=self.test_fraction)
         if self.mode == "shuffle":
             n = self.corpus.num_documents
-            what = f"the corpus holds {n:,} {'document' if n == 1 else 'documents'} (rows, or files of a folder)"
+            what = ngettext("the corpus holds {count:,} document (rows, or files of a folder)",
+                            "the corpus holds {count:,} documents (rows, or files of a folder)", n).format(count=n)
         elif len(files) == 1:
             f = files[0]
-            amount = f"{f.chars:,} characters" if f.format == "text" else f"{f.units:,} {'row' if f.units == 1 else 'rows'}"
-            what = f"{f.path.name} holds {amount}"
+            if f.format == "text":
+                amount = _("{count:,} characters").format(count=f.chars)
+            else:
+                amount = ngettext("{count:,} row", "{count:,} rows", f.units).format(count=f.units)
+            # Translators: {file} is a file's name, {amount} "N characters" or "N rows".
+            what = _("{file} holds {amount}").format(file=f.path.name, amount=amount)
         elif text_files and len(text_files) == len(files):
-            what = f"the {len(files)} files hold {sum(f.chars for f in files):,} characters in all"
+            what = _("the {count} files hold {chars:,} characters in all").format(count=len(files), chars=sum(f.chars for f in files))
         else:
-            what = f"the {len(files)} files hold too little text"
+            what = _("the {count} files hold too little text").format(count=len(files))
         if split == "train":
-            fix = "lower data.valid_fraction and data.test_fraction, or use more text"
+            # Translators: data.valid_fraction and data.test_fraction are setting names, kept as is.
+            fix = _("lower data.valid_fraction and data.test_fraction, or use more text")
+        elif split == "valid":
+            # Translators: {paths} and {key} are setting names (data.valid_paths, data.valid_fraction), kept as is.
+            fix = _("use more text, give validation files in {paths}, or set {key} = 0").format(
+                paths="data.valid_paths", key="data.valid_fraction"
+            )
         else:
-            key = "data.valid_fraction" if split == "valid" else "data.test_fraction"
-            paths = "data.valid_paths" if split == "valid" else "data.test_paths"
-            fix = f"use more text, give {_SHARE_NAMES[split]} files in {paths}, or set {key} = 0"
+            # Translators: {paths} and {key} are setting names (data.test_paths, data.test_fraction), kept as is.
+            fix = _("use more text, give test files in {paths}, or set {key} = 0").format(
+                paths="data.test_paths", key="data.test_fraction"
+            )
         if self.mode == "tail" and text_files and split != "train":
-            detail = " (a short line is never cut between two splits, and this share falls inside one)"
+            detail = _(" (a short line is never cut between two splits, and this share falls inside one)")
         else:
             detail = ""
-        return f"{what}, too few for {share}{detail}; {fix}"
+        # Translators: {what} says how much text there is, {share} what was asked of it, {detail} an
+        # explanation in parentheses or nothing, {fix} what to change.
+        return _("{what}, too few for {share}{detail}; {fix}").format(what=what, share=share, detail=detail, fix=fix)
 
 
 def _index_of(position: int, train_end: int, valid_end: int) -> int:

@@ -6,6 +6,7 @@ import torch
 
 from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL
 from studio.core.data.tokenizers import Tokenizer
+from studio.core.i18n import _
 from studio.core.models.base import LanguageModel
 
 MASK_MARK = "<mask>"
@@ -15,10 +16,11 @@ MASK_MARK = "<mask>"
 def fill_mask(model: LanguageModel, tokenizer: Tokenizer, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each ``<mask>`` in ``text``, the ``top_k`` most likely tokens with their probabilities."""
     if model.config.objective != "masked":
-        raise ValueError("filling in masks needs a BERT-style encoder")
+        raise ValueError(_("filling in masks needs a BERT-style encoder"))
     parts = text.split(MASK_MARK)
     if len(parts) < 2:
-        raise ValueError(f"write {MASK_MARK} where the model should fill in a token")
+        # Translators: {mask} is the marker <mask>, written as is.
+        raise ValueError(_("write {mask} where the model should fill in a token").format(mask=MASK_MARK))
     ids: list[int] = []
     for i, part in enumerate(parts):
         if part:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from studio.core.i18n import _
+
 DEFAULT_MAX_NEW_TOKENS = 200
 
 
@@ -23,15 +25,18 @@ class DecodingSettings:
 
     def validate(self) -> None:
         if self.mode not in ("greedy", "beam", "sample"):
-            raise ValueError(f"decoding mode must be greedy, beam or sample (got {self.mode!r})")
+            # Translators: greedy, beam and sample are the modes' names, kept as is.
+            raise ValueError(_("decoding mode must be greedy, beam or sample (got {mode})").format(mode=repr(self.mode)))
         if self.temperature < 0:
-            raise ValueError("temperature must be 0 (greedy) or more")
+            raise ValueError(_("temperature must be 0 (greedy) or more"))
         if not 0 < self.top_p <= 1:
-            raise ValueError("top_p must be in (0, 1]")
+            # Translators: top_p is a setting's name, kept as is.
+            raise ValueError(_("top_p must be in (0, 1]"))
         if self.top_k < 0 or self.max_new_tokens < 0:
-            raise ValueError("top_k and the token limit must not be negative")
+            # Translators: top_k is a setting's name, kept as is.
+            raise ValueError(_("top_k and the token limit must not be negative"))
         if self.mode == "beam" and self.beam_size < 1:
-            raise ValueError("beam search needs at least one beam")
+            raise ValueError(_("beam search needs at least one beam"))
 
     @property
     def greedy(self) -> bool:

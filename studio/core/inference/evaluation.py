@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from studio.core.callbacks import split_name
 from studio.core.data.prepare import prepare_corpus
+from studio.core.i18n import _
 from studio.core.inference.loading import LoadedModel
 from studio.core.models.base import LanguageModel
 from studio.core.tasks.metrics import task_metrics
@@ -28,13 +30,21 @@ class SplitScore:
     metrics: dict[str, float] = field(default_factory=dict)  # loss and perplexity, or the task's
 
     def describe(self) -> str:
+        split = split_name(self.split)
         if not self.size:
-            return f"{self.split}: {'empty split' if 'loss' in self.metrics else 'no examples'}"
+            if "loss" in self.metrics:
+                return _("{split}: empty split").format(split=split)
+            return _("{split}: no examples").format(split=split)
         if "loss" in self.metrics:
-            return (f"{self.split}: loss {self.metrics['loss']:.4f}  perplexity {self.metrics['perplexity']:.2f}  "
-                    f"({self.size:,} tokens, {self.seconds:.1f} s)")
+            # Translators: {split} is train, valid or test.
+            return _("{split}: loss {loss:.4f}  perplexity {perplexity:.2f}  ({tokens:,} tokens, {seconds:.1f} s)").format(
+                split=split, loss=self.metrics["loss"], perplexity=self.metrics["perplexity"], tokens=self.size, seconds=self.seconds
+            )
         shown = "  ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
-        return f"{self.split}: {shown}  ({self.size:,} examples, {self.seconds:.1f} s)"
+        # Translators: {split} is valid or test; {metrics} the task's scores ("accuracy 93.50  f1 91.20").
+        return _("{split}: {metrics}  ({examples:,} examples, {seconds:.1f} s)").format(
+            split=split, metrics=shown, examples=self.size, seconds=self.seconds
+        )
 
 
 def evaluate(loaded: LoadedModel, splits: Iterable[str] = ("valid", "test")) -> Iterator[SplitScore]:

@@ -10,6 +10,7 @@ from torch import nn
 
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer
+from studio.core.i18n import _
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint
 from studio.core.training.run_dir import RunDir, resolve_checkpoint
 
@@ -25,7 +26,8 @@ class LoadedModel:
     @property
     def label(self) -> str:
         where = self.run.name if self.run else str(self.checkpoint.directory)
-        return f"{where} ({self.checkpoint.directory.name}, step {self.checkpoint.step})"
+        # Translators: {run} is a run's name, {checkpoint} the checkpoint's folder name (best, last).
+        return _("{run} ({checkpoint}, step {step})").format(run=where, checkpoint=self.checkpoint.directory.name, step=self.checkpoint.step)
 
 
 def load_model(ref: str | Path, label: str = "auto", device: str | torch.device = "cpu") -> LoadedModel:

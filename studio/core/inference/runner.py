@@ -18,6 +18,7 @@ from studio.core.data.special_tokens import EOS_ID
 from studio.core.decoding.beam import beam_search, replay
 from studio.core.decoding.options import DecodingSettings
 from studio.core.decoding.sampling import GeneratedToken, stream_tokens
+from studio.core.i18n import N_, _
 from studio.core.inference.loading import LoadedModel
 from studio.core.models.base import LanguageModel
 from studio.core.tasks.heads import ClassifierModel, SpanQAModel
@@ -26,8 +27,9 @@ from studio.core.training.task_workload import causal_target_budget, extract_ans
 
 Tab = Literal["translate", "ask", "summarize", "classify", "generate"]
 TAB_TASK: dict[str, str] = {"translate": "translate", "ask": "qa", "summarize": "summarize", "classify": "classify", "generate": "lm"}
-TASK_NAMES = {"lm": "free text generation", "translate": "translation", "qa": "question answering",
-              "summarize": "summarization", "classify": "classification"}
+# English, marked for translation: shown as _(TASK_NAMES[kind]).
+TASK_NAMES = {"lm": N_("free text generation"), "translate": N_("translation"), "qa": N_("question answering"),
+              "summarize": N_("summarization"), "classify": N_("classification")}
 
 
 class TaskRunner:
@@ -46,15 +48,18 @@ class TaskRunner:
         wanted = TAB_TASK[tab]
         if wanted == "lm":
             if self.config.model.objective == "masked" and self.kind == "lm":
-                return False, "BERT-style encoders fill in masked words rather than write text. Fine-tune it for classification or extractive QA on the Fine-tune page."
+                # Translators: "Fine-tune" is the name of a page of the window.
+                return False, _("BERT-style encoders fill in masked words rather than write text. "
+                                "Fine-tune it for classification or extractive QA on the Fine-tune page.")
             if isinstance(self.model, ClassifierModel | SpanQAModel):
-                return False, f"This model was fine-tuned for {TASK_NAMES[self.kind]} and has lost its text output. Try it in the matching tab."
+                # Translators: {task} is what the model does ("classification", "question answering").
+                message = _("This model was fine-tuned for {task} and has lost its text output. Try it in the matching tab.")
+                return False, message.format(task=_(TASK_NAMES[self.kind]))
             return True, ""
         if self.kind != wanted:
-            return False, (
-                f"This model was trained for {TASK_NAMES[self.kind]}, not {TASK_NAMES[wanted]}. "
-                f"Fine-tune it for {TASK_NAMES[wanted]} on the Fine-tune page first."
-            )
+            # Translators: {task} and {wanted} are what models do ("translation", "summarization"); "Fine-tune" is a page.
+            message = _("This model was trained for {task}, not {wanted}. Fine-tune it for {wanted} on the Fine-tune page first.")
+            return False, message.format(task=_(TASK_NAMES[self.kind]), wanted=_(TASK_NAMES[wanted]))
         return True, ""
 
     # ---- answers that are not free text -------------------------------------------------------

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from studio.core.architectures import BERTConfig
 from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL, PAD_ID
+from studio.core.i18n import _
 from studio.core.models.base import IGNORE_INDEX, Decoder, LanguageModel, init_weights
 from studio.core.models.transformer_layers import Block, layer_norm, scale_residual_projections
 
@@ -38,7 +39,8 @@ class BERT(LanguageModel):
         """Hidden states [B, T, d]. ``attention_mask`` is True (or 1) for real tokens."""
         t = idx.size(1)
         if t > self.config.context_length:
-            raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
+            message = _("sequence of {tokens} tokens is longer than the context ({context})")
+            raise ValueError(message.format(tokens=t, context=self.config.context_length))
         x = self.tok_emb(idx) + self.pos_emb(torch.arange(t, device=idx.device))
         x = self.drop(self.emb_ln(x))
         for block in self.blocks:
@@ -70,7 +72,7 @@ class BERT(LanguageModel):
         return F.linear(h, self.tok_emb.weight, self.mlm_bias)
 
     def make_decoder(self, use_cache: bool = True) -> Decoder:
-        raise NotImplementedError("a BERT-style encoder fills in masked tokens rather than writing text token by token")
+        raise NotImplementedError(_("a BERT-style encoder fills in masked tokens rather than writing text token by token"))
 
     def forward(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         return self.mlm_logits(self.encode(idx, attention_mask))

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from studio.core.architectures import GPTConfig
+from studio.core.i18n import _
 from studio.core.models.base import (
     Decoder,
     LanguageModel,
@@ -58,7 +59,8 @@ class GPT(LanguageModel):
         t = idx.size(1)
         if positions is None:
             if t > self.config.context_length:
-                raise ValueError(f"sequence of {t} tokens is longer than the context ({self.config.context_length})")
+                message = _("sequence of {tokens} tokens is longer than the context ({context})")
+                raise ValueError(message.format(tokens=t, context=self.config.context_length))
             positions_or_range = torch.arange(t, device=idx.device)
         else:
             positions_or_range = positions

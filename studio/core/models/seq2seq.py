@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from studio.core.architectures import Seq2SeqConfig
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
+from studio.core.i18n import _
 from studio.core.models.base import Decoder, LanguageModel, causal_lm_loss, init_weights, right_padded
 from studio.core.models.transformer_layers import Block, KVCache, layer_norm, scale_residual_projections
 
@@ -36,7 +37,11 @@ class Seq2SeqTransformer(LanguageModel):
 
     def _check_len(self, t: int, what: str) -> None:
         if t > self.config.context_length:
-            raise ValueError(f"{what} of {t} tokens is longer than the context ({self.config.context_length})")
+            if what == "source":
+                message = _("source of {tokens} tokens is longer than the context ({context})")
+            else:
+                message = _("target of {tokens} tokens is longer than the context ({context})")
+            raise ValueError(message.format(tokens=t, context=self.config.context_length))
 
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         self._check_len(src.size(1), "source")

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from torch import nn
 
+from studio.core.callbacks import split_name
 from studio.core.config import RunConfig
 from studio.core.errors import StudioError
 from studio.core.events import EvalLogged, StepLogged
+from studio.core.i18n import _
 from studio.core.tasks.lora import merge_lora
 from studio.core.tasks.model import count_parameters
 from studio.core.training.checkpoint import load_checkpoint, save_checkpoint
@@ -37,9 +39,12 @@ def export_run(ref: str | Path, out: Path, label: str = "auto", merge_lora: bool
     refused unless ``overwrite``; it is replaced only once the new export is complete."""
     target = export_target(out, as_zip)
     if target.exists() and not overwrite:
-        raise ExportError(f"{target} already exists; choose another name, or replace it (studio export ... --force)")
+        # Translators: "studio export ... --force" is a command, kept as is.
+        raise ExportError(_("{target} already exists; choose another name, or replace it (studio export ... --force)").format(target=target))
     if target.exists() and target.is_dir() != (not as_zip):
-        raise ExportError(f"{target} already exists and is a {'folder' if target.is_dir() else 'file'}; choose another name")
+        if target.is_dir():
+            raise ExportError(_("{target} already exists and is a folder; choose another name").format(target=target))
+        raise ExportError(_("{target} already exists and is a file; choose another name").format(target=target))
     target.parent.mkdir(parents=True, exist_ok=True)
     path, run = resolve_checkpoint(ref, label)
     ckpt = load_checkpoint(path)
@@ -90,37 +95,63 @@ def _metrics_csv(run: RunDir, path: Path) -> None:
 
 
 def _model_card(config: RunConfig, model: nn.Module, step: int, run: RunDir | None, merged: int) -> str:
-    total, _ = count_parameters(model)
-    data = ", ".join(config.data.paths) or f"built-in dataset {config.data.dataset}"
+    """The export's README.md, in the current language (Markdown: keep the "- " and "## " marks)."""
+    total, _trainable = count_parameters(model)
+    # Translators: {name} is a built-in dataset's name (tinyshakespeare).
+    data = ", ".join(config.data.paths) or _("built-in dataset {name}").format(name=config.data.dataset)
     task = config.task
     if task.kind != "lm":
-        data = ", ".join(task.paths) or f"demo task {task.dataset}"
+        # Translators: {name} is a demo task's name (demo-translate).
+        data = ", ".join(task.paths) or _("demo task {name}").format(name=task.dataset)
     results = ""
     if run is not None and (run.path / "results.json").exists():
-        results = json.loads((run.path / "results.json").read_text())
-        results = "\n".join(f"- {split}: " + ", ".join(f"{k} {v:.2f}" for k, v in m.items()) for split, m in results.items())
+        scores = json.loads((run.path / "results.json").read_text())
+        results = "\n".join(f"- {split_name(split)}: " + ", ".join(f"{k} {v:.2f}" for k, v in m.items()) for split, m in scores.items())
     elif run is not None:
         info = run.read_info()
         if info.get("best_valid_loss") is not None:
-            results = f"- best validation loss {info['best_valid_loss']:.4f}"
-    return f"""# {config.run.name or (run.name if run else 'Studio model')}
-
-- Architecture: {config.model.label} (`{config.model.arch}`), {total:,} parameters
-- Task: {task.kind}{' (' + task.qa_mode + ')' if task.kind == 'qa' else ''}{', template `' + task.template + '`' if task.template else ''}
-- Tokenizer: {config.tokenizer.kind}
-- Trained for {step} steps on: {data}
-- Fine-tuning: {config.finetune.method}{f' from {config.finetune.base}' if config.finetune.base else ''}{f'; {merged} LoRA adapters merged into the weights' if merged else ''}
-
-## Metrics
-{results or '- none recorded'}
-
-## Files
-- `model/model.safetensors`: weights (safetensors)
-- `model/config.toml`: the full configuration; `model/tokenizer/`: the tokenizer
-- `metrics.csv`: training and validation curves
-
-## Reproduce
-```
-studio train model/config.toml
-```
-"""
+            results = _("- best validation loss {loss:.4f}").format(loss=info["best_valid_loss"])
+    task_text = task.kind + (f" ({task.qa_mode})" if task.kind == "qa" else "")
+    if task.template:
+        # Translators: put after the task's kind in the model card; {template} is the prompt template, kept as is.
+        task_text += _(", template `{template}`").format(template=task.template)
+    finetune: str = config.finetune.method
+    if config.finetune.base:
+        # Translators: put after the fine-tuning method (full, freeze, lora); {base} is the base run.
+        finetune += _(" from {base}").format(base=config.finetune.base)
+    if merged:
+        finetune += _("; {count} LoRA adapters merged into the weights").format(count=merged)
+    title = config.run.name or (run.name if run else _("Studio model"))
+    lines = [
+        f"# {title}",
+        "",
+        # Translators: a line of the exported model card (Markdown); {label} is the architecture's name,
+        # {arch} its short name, kept as is.
+        _("- Architecture: {label} (`{arch}`), {parameters:,} parameters").format(
+            label=_(config.model.label), arch=config.model.arch, parameters=total
+        ),
+        # Translators: {task} is the task's kind as the setting writes it (lm, classify, translate, ...).
+        _("- Task: {task}").format(task=task_text),
+        # Translators: {kind} is the tokenizer's kind (char, word, bpe), kept as is.
+        _("- Tokenizer: {kind}").format(kind=config.tokenizer.kind),
+        # Translators: {data} lists the training files or names the built-in data.
+        _("- Trained for {steps} steps on: {data}").format(steps=step, data=data),
+        # Translators: {method} is the fine-tuning method (full, freeze, lora) and where it started from.
+        _("- Fine-tuning: {method}").format(method=finetune),
+        "",
+        _("## Metrics"),
+        results or _("- none recorded"),
+        "",
+        _("## Files"),
+        # Translators: the file and folder names in backquotes stay as they are.
+        _("- `model/model.safetensors`: weights (safetensors)"),
+        _("- `model/config.toml`: the full configuration; `model/tokenizer/`: the tokenizer"),
+        _("- `metrics.csv`: training and validation curves"),
+        "",
+        _("## Reproduce"),
+        "```",
+        "studio train model/config.toml",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.config import PRIMARY_METRIC
+from studio.core.i18n import N_, _
 from studio.core.paths import data_dir
 from studio.core.training.checkpoint_commit import committed_checkpoint
 from studio.core.training.run_dir import RunDir, run_roots
@@ -49,6 +50,13 @@ MIGRATIONS: dict[int, list[str]] = {
 }
 COLUMNS = ("path", "name", "arch", "task", "parameters", "corpus", "status", "best_valid_loss", "metric_name", "metric",
            "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes", "has_checkpoint")
+
+
+# A run's status as run.json stores it (these words stay English there); marked so that a view can
+# show it as _(status).
+# Translators: a run's status in the run library; early_stopped means stopped early (no more improvement).
+STATUS_WORDS = (N_("created"), N_("preparing"), N_("running"), N_("finished"), N_("stopped"), N_("early_stopped"),
+                N_("failed"), N_("interrupted"))
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,11 @@ class RunRecord:
     def label(self) -> str:
         """How pickers (the base model, the Try panel) show the run."""
         task = "" if self.task == "lm" else f", {self.task}"
-        return f"{self.name} ({self.arch}{task}, {self.status}, step {self.step})"
+        # Translators: {name} is the run's name, {arch} its architecture (gpt, lstm), {task} ", <task kind>" or
+        # nothing, {status} its status (finished, stopped, ...).
+        return _("{name} ({arch}{task}, {status}, step {step})").format(
+            name=self.name, arch=self.arch, task=task, status=_(self.status), step=self.step
+        )
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:
@@ -215,7 +227,7 @@ class RunIndex:
         """Remove a run folder and its row; returns the bytes freed. Refuses a running run."""
         run = RunDir(Path(path))
         if run.read_info().get("status") == "running":
-            raise PermissionError(f"{run.name} is still running; stop it first")
+            raise PermissionError(_("{name} is still running; stop it first").format(name=run.name))
         freed = folder_size(run.path)
         shutil.rmtree(run.path)
         with self._connect() as db:
@@ -243,7 +255,7 @@ def folder_size(path: Path) -> int:
 def migrate(db: sqlite3.Connection) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise RuntimeError(f"the run index was written by a newer Studio (schema {version})")
+        raise RuntimeError(_("the run index was written by a newer Studio (schema {version})").format(version=version))
     while version < SCHEMA_VERSION:
         for statement in MIGRATIONS[version]:
             db.execute(statement)

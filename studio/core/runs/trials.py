@@ -22,6 +22,7 @@ import tomli_w
 from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, ConfigIssue
 from studio.core.events import EvalLogged
+from studio.core.i18n import _
 from studio.core.resources import find_config
 
 LOWER_IS_BETTER = {"valid_loss", "loss", "perplexity"}
@@ -72,9 +73,10 @@ class SearchSpec:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{path} does not exist") from None
+            raise ConfigError(_("{path} does not exist").format(path=path)) from None
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path} is not valid TOML: {e}") from None
+            # Translators: {reason} is the TOML reader's own words (in English).
+            raise ConfigError(_("{path} is not valid TOML: {reason}").format(path=path, reason=e)) from None
         return cls.from_dict(data, str(path))
 
     @classmethod
@@ -84,31 +86,38 @@ class SearchSpec:
         known = {"name", "base", "set", "strategy", "trials", "seed", "metric", "prune", "prune_after", "folds", "parallel"}
         for key in s:
             if key not in known:
-                issues.append(ConfigIssue(f"search.{key}", f"unknown setting (known: {', '.join(sorted(known))})"))
+                # Translators: {known} lists the setting names of this section, kept as is.
+                message = _("unknown setting (known: {known})").format(known=", ".join(sorted(known)))
+                issues.append(ConfigIssue(f"search.{key}", message))
         for key in data:
             if key not in ("search", "params"):
-                issues.append(ConfigIssue(key, "unknown section (known: search, params)"))
+                # Translators: search and params are section names of a search file, kept as is.
+                issues.append(ConfigIssue(key, _("unknown section (known: search, params)")))
         params: dict[str, Choice | Range] = {}
         for key, value in data.get("params", {}).items():
             if key.count(".") != 1:
-                issues.append(ConfigIssue(f"params.{key}", "a parameter is a setting such as train.lr"))
+                issues.append(ConfigIssue(f"params.{key}", _("a parameter is a setting such as train.lr")))
             elif isinstance(value, list) and value:
                 params[key] = Choice(tuple(value))
             elif isinstance(value, dict) and {"min", "max"} <= set(value):
                 params[key] = Range(float(value["min"]), float(value["max"]), bool(value.get("log", False)), bool(value.get("int", False)))
                 if value.get("log") and float(value["min"]) <= 0:
-                    issues.append(ConfigIssue(f"params.{key}", "a log range needs min > 0"))
+                    # Translators: min is a key of the range, kept as is.
+                    issues.append(ConfigIssue(f"params.{key}", _("a log range needs min > 0")))
             else:
-                issues.append(ConfigIssue(f"params.{key}", "give a list of values or a table {min, max}"))
+                # Translators: "{min, max}" is written as in the file, kept as is (it is not a placeholder).
+                issues.append(ConfigIssue(f"params.{key}", _("give a list of values or a table {min, max}")))
         strategy = s.get("strategy", "random")
         if strategy not in ("grid", "random"):
-            issues.append(ConfigIssue("search.strategy", f"must be grid or random (got {strategy!r})"))
+            # Translators: grid and random are the strategies' names, kept as is.
+            issues.append(ConfigIssue("search.strategy", _("must be grid or random (got {strategy})").format(strategy=repr(strategy))))
         if strategy == "grid" and any(isinstance(p, Range) for p in params.values()):
-            issues.append(ConfigIssue("search.strategy", "a grid needs lists of values, not ranges"))
+            issues.append(ConfigIssue("search.strategy", _("a grid needs lists of values, not ranges")))
         if not params:
-            issues.append(ConfigIssue("params", "nothing to search: add [params]"))
+            # Translators: [params] is a section of the search file, kept as is.
+            issues.append(ConfigIssue("params", _("nothing to search: add [params]")))
         if "base" not in s:
-            issues.append(ConfigIssue("search.base", "name the preset or config file the trials start from"))
+            issues.append(ConfigIssue("search.base", _("name the preset or config file the trials start from")))
         if issues:
             raise ConfigError(issues, source)
         return cls(
@@ -129,7 +138,7 @@ class SearchSpec:
             return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grids)]
         rng = random.Random(self.seed)
         out = []
-        for _ in range(self.trials):
+        for _trial in range(self.trials):
             out.append({k: (rng.choice(p.values) if isinstance(p, Choice) else p.sample(rng)) for k, p in self.params.items()})
         return out
 

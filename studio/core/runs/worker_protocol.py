@@ -42,6 +42,7 @@ from studio.core.control import RunControl
 from studio.core.errors import StudioError
 from studio.core.events import Event, RunEnded, RunFailed, RunFinished, event_from_dict
 from studio.core.fileio import describe_os_error
+from studio.core.i18n import _
 from studio.core.paths import cache_dir, studio_command
 
 COMMANDS = ("pause", "resume", "stop")
@@ -127,7 +128,8 @@ class WorkerClient:
                     text=True, encoding="utf-8", bufsize=1, env=self.env,
                 )
             except OSError as e:
-                self.result = RunEnded("failed", 0, None, "", f"could not start the training process: {e}")
+                message = _("could not start the training process: {reason}").format(reason=e)
+                self.result = RunEnded("failed", 0, None, "", message)
                 yield self.result
                 return
             with self._lock:
@@ -157,7 +159,8 @@ class WorkerClient:
             drain.join(timeout=5)
             if self.result is None:
                 detail = "".join(self._stderr).strip().splitlines()[-1:] or [""]
-                reason = f"the training process ended unexpectedly (exit code {code}). {detail[0]}".strip()
+                # Translators: {detail} is the last line the process wrote (often a Python error, in English).
+                reason = _("the training process ended unexpectedly (exit code {code}). {detail}").format(code=code, detail=detail[0]).strip()
                 if not ended:
                     yield RunFailed(last_step, reason, "".join(self._stderr))
                 self.result = RunEnded("failed", last_step, None, "", reason)

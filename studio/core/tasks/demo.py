@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.errors import DataError
+from studio.core.i18n import _
 from studio.core.paths import datasets_dir
 from studio.core.tasks.examples import load_examples
 
@@ -162,7 +163,8 @@ def demo_task_folder(name: str) -> Path:
 def demo_task_paths(name: str) -> dict[str, Path]:
     """The demo task's files in the user data folder, written on first use."""
     if name not in DEMO_TASKS:
-        raise DataError(f"unknown demo task {name!r} (built in: {', '.join(DEMO_TASKS)})")
+        # Translators: {names} lists the demo tasks' names, kept as is.
+        raise DataError(_("unknown demo task {name} (built in: {names})").format(name=repr(name), names=", ".join(DEMO_TASKS)))
     folder = demo_task_folder(name)
     paths = {split: folder / f"{split}.jsonl" for split in SIZES}
     if not all(p.exists() for p in paths.values()):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from studio.core.data.charsets import detect_encoding
 from studio.core.errors import DataError
+from studio.core.i18n import _
 
 # Roles each kind needs, in the order a TSV's columns fill them.
 KIND_ROLES: dict[str, tuple[str, ...]] = {
@@ -51,10 +52,13 @@ def field_mapping(kind: str, overrides: list[str]) -> dict[str, str]:
     """role -> column name: the role names themselves unless ``role=column`` says otherwise."""
     mapping = {role: role for role in KIND_ROLES[kind]}
     for item in overrides:
-        role, _, column = item.partition("=")
+        role, _sep, column = item.partition("=")
         role, column = role.strip(), column.strip()
         if role not in mapping:
-            raise DataError(f"task.fields: a {kind} task has no role {role!r} (its roles: {', '.join(KIND_ROLES[kind])})")
+            # Translators: task.fields is a setting; {kind} a task kind (classify, translate, ...) and the roles
+            # (text, label, source, ...) are names used in that setting, all kept as is.
+            message = _("task.fields: a {kind} task has no role {role} (its roles: {roles})")
+            raise DataError(message.format(kind=kind, role=repr(role), roles=", ".join(KIND_ROLES[kind])))
         mapping[role] = column
     return mapping
 
@@ -68,17 +72,19 @@ def format_of(path: Path, declared: str) -> str:
 
 def load_examples(kind: str, paths: list[Path] | list[str], fmt: str = "auto", fields: list[str] | None = None) -> list[Example]:
     if kind not in KIND_ROLES:
-        raise DataError(f"task kind {kind!r} has no examples to load")
+        raise DataError(_("task kind {kind} has no examples to load").format(kind=repr(kind)))
     mapping = field_mapping(kind, fields or [])
     out: list[Example] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
-            raise DataError("does not exist", path)
+            # Translators: put after a path: "data/x: does not exist".
+            raise DataError(_("does not exist"), path)
         f = format_of(path, fmt)
         if f == "squad":
             if kind != "qa":
-                raise DataError(f"SQuAD JSON holds questions and answers, not {kind} examples", path)
+                # Translators: {kind} is a task kind (classify, translate, summarize).
+                raise DataError(_("SQuAD JSON holds questions and answers, not {kind} examples").format(kind=kind), path)
             out.extend(_squad(path))
         elif f == "jsonl":
             out.extend(_jsonl(path, kind, mapping))
@@ -87,9 +93,10 @@ def load_examples(kind: str, paths: list[Path] | list[str], fmt: str = "auto", f
         elif f == "tsv":
             out.extend(_tsv_pairs(path, kind))
         else:
-            raise DataError(f"unknown task format {f!r}", path)
+            raise DataError(_("unknown task format {format}").format(format=repr(f)), path)
     if not out:
-        raise DataError(f"no {kind} examples in {', '.join(str(p) for p in paths)}")
+        # Translators: {kind} is a task kind (classify, translate, ...), {paths} the files.
+        raise DataError(_("no {kind} examples in {paths}").format(kind=kind, paths=", ".join(str(p) for p in paths)))
     return out
 
 
@@ -104,12 +111,14 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         while raw := f.readline(MAX_ROW_BYTES + 1):
             n += 1
             if len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n"):
-                raise DataError(f"this line is longer than {MAX_ROW_BYTES >> 20} MiB, far too long for one example; "
-                                "is the file one example per line?", path, n)
+                raise DataError(_("this line is longer than {size} MiB, far too long for one example; "
+                                  "is the file one example per line?").format(size=MAX_ROW_BYTES >> 20), path, n)
             try:
                 text = raw.decode(report.codec)
             except UnicodeDecodeError as e:
-                raise DataError(f"bytes {raw[e.start:e.start + 4]!r} cannot be decoded as {report.label}", path, n) from None
+                # Translators: {bytes} are the bytes as Python writes them (b'\xff'), {encoding} an encoding's name.
+                message = _("bytes {bytes} cannot be decoded as {encoding}")
+                raise DataError(message.format(bytes=repr(raw[e.start:e.start + 4]), encoding=_(report.label)), path, n) from None
             yield n, text.lstrip("\ufeff") if n == 1 else text
 
 
@@ -118,7 +127,8 @@ def _text(value: object, role: str, column: str, path: Path, line: int) -> str:
         return value
     if role == "label" and isinstance(value, int | float | bool):
         return str(int(value) if isinstance(value, bool) else value)
-    raise DataError(f"{column!r} holds {type(value).__name__}, not text", path, line)
+    # Translators: {column} is a field's name; {type} a Python type name (int, list, dict).
+    raise DataError(_("{column} holds {type}, not text").format(column=repr(column), type=type(value).__name__), path, line)
 
 
 def _make(kind: str, get: dict[str, str], path: Path, line: int, starts: int = -1) -> Example:
@@ -139,13 +149,16 @@ def _jsonl(path: Path, kind: str, mapping: dict[str, str]) -> Iterator[Example]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON: {e.msg} (column {e.colno})", path, n) from None
+            raise DataError(_("not valid JSON: {reason} (column {column})").format(reason=e.msg, column=e.colno), path, n) from None
         if not isinstance(row, dict):
-            raise DataError(f"expected a JSON object, found {type(row).__name__}", path, n)
+            # Translators: {type} is a Python type name (list, str, int).
+            raise DataError(_("expected a JSON object, found {type}").format(type=type(row).__name__), path, n)
         get = {}
         for role, column in mapping.items():
             if column not in row:
-                raise DataError(f"no field {column!r} for {role} (this row has: {', '.join(list(row)[:12])}); map it in task.fields", path, n)
+                # Translators: {field} and {fields} are field names, {role} a role (text, label, ...); task.fields is a setting.
+                message = _("no field {field} for {role} (this row has: {fields}); map it in task.fields")
+                raise DataError(message.format(field=repr(column), role=role, fields=", ".join(list(row)[:12])), path, n)
             get[role] = _text(row[column], role, column, path, n)
         example = _make(kind, get, path, n, int(row.get("answer_start", -1)) if kind == "qa" else -1)
         if kind == "summarize" and isinstance(row.get("references"), list):
@@ -157,23 +170,27 @@ def _jsonl(path: Path, kind: str, mapping: dict[str, str]) -> Iterator[Example]:
 def _squad(path: Path) -> Iterator[Example]:
     size = path.stat().st_size
     if size > MAX_JSON_BYTES:
-        raise DataError(f"is {size / 2**30:.1f} GiB; a SQuAD JSON file is read whole and may be at most "
-                        f"{MAX_JSON_BYTES >> 30} GiB. Convert it to JSONL (one question per line)", path)
+        raise DataError(_("is {size:.1f} GiB; a SQuAD JSON file is read whole and may be at most "
+                          "{limit} GiB. Convert it to JSONL (one question per line)").format(
+                            size=size / 2**30, limit=MAX_JSON_BYTES >> 30), path)
     try:
         data = json.loads(path.read_bytes().decode(detect_encoding(path).codec))
     except json.JSONDecodeError as e:
-        raise DataError(f"not valid JSON: {e.msg}", path, e.lineno) from None
+        raise DataError(_("not valid JSON: {reason}").format(reason=e.msg), path, e.lineno) from None
     articles = data.get("data") if isinstance(data, dict) else None
     if not isinstance(articles, list):
-        raise DataError('not SQuAD JSON: expected {"data": [{"paragraphs": [...]}]}', path)
+        # Translators: {shape} is the JSON layout expected, written as is.
+        message = _("not SQuAD JSON: expected {shape}").format(shape='{"data": [{"paragraphs": [...]}]}')
+        raise DataError(message, path)
     for a, article in enumerate(articles):
         for p, paragraph in enumerate(article.get("paragraphs", [])):
             context = paragraph.get("context")
             for q, qa in enumerate(paragraph.get("qas", [])):
-                where = f"article {a + 1}, paragraph {p + 1}, question {q + 1}"
                 answers = qa.get("answers") or []
                 if not isinstance(context, str) or not isinstance(qa.get("question"), str) or not answers:
-                    raise DataError(f"{where}: needs a context, a question and at least one answer", path)
+                    message = _("article {article}, paragraph {paragraph}, question {question}: "
+                                "needs a context, a question and at least one answer")
+                    raise DataError(message.format(article=a + 1, paragraph=p + 1, question=q + 1), path)
                 texts = tuple(str(x.get("text", "")) for x in answers)
                 yield Example(context, texts[0], question=qa["question"], references=texts,
                               answer_start=int(answers[0].get("answer_start", -1)), path=str(path), line=0)
@@ -183,25 +200,28 @@ def _csv(path: Path, kind: str, mapping: dict[str, str], delimiter: str) -> Iter
     report = detect_encoding(path)
     size = path.stat().st_size
     if size > MAX_JSON_BYTES:
-        raise DataError(f"is {size / 2**30:.1f} GiB; task examples are held in memory, so a CSV may be at most "
-                        f"{MAX_JSON_BYTES >> 30} GiB", path)
+        raise DataError(_("is {size:.1f} GiB; task examples are held in memory, so a CSV may be at most "
+                          "{limit} GiB").format(size=size / 2**30, limit=MAX_JSON_BYTES >> 30), path)
     raw = path.read_bytes()
     try:
         text = raw.decode(report.codec).lstrip("\ufeff")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise DataError(f"bytes {raw[e.start:e.start + 4]!r} cannot be decoded as {report.label}", path, line) from None
+        message = _("bytes {bytes} cannot be decoded as {encoding}")
+        raise DataError(message.format(bytes=repr(raw[e.start:e.start + 4]), encoding=_(report.label)), path, line) from None
     # strict: an unclosed quote or text after a closing quote is an error, not a silent merge of rows.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
-            raise DataError("the file is empty", path) from None
+            raise DataError(_("the file is empty"), path) from None
         index = {}
         for role, column in mapping.items():
             if column not in header:
-                raise DataError(f"no column {column!r} for {role}; the header has {', '.join(map(repr, header[:20]))}. Map it in task.fields", path, 1)
+                # Translators: {column} and {header} are column names, {role} a role (text, label, ...); task.fields is a setting.
+                message = _("no column {column} for {role}; the header has {header}. Map it in task.fields")
+                raise DataError(message.format(column=repr(column), role=role, header=", ".join(map(repr, header[:20]))), path, 1)
             index[role] = header.index(column)
         start = reader.line_num + 1
         for row in reader:
@@ -209,11 +229,11 @@ def _csv(path: Path, kind: str, mapping: dict[str, str], delimiter: str) -> Iter
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) < len(header):
-                raise DataError(f"row has {len(row)} fields, the header {len(header)}", path, line)
+                raise DataError(_("row has {count} fields, the header {header}").format(count=len(row), header=len(header)), path, line)
             yield _make(kind, {role: row[i] for role, i in index.items()}, path, line)
     except csv.Error as e:
-        raise DataError(f"malformed CSV: {e} (a quote that is never closed starts a field that runs to the end)", path,
-                        start if "start" in locals() else 1) from None
+        message = _("malformed CSV: {reason} (a quote that is never closed starts a field that runs to the end)")
+        raise DataError(message.format(reason=e), path, start if "start" in locals() else 1) from None
 
 
 def _tsv_pairs(path: Path, kind: str) -> Iterator[Example]:
@@ -225,5 +245,7 @@ def _tsv_pairs(path: Path, kind: str) -> Iterator[Example]:
             continue
         cols = line.split("\t")
         if len(cols) < len(roles):
-            raise DataError(f"expected {len(roles)} tab-separated columns ({', '.join(roles)}), found {len(cols)}", path, n)
+            # Translators: {roles} names the columns' roles (source, target), kept as is.
+            message = _("expected {count} tab-separated columns ({roles}), found {found}")
+            raise DataError(message.format(count=len(roles), roles=", ".join(roles), found=len(cols)), path, n)
         yield _make(kind, dict(zip(roles, cols, strict=False)), path, n)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from studio.core.errors import ConfigError, ConfigIssue
+from studio.core.i18n import _
 
 
 class LoRALinear(nn.Module):
@@ -56,7 +57,9 @@ def apply_lora(model: nn.Module, targets: list[str], rank: int, alpha: float, dr
     for parent, child_name, child in swaps:
         setattr(parent, child_name, LoRALinear(child, rank, alpha, dropout))
     if not swaps:
-        raise ConfigError(ConfigIssue("finetune.lora_targets", f"no linear layer is named {', '.join(targets)} in this model"))
+        # Translators: {names} are layer names (qkv, fc), kept as is.
+        message = _("no linear layer is named {names} in this model").format(names=", ".join(targets))
+        raise ConfigError(ConfigIssue("finetune.lora_targets", message))
     return len(swaps)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from studio.core.errors import ConfigError, ConfigIssue
+from studio.core.i18n import _
 from studio.core.tasks.examples import Example
 
 DEFAULT_TEMPLATES = {
@@ -31,9 +32,15 @@ def template_for(kind: str, template: str) -> str:
     allowed = {*INPUT_ROLES[kind], TARGET_ROLE[kind]}
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise ConfigError(ConfigIssue("task.template", f"unknown field {{{unknown[0]}}}; a {kind} template may use {', '.join('{' + a + '}' for a in sorted(allowed))}"))
+        # Translators: {field} and {fields} are template fields written in braces ({source}), kept as is; {kind} a task kind.
+        message = _("unknown field {field}; a {kind} template may use {fields}").format(
+            field="{" + unknown[0] + "}", kind=kind, fields=", ".join("{" + a + "}" for a in sorted(allowed))
+        )
+        raise ConfigError(ConfigIssue("task.template", message))
     if not template.rstrip().endswith(target) or template.count(target) != 1:
-        raise ConfigError(ConfigIssue("task.template", f"the template must end with {target}, once (got {template!r})"))
+        # Translators: {field} is a template field in braces ({target}), kept as is; {template} the template given.
+        message = _("the template must end with {field}, once (got {template})").format(field=target, template=repr(template))
+        raise ConfigError(ConfigIssue("task.template", message))
     return template
 
 

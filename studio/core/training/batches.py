@@ -17,14 +17,16 @@ import numpy as np
 import torch
 
 from studio.core.errors import DataError
+from studio.core.i18n import _
 
 
 class WindowSampler:
     def __init__(self, tokens: np.ndarray, window: int, batch_size: int, seed: int):
         if len(tokens) < window + 1:
+            # Translators: model.context_length is a setting's name, kept as is.
             raise DataError(
-                f"the training split has {len(tokens):,} tokens, fewer than one window of {window} "
-                "(model.context_length + 1); use more text or a shorter context"
+                _("the training split has {tokens:,} tokens, fewer than one window of {window} "
+                  "(model.context_length + 1); use more text or a shorter context").format(tokens=len(tokens), window=window)
             )
         self.tokens = tokens
         self.window = window
@@ -76,9 +78,12 @@ def eval_windows(tokens: np.ndarray, window: int, count: int) -> Windows:
     repeat windows, which only cost time).
     """
     if len(tokens) < window + 1:
+        # Translators: data.valid_fraction and model.context_length are setting names, kept as is.
         raise DataError(
-            f"the validation split has {len(tokens):,} tokens, fewer than one window of {window}; "
-            "raise data.valid_fraction, give validation files, or shorten model.context_length"
+            _("the validation split has {tokens:,} tokens, fewer than one window of {window}; "
+              "raise data.valid_fraction, give validation files, or shorten model.context_length").format(
+                tokens=len(tokens), window=window
+            )
         )
     stop = len(tokens) - window
     count = max(0, min(int(count), stop + 1))

@@ -34,6 +34,7 @@ from studio.core.data.tokenizers import Tokenizer, load_tokenizer
 from studio.core.errors import CheckpointError, ConfigError
 from studio.core.faults import fault_point
 from studio.core.fileio import DIR_MODE, atomic_write_text, fsync_dir
+from studio.core.i18n import _
 from studio.core.tasks.model import build_task_model
 from studio.core.training.checkpoint_commit import (
     COMMIT_FILE,
@@ -142,27 +143,35 @@ class Checkpoint:
         try:
             size = path.stat().st_size
         except OSError:
-            raise CheckpointError(f"{path} is missing") from None
+            raise CheckpointError(_("{path} is missing").format(path=path)) from None
         if declared > size + (1 << 20):
+            # Translators: {model} is an architecture's name (GPT-style decoder), {file} a file's name.
             raise CheckpointError(
-                f"{self.directory} describes a {self.config.model.label} of {human_bytes(declared)} "
-                f"but {MODEL_FILE} holds only {human_bytes(size)}: the checkpoint is damaged or was edited"
+                _("{folder} describes a {model} of {declared} "
+                  "but {file} holds only {size}: the checkpoint is damaged or was edited").format(
+                    folder=self.directory, model=_(self.config.model.label), declared=human_bytes(declared),
+                    file=MODEL_FILE, size=human_bytes(size),
+                )
             )
         dev = torch.device(device)
         free = available_memory(dev.type, dev.index)
         if free is not None and size > free:
-            raise CheckpointError(f"loading {self.directory} needs about {human_bytes(size)} and only {human_bytes(free)} is available")
+            message = _("loading {folder} needs about {size} and only {free} is available")
+            raise CheckpointError(message.format(folder=self.directory, size=human_bytes(size), free=human_bytes(free)))
 
     def load_weights(self, model: nn.Module) -> None:
         path = self.directory / MODEL_FILE
         try:
             missing, unexpected = load_model(model, str(path), strict=False, device=str(next(model.parameters()).device))
         except (SafetensorError, OSError, RuntimeError) as e:
-            raise CheckpointError(f"{path} cannot be read as weights for this model: {e}") from None
+            raise CheckpointError(_("{path} cannot be read as weights for this model: {reason}").format(path=path, reason=e)) from None
         if missing or unexpected:
+            # Translators: {model} is an architecture's name; {missing} and {unexpected} list weight names.
             raise CheckpointError(
-                f"{path} does not fit a {self.config.model.label} with this configuration "
-                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+                _("{path} does not fit a {model} with this configuration "
+                  "(missing {missing}, unexpected {unexpected})").format(
+                    path=path, model=_(self.config.model.label), missing=sorted(missing)[:3], unexpected=sorted(unexpected)[:3]
+                )
             )
 
     def load_training_state(self, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -171,13 +180,13 @@ class Checkpoint:
         try:
             tensors = load_file(str(path))
         except (SafetensorError, OSError) as e:
-            raise CheckpointError(f"{path} cannot be read: {e}") from None
+            raise CheckpointError(_("{path} cannot be read: {reason}").format(path=path, reason=e)) from None
         rng = {k.removeprefix("rng/"): v for k, v in tensors.items() if k.startswith("rng/")}
         opt_tensors = {k: v for k, v in tensors.items() if not k.startswith("rng/")}
         try:
             optimizer.load_state_dict(_unflatten_optimizer(opt_tensors, self.state["optimizer"]))
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
-            raise CheckpointError(f"{path}: optimizer state does not match this model ({e})") from None
+            raise CheckpointError(_("{path}: optimizer state does not match this model ({reason})").format(path=path, reason=e)) from None
         return rng
 
 
@@ -186,28 +195,30 @@ def load_checkpoint(directory: Path) -> Checkpoint:
     found = committed_checkpoint(directory)
     if found is None:
         if (directory / STATE_FILE).exists() or (directory / COMMIT_FILE).exists():
-            raise CheckpointError(f"{directory} is incomplete or damaged: its files do not match its commit record")
-        raise CheckpointError(f"{directory} is not a checkpoint ({STATE_FILE} is missing)")
+            raise CheckpointError(_("{folder} is incomplete or damaged: its files do not match its commit record").format(folder=directory))
+        # Translators: {file} is a file's name (state.json).
+        raise CheckpointError(_("{folder} is not a checkpoint ({file} is missing)").format(folder=directory, file=STATE_FILE))
     directory = found
     state_path = directory / STATE_FILE
     state = read_small_json(state_path)
     if not isinstance(state, dict):
-        raise CheckpointError(f"{state_path} is damaged: not a JSON object")
+        raise CheckpointError(_("{path} is damaged: not a JSON object").format(path=state_path))
     version = state.get("format_version")
     if not isinstance(version, int):
-        raise CheckpointError(f"{state_path} has no format version")
+        raise CheckpointError(_("{path} has no format version").format(path=state_path))
     if version > CHECKPOINT_FORMAT_VERSION:
-        raise CheckpointError(f"{directory} was written by a newer Studio (checkpoint format {version}; this one reads up to {CHECKPOINT_FORMAT_VERSION})")
+        message = _("{folder} was written by a newer Studio (checkpoint format {version}; this one reads up to {supported})")
+        raise CheckpointError(message.format(folder=directory, version=version, supported=CHECKPOINT_FORMAT_VERSION))
     try:
         config = RunConfig.load(directory / "config.toml")
     except ConfigError as e:
-        raise CheckpointError(f"{directory}: its configuration is invalid: {e}") from None
+        raise CheckpointError(_("{folder}: its configuration is invalid: {reason}").format(folder=directory, reason=e)) from None
     tokenizer = load_tokenizer(directory / "tokenizer")
     vocab = state.get("vocab_size")
     if not isinstance(vocab, int) or vocab != tokenizer.vocab_size:
         raise CheckpointError(
-            f"{state_path} claims a vocabulary of {vocab!r} entries but its tokenizer has {tokenizer.vocab_size:,}; "
-            "the checkpoint is damaged or was edited"
+            _("{path} claims a vocabulary of {claimed} entries but its tokenizer has {entries:,}; "
+              "the checkpoint is damaged or was edited").format(path=state_path, claimed=repr(vocab), entries=tokenizer.vocab_size)
         )
     return Checkpoint(directory, config, tokenizer, state)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from studio.core.errors import CheckpointError
 from studio.core.fileio import fsync_dir
+from studio.core.i18n import _
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.json"
@@ -60,11 +61,12 @@ def file_sizes(folder: Path) -> dict[str, int]:
 
 def read_small_json(path: Path) -> Any:
     if path.stat().st_size > MAX_STATE_BYTES:
-        raise CheckpointError(f"{path} is {path.stat().st_size:,} bytes, far larger than any checkpoint manifest")
+        message = _("{path} is {size:,} bytes, far larger than any checkpoint manifest")
+        raise CheckpointError(message.format(path=path, size=path.stat().st_size))
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is damaged: {e}") from None
+        raise CheckpointError(_("{path} is damaged: {reason}").format(path=path, reason=e)) from None
 
 
 def commit_status(folder: Path) -> tuple[bool, int]:
@@ -123,7 +125,7 @@ def recover_checkpoints(checkpoints: Path) -> list[str]:
     for label in sorted(labels):
         target = checkpoints / label
         leftovers = _leftovers(target)
-        ok, _ = commit_status(target)
+        ok, _step = commit_status(target)
         if not ok:
             candidates = [(step, p) for p in leftovers for good, step in [commit_status(p)] if good]
             if candidates:
@@ -133,10 +135,18 @@ def recover_checkpoints(checkpoints: Path) -> list[str]:
                 os.replace(best, target)
                 fsync_dir(checkpoints)
                 leftovers.remove(best)
-                notes.append(f"recovered the {label} checkpoint of step {step} from an interrupted save")
+                if label == "best":
+                    note = _("recovered the best checkpoint of step {step} from an interrupted save")
+                elif label == "last":
+                    note = _("recovered the last checkpoint of step {step} from an interrupted save")
+                else:
+                    # Translators: {label} is a checkpoint's folder name.
+                    note = _("recovered the {label} checkpoint of step {step} from an interrupted save")
+                notes.append(note.format(label=label, step=step))
         for p in leftovers:
             shutil.rmtree(p, ignore_errors=True)
-            notes.append(f"removed {p.name}, left by an interrupted save")
+            # Translators: {name} is a folder's name.
+            notes.append(_("removed {name}, left by an interrupted save").format(name=p.name))
     return notes
 
 

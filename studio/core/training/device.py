@@ -11,6 +11,7 @@ import torch
 
 from studio.core.config import RunSection
 from studio.core.errors import ConfigError, ConfigIssue
+from studio.core.i18n import _
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class DeviceChoice:
         if self.device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(self.device)})"
         if self.dtype is not None:
-            name += f", {str(self.dtype).removeprefix('torch.')} autocast"
+            # Translators: {dtype} is a number format (bfloat16); autocast is PyTorch's mixed precision.
+            name += _(", {dtype} autocast").format(dtype=str(self.dtype).removeprefix("torch."))
         return name
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
@@ -49,23 +51,25 @@ def choose_device(run: RunSection, local_rank: int | None = None) -> DeviceChoic
             spec = "cpu"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(ConfigIssue("run.device", f"run.device={run.device!r} but PyTorch sees no CUDA GPU; use cpu or auto"))
+            # Translators: run.device is a setting's name; cpu and auto are its values, kept as is.
+            message = _("run.device={device} but PyTorch sees no CUDA GPU; use cpu or auto").format(device=repr(run.device))
+            raise ConfigError(ConfigIssue("run.device", message))
         if local_rank is not None and spec == "cuda":
             spec = f"cuda:{local_rank}"
         index = torch.device(spec).index or 0
         if index >= torch.cuda.device_count():
-            raise ConfigError(ConfigIssue("run.device", f"{spec} does not exist: this machine has {torch.cuda.device_count()} GPU(s)"))
+            message = _("{device} does not exist: this machine has {count} GPU(s)").format(device=spec, count=torch.cuda.device_count())
+            raise ConfigError(ConfigIssue("run.device", message))
     if spec == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(ConfigIssue("run.device", "run.device='mps' but Metal is not available here"))
+        raise ConfigError(ConfigIssue("run.device", _("run.device='mps' but Metal is not available here")))
     device = torch.device(spec)
 
     dtype: torch.dtype | None = None
     if run.precision == "bf16" or (run.precision == "auto" and supports_fast_bf16(device)):
         if run.precision == "bf16" and not supports_fast_bf16(device):
             # Measured here: bf16 matmul on a CPU without native support is ~100x slower than fp32.
-            raise ConfigError(
-                ConfigIssue("run.precision", f"{device} has no native bf16 arithmetic; bf16 would be far slower. Use auto or fp32")
-            )
+            message = _("{device} has no native bf16 arithmetic; bf16 would be far slower. Use auto or fp32").format(device=device)
+            raise ConfigError(ConfigIssue("run.precision", message))
         dtype = torch.bfloat16
     threads = run.threads or default_threads()
     return DeviceChoice(device, dtype, threads)

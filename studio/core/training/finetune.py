@@ -21,6 +21,7 @@ from pathlib import Path
 
 from studio.core.config import RunConfig
 from studio.core.errors import CheckpointError, ConfigError, ConfigIssue
+from studio.core.i18n import _
 from studio.core.training.run_dir import RunDir, resolve_checkpoint
 
 _STAMP = re.compile(r"^[0-9]{8}-[0-9]{6}-")
@@ -47,7 +48,8 @@ def inherit_base(config: RunConfig) -> RunConfig:
     try:
         base = RunConfig.load(path / "config.toml")
     except ConfigError as e:
-        raise ConfigError(ConfigIssue("finetune.base", f"the base's configuration is invalid: {e}")) from None
+        message = _("the base's configuration is invalid: {reason}").format(reason=e)
+        raise ConfigError(ConfigIssue("finetune.base", message)) from None
     where = str(run.path if run is not None else Path(path).resolve())
     name = config.run.name or f"{base_name(run, Path(path))}-{config.task.kind}"[-60:]
     data = config.data if config.task.kind == "lm" else base.data

@@ -18,6 +18,7 @@ from studio.core.data.tokenizers import Tokenizer
 from studio.core.decoding.options import DecodingSettings
 from studio.core.decoding.sampling import generate_text
 from studio.core.events import DataProgress, DataReady, LogMessage
+from studio.core.i18n import _
 from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
 from studio.core.training.batches import Windows, WindowSampler, eval_windows
@@ -32,7 +33,7 @@ class LanguageModelWorkload(Workload):
         self.config = config
         self.emit = emit
         self.base_model = base_model
-        emit(LogMessage("info", "preparing data"))
+        emit(LogMessage("info", _("preparing data")))
         prepared = prepare_corpus(
             config.data, config.tokenizer, control=control, tokenizer=tokenizer,
             progress=lambda stage, done, total: emit(DataProgress(stage, done, total)),
@@ -52,7 +53,7 @@ class LanguageModelWorkload(Workload):
         valid = prepared.tokens("valid")
         self.eval_windows = eval_windows(valid, window, config.train.eval_batches * config.train.batch_size) if len(valid) else None
         if self.eval_windows is None:
-            emit(LogMessage("warning", "there is no validation split: no validation loss, best checkpoint or early stopping"))
+            emit(LogMessage("warning", _("there is no validation split: no validation loss, best checkpoint or early stopping")))
 
     def build_model(self) -> nn.Module:
         if self.base_model is not None:

@@ -23,6 +23,7 @@ import torch
 from studio.core.architectures import MemoryEstimate, human_bytes
 from studio.core.errors import ResourceError
 from studio.core.fileio import check_writable, describe_os_error
+from studio.core.i18n import _
 
 WARN_SHARE = 0.8
 DISK_MARGIN = 8 << 20  # room for logs, metrics and the run index on top of the checkpoints
@@ -32,7 +33,7 @@ DISK_MARGIN = 8 << 20  # room for logs, metrics and the run index on top of the 
 class Verdict:
     level: Literal["ok", "warning", "error"]
     topic: Literal["memory", "disk", "folder", "data"]
-    message: str
+    message: str  # in the current language
 
 
 def available_memory(device_type: str = "cpu", index: int | None = None) -> int | None:
@@ -46,21 +47,37 @@ def available_memory(device_type: str = "cpu", index: int | None = None) -> int 
 
 
 def memory_verdict(estimate: MemoryEstimate, device_type: str = "cpu", index: int | None = None,
-                   what: str = "training this model") -> Verdict:
+                   what: str | None = None) -> Verdict:
+    """``what`` is the work being checked, already translated (default: "training this model")."""
     free = available_memory(device_type, index)
     need = estimate.total_bytes
-    where = "GPU memory" if device_type == "cuda" else "memory"
+    if what is None:
+        # Translators: the work being checked, at the start of "training this model needs about 1.2 GiB".
+        what = _("training this model")
+    gpu = device_type == "cuda"
     if free is None:
-        return Verdict("ok", "memory", f"{what} needs about {human_bytes(need)}")
-    detail = (f"{what} needs about {human_bytes(need)} ({estimate.describe()}), and {human_bytes(free)} of "
-              f"{where} is available")
-    advice = ("Lower model width or depth (model.d_model, model.n_layers, model.hidden_size), train.batch_size "
-              "(raise train.grad_accum_steps to keep the effective batch) or model.context_length")
+        # Translators: {what} is the work being checked ("training this model").
+        return Verdict("ok", "memory", _("{what} needs about {need}").format(what=what, need=human_bytes(need)))
+    if gpu:
+        # Translators: {what} is the work being checked ("training this model"); {estimate} its breakdown.
+        detail = _("{what} needs about {need} ({estimate}), and {free} of GPU memory is available")
+    else:
+        # Translators: {what} is the work being checked ("training this model"); {estimate} its breakdown.
+        detail = _("{what} needs about {need} ({estimate}), and {free} of memory is available")
+    detail = detail.format(what=what, need=human_bytes(need), estimate=estimate.describe(), free=human_bytes(free))
+    # Translators: the model.* and train.* words are setting names, kept as is.
+    advice = _("Lower model width or depth (model.d_model, model.n_layers, model.hidden_size), train.batch_size "
+               "(raise train.grad_accum_steps to keep the effective batch) or model.context_length")
     if need > free:
-        return Verdict("error", "memory", f"{detail}. {advice}")
+        # Translators: {detail} says what is needed and what is available; {advice} what to lower.
+        return Verdict("error", "memory", _("{detail}. {advice}").format(detail=detail, advice=advice))
     if need > WARN_SHARE * free:
-        return Verdict("warning", "memory", f"{detail}: close to the limit")
-    return Verdict("ok", "memory", f"about {human_bytes(need)} of {human_bytes(free)} {where} available")
+        return Verdict("warning", "memory", _("{detail}: close to the limit").format(detail=detail))
+    if gpu:
+        message = _("about {need} of {free} GPU memory available")
+    else:
+        message = _("about {need} of {free} memory available")
+    return Verdict("ok", "memory", message.format(need=human_bytes(need), free=human_bytes(free)))
 
 
 def checkpoint_bytes(params: int, resumable: bool = True) -> int:
@@ -83,20 +100,24 @@ def free_disk(path: Path) -> int:
 def disk_verdict(params: int, folder: Path) -> Verdict:
     need = disk_needed(params)
     free = free_disk(folder)
-    detail = f"checkpoints need about {human_bytes(need)} and {human_bytes(free)} is free on the disk holding {folder}"
+    detail = _("checkpoints need about {need} and {free} is free on the disk holding {folder}").format(
+        need=human_bytes(need), free=human_bytes(free), folder=folder
+    )
     if need > free:
-        return Verdict("error", "disk", f"{detail}. Free some space, or train into another folder (--out)")
+        # Translators: {detail} says what the checkpoints need and what is free; --out is an option, kept as is.
+        return Verdict("error", "disk", _("{detail}. Free some space, or train into another folder (--out)").format(detail=detail))
     if 2 * need > free:
-        return Verdict("warning", "disk", f"{detail}: little room to spare")
-    return Verdict("ok", "disk", f"{human_bytes(free)} free for checkpoints of about {human_bytes(need)}")
+        return Verdict("warning", "disk", _("{detail}: little room to spare").format(detail=detail))
+    return Verdict("ok", "disk", _("{free} free for checkpoints of about {need}").format(free=human_bytes(free), need=human_bytes(need)))
 
 
 def folder_verdict(folder: Path) -> Verdict:
     try:
         check_writable(folder)
     except OSError as e:
-        return Verdict("error", "folder", describe_os_error(e, "creating a file in"))
-    return Verdict("ok", "folder", f"{folder} is writable")
+        # Translators: what was being done, put before a folder's name ("creating a file in /data/runs").
+        return Verdict("error", "folder", describe_os_error(e, _("creating a file in")))
+    return Verdict("ok", "folder", _("{folder} is writable").format(folder=folder))
 
 
 def raise_for(verdicts: list[Verdict]) -> None:
@@ -111,6 +132,8 @@ def check_save_room(folder: Path, params: int, resumable: bool) -> None:
     free = free_disk(folder)
     if free < need:
         raise ResourceError(
-            f"the disk is full: {human_bytes(free)} free on the disk holding {folder}, and a checkpoint needs about {human_bytes(need)}; "
-            "training stopped and the last saved checkpoint was kept. Free some space and resume"
+            _("the disk is full: {free} free on the disk holding {folder}, and a checkpoint needs about {need}; "
+              "training stopped and the last saved checkpoint was kept. Free some space and resume").format(
+                free=human_bytes(free), folder=folder, need=human_bytes(need)
+            )
         )

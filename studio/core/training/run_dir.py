@@ -40,6 +40,7 @@ from studio.core.events import (
     event_from_dict,
 )
 from studio.core.fileio import atomic_write_text
+from studio.core.i18n import _
 from studio.core.paths import data_dir, runs_dir
 from studio.core.training.checkpoint_commit import STATE_FILE, committed_checkpoint
 
@@ -132,9 +133,13 @@ class RunDir:
                 return cls(matches[0])
             if len(matches) > 1:
                 names = ", ".join(m.name for m in matches[:5])
-                raise CheckpointError(f"{ref!r} matches {len(matches)} runs ({names}); give more of the name, or the folder")
+                # Translators: {ref} is what the person typed, {names} the runs it matches.
+                message = _("{ref} matches {count} runs ({names}); give more of the name, or the folder")
+                raise CheckpointError(message.format(ref=repr(ref), count=len(matches), names=names))
         roots = ", ".join(str(r) for r in run_roots())
-        raise CheckpointError(f"no run found at {ref!r} (looked for a folder with a config.toml, also in {roots})")
+        # Translators: config.toml is a file's name; {roots} lists the folders searched.
+        message = _("no run found at {ref} (looked for a folder with a config.toml, also in {roots})")
+        raise CheckpointError(message.format(ref=repr(ref), roots=roots))
 
     def load_config(self) -> RunConfig:
         return RunConfig.load(self.config_path)
@@ -198,7 +203,14 @@ def resolve_checkpoint(ref: str | Path, label: str = "auto") -> tuple[Path, RunD
     for name in labels:
         if committed_checkpoint(run.checkpoint(name)) is not None:
             return run.checkpoint(name), run
-    raise CheckpointError(f"run {run.name} has no {'' if label == 'auto' else label + ' '}checkpoint yet")
+    if label == "best":
+        raise CheckpointError(_("run {name} has no best checkpoint yet").format(name=run.name))
+    if label == "last":
+        raise CheckpointError(_("run {name} has no last checkpoint yet").format(name=run.name))
+    if label == "auto":
+        raise CheckpointError(_("run {name} has no checkpoint yet").format(name=run.name))
+    # Translators: {label} is a checkpoint's name.
+    raise CheckpointError(_("run {name} has no {label} checkpoint yet").format(name=run.name, label=label))
 
 
 def _slug(text: str) -> str:
@@ -267,7 +279,8 @@ def hold_run_lock(run_path: Path) -> FileLock:
     try:
         lock.acquire()
     except Timeout:
-        raise CheckpointError(f"{run_path} is being trained by another process; wait for it to end or stop it first") from None
+        message = _("{path} is being trained by another process; wait for it to end or stop it first")
+        raise CheckpointError(message.format(path=run_path)) from None
     return lock
 
 

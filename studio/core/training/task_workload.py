@@ -29,6 +29,7 @@ from studio.core.data.tokenizers import Tokenizer
 from studio.core.decoding.greedy import batched_greedy
 from studio.core.errors import DataError
 from studio.core.events import DataReady, LogMessage, MetricsReported
+from studio.core.i18n import _
 from studio.core.models.base import IGNORE_INDEX, LanguageModel
 from studio.core.tasks.demo import demo_task_paths
 from studio.core.tasks.examples import Example, load_examples
@@ -87,7 +88,9 @@ class TaskWorkload(Workload):
         self.head = "classifier" if self.kind == "classify" else ("span" if self.kind == "qa" and config.task.qa_mode == "extractive" else "")
         self.seq2seq = base.config.objective == "seq2seq"
         if not self.head and base.config.objective == "masked":
-            raise DataError(f"a BERT-style encoder cannot write text, so it cannot be fine-tuned to {self.kind}; start from a GPT, RNN or seq2seq run")
+            # Translators: {kind} is a task kind (translate, qa, summarize), kept as is.
+            message = _("a BERT-style encoder cannot write text, so it cannot be fine-tuned to {kind}; start from a GPT, RNN or seq2seq run")
+            raise DataError(message.format(kind=self.kind))
         started = time.perf_counter()
         self.train_examples, self.valid_examples, self.test_examples = resolve_examples(config)
         self.labels = labels or sorted({e.target for e in self.train_examples})
@@ -99,7 +102,8 @@ class TaskWorkload(Workload):
         )
         self.train_features = self._features(self.train_examples, training=True)
         if not self.train_features:
-            raise DataError(f"none of the {len(self.train_examples)} training examples fits the model's context of {base.config.context_length} tokens")
+            message = _("none of the {count} training examples fits the model's context of {context} tokens")
+            raise DataError(message.format(count=len(self.train_examples), context=base.config.context_length))
         self.valid_features = self._features(self.valid_examples[: config.train.eval_batches * config.train.batch_size], training=True)
         self.generator = torch.Generator().manual_seed(config.train.seed + 1000 * rank)
         tokens = sum(len(f.ids) + len(f.target or []) for f in self.train_features)
@@ -108,8 +112,14 @@ class TaskWorkload(Workload):
             train_tokens=tokens, valid_tokens=sum(len(f.ids) for f in self.valid_features), test_tokens=0, encodings=("UTF-8",),
         ))
         self._warn_unknown_targets()
-        emit(LogMessage("info", f"{self.kind}: {len(self.train_examples):,} training, {len(self.valid_examples):,} validation, "
-                                f"{len(self.test_examples):,} test examples" + (f"; labels {', '.join(self.labels)}" if self.head == "classifier" else "")))
+        # Translators: {kind} is a task kind (classify, translate, ...), kept as is.
+        summary = _("{kind}: {train:,} training, {valid:,} validation, {test:,} test examples").format(
+            kind=self.kind, train=len(self.train_examples), valid=len(self.valid_examples), test=len(self.test_examples)
+        )
+        if self.head == "classifier":
+            # Translators: put after the count of examples; {labels} are the classes' names from the data.
+            summary += _("; labels {labels}").format(labels=", ".join(self.labels))
+        emit(LogMessage("info", summary))
 
     def _warn_unknown_targets(self) -> None:
         """A base model cannot write what its vocabulary lacks; say so before hours are spent."""
@@ -119,12 +129,14 @@ class TaskWorkload(Workload):
         unknown = sum(1 for t in targets if t == UNK_ID)
         if unknown:
             missing = sorted({ch for e in self.train_examples[:500] for ch in e.target if UNK_ID in self.tokenizer.encode(ch)})[:20]
-            self.emit(LogMessage(
-                "warning",
-                f"{unknown / len(targets):.1%} of the target tokens are unknown to the model's vocabulary"
-                + (f" (for example {' '.join(missing)})" if missing else "")
-                + "; it cannot learn to write them. A base trained on text with these characters or words avoids this.",
-            ))
+            if missing:
+                # Translators: {examples} are characters or words from the data, separated by spaces.
+                message = _("{share:.1%} of the target tokens are unknown to the model's vocabulary (for example {examples}); "
+                            "it cannot learn to write them. A base trained on text with these characters or words avoids this.")
+            else:
+                message = _("{share:.1%} of the target tokens are unknown to the model's vocabulary; "
+                            "it cannot learn to write them. A base trained on text with these characters or words avoids this.")
+            self.emit(LogMessage("warning", message.format(share=unknown / len(targets), examples=" ".join(missing))))
 
     # ---- features ------------------------------------------------------------------------
 
@@ -132,7 +144,8 @@ class TaskWorkload(Workload):
         try:
             return self.label_index[example.target]
         except KeyError:
-            raise DataError(f"label {example.target!r} does not occur in the training examples", example.path, example.line or None) from None
+            message = _("label {label} does not occur in the training examples").format(label=repr(example.target))
+            raise DataError(message, example.path, example.line or None) from None
 
     def _features(self, examples: list[Example], training: bool) -> list[Feature]:
         ctx = self.base.config.context_length
@@ -244,7 +257,10 @@ class TaskWorkload(Workload):
             metrics = task_metrics(self.kind, predictions, [e.all_targets for e in examples])
         finally:
             model.train(was_training)
-        shown = "\n".join(f"{_short(e.question or e.source)}\n  → {p}   (expected: {e.target})" for e, p in list(zip(examples, predictions, strict=True))[:3])
+        # Translators: a sample of the model's answers: the input, then "→ answer   (expected: right answer)".
+        line = _("{input}\n  → {answer}   (expected: {expected})")
+        shown = "\n".join(line.format(input=_short(e.question or e.source), answer=p, expected=e.target)
+                           for e, p in list(zip(examples, predictions, strict=True))[:3])
         return Evaluation(total / max(1, count), metrics, shown if sample else "")
 
     def predict(self, model: nn.Module, examples: list[Example]) -> list[str]:

@@ -46,6 +46,7 @@ from studio.core.events import (
 )
 from studio.core.faults import fault_point
 from studio.core.fileio import atomic_write_text, describe_os_error, is_disk_full
+from studio.core.i18n import _
 from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
 from studio.core.paths import runs_dir
@@ -180,7 +181,8 @@ class Trainer:
             return RunResult(status, self.progress.step, self.progress.best_loss, self._run_path())
         except Cancelled:
             emit.strict = False
-            emit(RunFinished("stopped", self.progress.step, self.progress.best_loss, self.progress.elapsed_s, "stopped before training began"))
+            emit(RunFinished("stopped", self.progress.step, self.progress.best_loss, self.progress.elapsed_s,
+                             _("stopped before training began")))
             self._restore_status_if_untouched()
             return RunResult("stopped", self.progress.step, self.progress.best_loss, self._run_path())
         except Exception as e:  # noqa: BLE001 - every failure becomes a truthful "failed" event
@@ -289,14 +291,17 @@ class Trainer:
                     torch.cuda.set_rng_state(cuda_state, device)
                 workload.load_rng_states(rng)
             except (KeyError, RuntimeError, TypeError) as e:
-                raise CheckpointError(f"{resume_ckpt.directory}: its random-number states are damaged ({e})") from None
+                message = _("{folder}: its random-number states are damaged ({reason})")
+                raise CheckpointError(message.format(folder=resume_ckpt.directory, reason=e)) from None
             if self.overrides and self.run is not None and self.dist.is_main:
                 cfg.save(self.run.config_path)  # only now: a refused or failed resume changes nothing
 
         total_steps = workload.total_steps(cfg, self.dist.world_size)
         all_params, trainable = count_parameters(model)
         if trainable < all_params:
-            emit(LogMessage("info", f"{trainable:,} of {all_params:,} parameters learn ({cfg.finetune.method})"))
+            # Translators: {method} is the fine-tuning method as the setting writes it (freeze, lora), kept as is.
+            message = _("{trainable:,} of {total:,} parameters learn ({method})")
+            emit(LogMessage("info", message.format(trainable=trainable, total=all_params, method=cfg.finetune.method)))
         self._params = all_params
         emit(
             RunStarted(
@@ -306,20 +311,24 @@ class Trainer:
                 parameters=all_params,
                 total_steps=total_steps,
                 start_step=p.step,
-                device=choice.describe() + (f" x{self.dist.world_size} ranks" if self.dist.enabled else ""),
+                # Translators: put after the device: "cuda:0 x4 ranks" (processes training together).
+                device=choice.describe() + (_(" x{count} ranks").format(count=self.dist.world_size) if self.dist.enabled else ""),
                 threads=torch.get_num_threads(),
                 resumed=resume_ckpt is not None,
                 memory_estimate=estimate.describe(),
             )
         )
         if resume_ckpt is not None and p.step >= total_steps:
-            return "finished", f"already at step {p.step} of {total_steps}; raise train.steps to train further"
+            # Translators: train.steps is a setting's name, kept as is.
+            return "finished", _("already at step {step} of {total}; raise train.steps to train further").format(
+                step=p.step, total=total_steps
+            )
 
         loss_module: nn.Module = _LossModule(model, workload)
         if self.dist.enabled:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None)
         if cfg.run.compile:
-            emit(LogMessage("info", "compiling the model (torch.compile); the first steps are slow"))
+            emit(LogMessage("info", _("compiling the model (torch.compile); the first steps are slow")))
             loss_module = torch.compile(loss_module)  # type: ignore[assignment]
         params = [q for q in model.parameters() if q.requires_grad]
         clip = cfg.train.grad_clip if cfg.train.grad_clip > 0 else math.inf
@@ -335,7 +344,7 @@ class Trainer:
                     lambda: emit(RunPaused(paused_at)), lambda: emit(RunResumed(paused_at))  # noqa: B023 - called right here
                 )
             if self.dist.any_true(control.stop_requested, device):
-                status, reason = "stopped", "stopped by request"
+                status, reason = "stopped", _("stopped by request")
                 break
 
             t0 = time.perf_counter()
@@ -355,9 +364,12 @@ class Trainer:
                     (loss / accum).backward()
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
+                    # Translators: train.lr, train.grad_clip and schedule.warmup_steps are setting names, kept as is.
                     raise TrainingError(
-                        f"the loss became {loss_value} at step {p.step + 1}: training diverged. Lower train.lr "
-                        f"(now {cfg.train.lr:g}), keep train.grad_clip above 0, or lengthen schedule.warmup_steps"
+                        _("the loss became {loss} at step {step}: training diverged. Lower train.lr "
+                          "(now {lr:g}), keep train.grad_clip above 0, or lengthen schedule.warmup_steps").format(
+                            loss=loss_value, step=p.step + 1, lr=cfg.train.lr
+                        )
                     )
                 loss_total += loss_value
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
@@ -384,7 +396,9 @@ class Trainer:
                     self._save("best")
                 if stop_early:
                     status = "early_stopped"
-                    reason = f"no improvement for {cfg.train.early_stopping_patience} evaluations; best at step {p.best_step}"
+                    reason = _("no improvement for {count} evaluations; best at step {step}").format(
+                        count=cfg.train.early_stopping_patience, step=p.best_step
+                    )
                     break
             if p.step % checkpoint_every == 0 and not at_end:
                 self._save("last")
@@ -400,10 +414,12 @@ class Trainer:
         config takes what it inherits from the base (``studio.core.training.finetune``), so the
         run folder describes what was trained."""
         self.config = inherit_base(self.config)
-        path, _ = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
+        path, _run = resolve_checkpoint(self.config.finetune.base, self.config.finetune.base_checkpoint)
         base = load_checkpoint(path)
         model = language_model_of(base.build_model("cpu"))
-        self._emit(LogMessage("info", f"fine-tuning from {path} (step {base.step}, {base.config.model.label})"))
+        # Translators: {model} is an architecture's name (GPT-style decoder).
+        message = _("fine-tuning from {path} (step {step}, {model})")
+        self._emit(LogMessage("info", message.format(path=path, step=base.step, model=_(base.config.model.label))))
         return model, base.tokenizer
 
     def _evaluate(self, device: torch.device, choice: DeviceChoice) -> tuple[bool, bool]:
@@ -518,14 +534,21 @@ class Trainer:
                 estimate = estimate_training_memory(
                     cfg.model, self.tokenizer.vocab_size, cfg.train.batch_size, cfg.model.context_length, cfg.optimizer.name
                 ).describe()
-            where = choice.device if choice else "the device"
-            return (
-                f"out of memory on {where} with batch {cfg.train.batch_size} x context {cfg.model.context_length}. "
-                f"Estimate: {estimate}. Lower train.batch_size (raise train.grad_accum_steps to keep the effective batch), "
+            where = choice.device if choice else _("the device")
+            # Translators: {device} is where it ran (cuda:0); {estimate} the memory estimate; the train.* and
+            # model.* words are setting names, kept as is.
+            return _(
+                "out of memory on {device} with batch {batch} x context {context}. "
+                "Estimate: {estimate}. Lower train.batch_size (raise train.grad_accum_steps to keep the effective batch), "
                 "shorten model.context_length, or pick a smaller model"
-            )
+            ).format(device=where, batch=cfg.train.batch_size, context=cfg.model.context_length, estimate=estimate)
         if isinstance(error, StudioError):
             return str(error)
+        if is_disk_full(error):
+            # Raised by a write (a checkpoint, a sample) after the pre-flight check passed: the
+            # disk filled meanwhile. Nothing half-written is kept, and the last checkpoint is whole.
+            return _("the disk is full: a write failed, so training stopped and the last saved checkpoint was kept. "
+                     "Free some space and resume")
         if isinstance(error, OSError):
             return describe_os_error(error)
         return f"{type(error).__name__}: {error}"
@@ -541,8 +564,10 @@ def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer:
         return LanguageModelWorkload(config, emit, control, tokenizer, base, rank)
     if tokenizer is None:
         # Training a task from scratch: the vocabulary comes from the task's own training text.
-        emit(LogMessage("info", f"no base model: training a {config.tokenizer.kind} tokenizer on the task's examples"))
-        train, _, _ = resolve_examples(config)
+        # Translators: {kind} is the tokenizer's kind as the setting writes it (char, word, bpe).
+        message = _("no base model: training a {kind} tokenizer on the task's examples").format(kind=config.tokenizer.kind)
+        emit(LogMessage("info", message))
+        train, _valid, _test = resolve_examples(config)
         texts = [t for e in train for t in (e.question, e.source, e.target) if t]
         tokenizer = train_tokenizer(config.tokenizer, texts)
     if base is None:
@@ -573,10 +598,11 @@ def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
 def _load_resumable(run: RunDir) -> Checkpoint:
     path = run.checkpoint("last")
     if committed_checkpoint(path) is None and not path.exists():
-        raise CheckpointError(f"{run.path} has no checkpoint to resume from yet (it stopped before its first save)")
+        message = _("{path} has no checkpoint to resume from yet (it stopped before its first save)")
+        raise CheckpointError(message.format(path=run.path))
     ckpt = load_checkpoint(path)
     if not ckpt.resumable:
-        raise CheckpointError(f"{path} holds weights only and cannot be resumed")
+        raise CheckpointError(_("{path} holds weights only and cannot be resumed").format(path=path))
     return ckpt
 
 
@@ -594,9 +620,12 @@ def _check_resume_compatible(saved: RunConfig, now: RunConfig) -> None:
             if key not in keep and old.get(key) != value:
                 changed.append(f"{section}.{key}: {old.get(key)!r} -> {value!r}")
     if changed:
+        # Translators: {changes} lists settings as "model.d_model: 128 -> 256", separated by "; ".
         raise CheckpointError(
-            "these settings changed since the checkpoint, so the run cannot continue from it: " + "; ".join(changed)
-            + ". Undo them to resume, or start a new run (to change the method or task of a trained model, fine-tune from it)"
+            _("these settings changed since the checkpoint, so the run cannot continue from it: {changes}. "
+              "Undo them to resume, or start a new run (to change the method or task of a trained model, fine-tune from it)").format(
+                changes="; ".join(changed)
+            )
         )
 
 

@@ -11,6 +11,7 @@ from studio.core.data.tokenizers.bpe import BPETokenizer
 from studio.core.data.tokenizers.char import CharTokenizer
 from studio.core.data.tokenizers.word import WordTokenizer
 from studio.core.errors import CheckpointError
+from studio.core.i18n import _
 
 
 def train_tokenizer(config: TokenizerConfig, texts: Iterable[str], length: int | None = None) -> Tokenizer:
@@ -33,7 +34,7 @@ def load_tokenizer(directory: Path) -> Tokenizer:
         return WordTokenizer.from_manifest(manifest)
     if kind == "bpe":
         return BPETokenizer.from_manifest(manifest, Path(directory))
-    raise CheckpointError(f"{directory}: unknown tokenizer kind {kind!r}")
+    raise CheckpointError(_("{folder}: unknown tokenizer kind {kind}").format(folder=directory, kind=repr(kind)))
 
 
 __all__ = ["Tokenizer", "load_tokenizer", "train_tokenizer"]

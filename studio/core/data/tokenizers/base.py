@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from studio.core.data.special_tokens import NUM_SPECIAL, SPECIAL_TOKENS
 from studio.core.errors import CheckpointError
+from studio.core.i18n import _
 
 MANIFEST = "studio_tokenizer.json"
 TOKENIZER_FORMAT_VERSION = 1
@@ -74,7 +75,8 @@ class Tokenizer(ABC):
         return hashlib.sha256(json.dumps(self._state(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
-        return f"{self.kind} tokenizer, {self.vocab_size:,} entries"
+        # Translators: {kind} is the tokenizer's kind as a setting writes it (char, word, bpe), kept as is.
+        return _("{kind} tokenizer, {entries:,} entries").format(kind=self.kind, entries=self.vocab_size)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -82,16 +84,17 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{directory} holds no tokenizer ({MANIFEST} is missing)") from None
+        # Translators: {file} is a file's name (tokenizer.json).
+        raise CheckpointError(_("{folder} holds no tokenizer ({file} is missing)").format(folder=directory, file=MANIFEST)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is damaged: {e}") from None
+        raise CheckpointError(_("{path} is damaged: {reason}").format(path=path, reason=e)) from None
     if not isinstance(manifest, dict) or "kind" not in manifest:
-        raise CheckpointError(f"{path} is not a Studio tokenizer manifest")
+        raise CheckpointError(_("{path} is not a Studio tokenizer manifest").format(path=path))
     version = manifest.get("format_version", 1)
     if not isinstance(version, int) or version > TOKENIZER_FORMAT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer Studio (tokenizer format {version})")
+        raise CheckpointError(_("{path} was written by a newer Studio (tokenizer format {version})").format(path=path, version=version))
     if manifest.get("special_tokens", list(SPECIAL_TOKENS)) != list(SPECIAL_TOKENS):
-        raise CheckpointError(f"{path} uses different special tokens than this Studio")
+        raise CheckpointError(_("{path} uses different special tokens than this Studio").format(path=path))
     return manifest
 
 

@@ -22,6 +22,7 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers  
 from studio.core.data.special_tokens import SPECIAL_TOKENS  # noqa: E402
 from studio.core.data.tokenizers.base import Tokenizer  # noqa: E402
 from studio.core.errors import CheckpointError  # noqa: E402
+from studio.core.i18n import _  # noqa: E402
 
 HF_FILE = "tokenizer.json"
 
@@ -91,7 +92,7 @@ class BPETokenizer(Tokenizer):
         try:
             hf = HFTokenizer.from_file(str(path))
         except Exception as e:  # the library raises plain Exception for malformed files
-            raise CheckpointError(f"{path} is not a readable tokenizer file: {e}") from None
+            raise CheckpointError(_("{path} is not a readable tokenizer file: {reason}").format(path=path, reason=e)) from None
         return cls(hf, bool(manifest.get("lowercase", False)))
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from studio.core.data.special_tokens import EOS_ID, NUM_SPECIAL, SPECIAL_TOKENS, UNK, UNK_ID
 from studio.core.data.tokenizers.base import Tokenizer, keep_most_frequent
 from studio.core.errors import ConfigError, ConfigIssue
+from studio.core.i18n import _
 
 _NLP_CACHE: dict[str, Any] = {}
 
@@ -31,7 +32,8 @@ def spacy_tokenizer(language: str) -> Any:
             else:
                 nlp = spacy.blank(language)
         except (ImportError, KeyError, ValueError) as e:
-            raise ConfigError(ConfigIssue("tokenizer.language", f"spaCy has no language {language!r} ({e})")) from None
+            message = _("spaCy has no language {language} ({reason})").format(language=repr(language), reason=e)
+            raise ConfigError(ConfigIssue("tokenizer.language", message)) from None
         _NLP_CACHE[language] = nlp.tokenizer
     return _NLP_CACHE[language]
 
