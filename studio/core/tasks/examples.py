@@ -70,7 +70,9 @@ def format_of(path: Path, declared: str) -> str:
     return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "squad", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv"}.get(suffix, "jsonl")
 
 
-def load_examples(kind: str, paths: list[Path] | list[str], fmt: str = "auto", fields: list[str] | None = None) -> list[Example]:
+def load_examples(kind: str, paths: list[Path] | list[str], fmt: str = "auto", fields: list[str] | None = None,
+                  limit: int | None = None) -> list[Example]:
+    """Every example of the files (or the first ``limit``), or a DataError naming file and line."""
     if kind not in KIND_ROLES:
         raise DataError(_("task kind {kind} has no examples to load").format(kind=repr(kind)))
     mapping = field_mapping(kind, fields or [])
@@ -85,15 +87,19 @@ def load_examples(kind: str, paths: list[Path] | list[str], fmt: str = "auto", f
             if kind != "qa":
                 # Translators: {kind} is a task kind (classify, translate, summarize).
                 raise DataError(_("SQuAD JSON holds questions and answers, not {kind} examples").format(kind=kind), path)
-            out.extend(_squad(path))
+            rows = _squad(path)
         elif f == "jsonl":
-            out.extend(_jsonl(path, kind, mapping))
+            rows = _jsonl(path, kind, mapping)
         elif f == "csv":
-            out.extend(_csv(path, kind, mapping, ","))
+            rows = _csv(path, kind, mapping, ",")
         elif f == "tsv":
-            out.extend(_tsv_pairs(path, kind))
+            rows = _tsv_pairs(path, kind)
         else:
             raise DataError(_("unknown task format {format}").format(format=repr(f)), path)
+        for example in rows:
+            out.append(example)
+            if limit is not None and len(out) >= limit:
+                return out
     if not out:
         # Translators: {kind} is a task kind (classify, translate, ...), {paths} the files.
         raise DataError(_("no {kind} examples in {paths}").format(kind=kind, paths=", ".join(str(p) for p in paths)))
