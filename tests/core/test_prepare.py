@@ -203,3 +203,14 @@ def test_sequential_windows_are_lazy_and_cover_every_token_once() -> None:
     assert len(sequential_windows(np.arange(10), 65)) == 0
     with pytest.raises(DataError, match="fewer than one window"):
         eval_windows(np.arange(10), 65, 8)
+
+
+def test_a_built_cache_is_found_again_without_scanning(tiny_corpus: Path, tmp_path: Path) -> None:
+    from studio.core.data.prepare import cached_corpus
+
+    data, tok = DataConfig(paths=[str(tiny_corpus)]), TokenizerConfig(kind="char")
+    assert cached_corpus(data, tok, cache_root=tmp_path) is None  # nothing built yet
+    built = prepare_corpus(data, tok, cache_root=tmp_path)
+    found = cached_corpus(data, tok, cache_root=tmp_path)
+    assert found is not None and found.tokenizer.vocab_size == built.tokenizer.vocab_size
+    assert cached_corpus(DataConfig(dataset="tinyshakespeare"), tok, cache_root=tmp_path) is None  # never downloads

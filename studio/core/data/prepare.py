@@ -33,11 +33,11 @@ from filelock import FileLock, Timeout
 from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.control import RunControl
 from studio.core.data.corpus import Corpus, Record, scan_corpus, split_text
-from studio.core.data.datasets import resolve_dataset
+from studio.core.data.datasets import is_available, resolve_dataset
 from studio.core.data.special_tokens import EOS_ID, UNK_ID
 from studio.core.data.splits import SPLITS, Splitter
 from studio.core.data.tokenizers import Tokenizer, load_tokenizer, train_tokenizer
-from studio.core.errors import DataError
+from studio.core.errors import DataError, StudioError
 from studio.core.fileio import atomic_write_text
 from studio.core.i18n import N_, _
 from studio.core.paths import token_cache_dir
@@ -163,6 +163,26 @@ def resolve_sources(data: DataConfig, progress: ProgressFn | None = None, contro
 
 
 # ---- the cache -----------------------------------------------------------------------------
+
+
+def cached_corpus(data: DataConfig, tokenizer_config: TokenizerConfig, cache_root: Path | None = None) -> PreparedCorpus | None:
+    """The token cache these settings were built into before, if it is still there: no scan, no
+    download, no build (a few file stats). The window uses it after a relaunch, so the Model page
+    counts parameters with the real vocabulary instead of a guess."""
+    if not data.paths and not is_available(data.dataset):
+        return None
+    try:
+        sources = resolve_sources(data)
+    except (StudioError, OSError):
+        return None
+    root = Path(cache_root) if cache_root else token_cache_dir()
+    pointer = root / "quick" / _quick_key(sources, data, tokenizer_config, None)
+    try:
+        hit = root / pointer.read_text().strip()
+        return _load(hit, time.perf_counter()) if (hit / "meta.json").exists() else None
+    except (OSError, ValueError, KeyError, StudioError):
+        return None
+
 
 
 def prepare_corpus(
