@@ -137,6 +137,7 @@ def test_old_index_schema_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
                                               "metric_name", "metric", "started", "finished", "duration_s", "step",
                                               "total_steps", "updated")) == old_row
     assert record.tags == "" and record.notes == "" and record.tag_list == []
+    assert record.has_checkpoint is False and record.search == ""
     assert [r.name for r in index.list(text="old-run")] == ["old-run"]
 
     # An index from a newer Studio is refused rather than "migrated" backwards.
@@ -176,6 +177,9 @@ def test_search_leaderboard_and_pruning(tiny_corpus: Path) -> None:
     assert len((folder / "trials.jsonl").read_text().splitlines()) == 4
     tags = json.loads((Path(board[0].run_dirs[0]) / "run.json").read_text())["tags"]
     assert "search:t" in tags
+    index = RunIndex()
+    index.refresh()
+    assert {r.search for r in index.list() if r.path in {d for t in board for d in t.run_dirs}} == {"t"}  # grouped
 
 
 def test_random_search_is_seeded_and_cross_validation_averages_folds(tmp_path: Path, tiny_corpus: Path) -> None:

@@ -29,7 +29,7 @@ from studio.core.paths import data_dir
 from studio.core.training.checkpoint_commit import committed_checkpoint
 from studio.core.training.run_dir import RunDir, run_roots
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema from version N to N + 1.
 MIGRATIONS: dict[int, list[str]] = {
@@ -47,9 +47,12 @@ MIGRATIONS: dict[int, list[str]] = {
     2: [
         "ALTER TABLE runs ADD COLUMN has_checkpoint INTEGER DEFAULT 0",
     ],
+    3: [
+        "ALTER TABLE runs ADD COLUMN search TEXT DEFAULT ''",
+    ],
 }
 COLUMNS = ("path", "name", "arch", "task", "parameters", "corpus", "status", "best_valid_loss", "metric_name", "metric",
-           "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes", "has_checkpoint")
+           "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes", "has_checkpoint", "search")
 
 
 # A run's status as run.json stores it (these words stay English there); marked so that a view can
@@ -80,6 +83,7 @@ class RunRecord:
     tags: str
     notes: str
     has_checkpoint: bool = False
+    search: str = ""  # the search this run is a trial of ('' for a run of its own), for grouping
 
     @property
     def tag_list(self) -> list[str]:
@@ -138,6 +142,7 @@ def record_from_folder(path: Path) -> dict[str, Any] | None:
         "total_steps": int(info.get("total_steps") or 0), "updated": float(info.get("updated") or path.stat().st_mtime),
         "tags": ",".join(info.get("tags", [])), "notes": str(info.get("notes", "")),
         "has_checkpoint": any(committed_checkpoint(run.checkpoint(label)) is not None for label in ("best", "last")),
+        "search": next((t.removeprefix("search:") for t in info.get("tags", []) if str(t).startswith("search:")), ""),
     }
 
 
