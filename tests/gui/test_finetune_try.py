@@ -37,10 +37,11 @@ def set_up_fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], st
     page = w.finetune_page
     w.show_page("Fine-tune")
     page.set_task(kind)
-    page.dataset_combo.setCurrentIndex(page.dataset_combo.findData("files"))
-    page.path_edit.setText(str(files["train"]))
-    page.valid_edit.setText(str(files["valid"]))
-    page.test_edit.setText(str(files["test"]))
+    for name, split in (("paths", "train"), ("valid_paths", "valid"), ("test_paths", "test")):
+        edit = page.task_form.editors[name].line_edit
+        edit.setText(str(files[split]))
+        edit.editingFinished.emit()  # as when typed: files chosen, so the demo data is not used
+    assert page.task_form.value("dataset") == ""
     page.train_form.set_values({"steps": steps, "eval_interval": steps, "batch_size": 8})
     click(qtbot, page.preview_button)
     assert page.preview_table.rowCount() > 0, page.preview_status.text()
@@ -71,7 +72,7 @@ def ask(qtbot, w: MainWindow, model: Path, tab: str, **inputs: str) -> tuple[str
 
 
 def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, tmp_path: Path) -> None:
-    combo = window.finetune_page.base_combo
+    combo = window.finetune_page.base_form.editors["base"].combo
     window.finetune_page.refresh_bases()
     listed = [combo.itemData(i) for i in range(combo.count())]
     assert str(base_run) in listed  # found in the user's runs folder, not typed in
@@ -188,3 +189,35 @@ def test_closing_during_a_fine_tune_stops_and_saves_it(qtbot, window: MainWindow
     assert info["status"] == "stopped" and info["step"] >= 3
     ckpt = load_checkpoint(monitor.run_dir / "checkpoints" / "last")
     assert ckpt.step == info["step"] and ckpt.resumable and ckpt.config.task.kind == "classify"
+
+
+def test_cancel_in_compare_mode_ends_both_panes(qtbot, window: MainWindow, base_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancel while the first model answers: the second pane, whose turn never came, used to say
+    "Loading the model…" for good."""
+    from studio.core.inference import runner as tasks
+
+    page = window.try_page
+    window.show_page("Try")
+    page.set_model(base_run)
+    page.compare_check.setChecked(True)
+    page.set_model(base_run, pane=1)
+    page.tabs.setCurrentIndex(4)  # Generate
+    page.max_tokens_spin.setValue(50)
+    clicked = threading.Event()
+    real_stream = tasks.stream_tokens
+
+    def gated(*args: object, **kwargs: object) -> Iterator[object]:
+        for i, token in enumerate(real_stream(*args, **kwargs)):  # type: ignore[arg-type]
+            yield token
+            if i == 0:
+                assert clicked.wait(60), "Cancel was never clicked"
+
+    monkeypatch.setattr(tasks, "stream_tokens", gated)
+    click(qtbot, page.run_button)
+    qtbot.waitUntil(lambda: len(page.outputs[0].spans) == 1, timeout=60_000)
+    with qtbot.waitSignal(page.answered, timeout=30_000):
+        click(qtbot, page.cancel_button)
+        clicked.set()
+    assert "cancelled" in page.status_labels[0].text()
+    assert page.status_labels[1].text() == "Cancelled before the model answered."
+    assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()

@@ -17,11 +17,12 @@ def test_csv_column_and_jsonl_field_are_chosen_from_the_file(qtbot, window: Main
     csv_path = tmp_path / "reviews.csv"
     csv_path.write_text("id,review,stars\n" + "".join(f'{i},"a fine review number {i}",5\n' for i in range(60)))
     page.set_paths([str(csv_path)])
-    columns = [page.column_combo.itemText(i) for i in range(page.column_combo.count())]
+    column = page.corpus_form.editors["column"]
+    columns = [column.itemText(i) for i in range(column.count())]
     assert columns == ["id", "review", "stars"]
-    page.column_combo.setCurrentText("review")
+    column.setCurrentText("review")
     assert page.raw_preview.toPlainText().startswith("a fine review number 0")
-    assert page.column_label.text() == "Column"
+    assert page.corpus_form.is_shown("column") and not page.corpus_form.is_shown("json_field")
     with qtbot.waitSignal(page.corpus_built, timeout=60_000):
         click(qtbot, page.build_button)
     assert window.session.data.column == "review"
@@ -30,8 +31,8 @@ def test_csv_column_and_jsonl_field_are_chosen_from_the_file(qtbot, window: Main
     jsonl = tmp_path / "docs.jsonl"
     jsonl.write_text("".join(json.dumps({"id": i, "body": f"text {i}"}) + "\n" for i in range(5)))
     page.set_paths([str(jsonl)])
-    assert page.column_label.text() == "JSON field"
-    page.column_combo.setCurrentText("body")
+    assert page.corpus_form.is_shown("json_field") and not page.corpus_form.is_shown("column")
+    page.corpus_form.editors["json_field"].setCurrentText("body")
     assert page.raw_preview.toPlainText().startswith("text 0")
     assert window.session.data.json_field == "body"
 
@@ -57,7 +58,8 @@ def test_drop_files_onto_the_data_page(qtbot, window: MainWindow, tiny_corpus: P
 def test_build_can_be_cancelled(qtbot, window: MainWindow, shared_data: Path) -> None:
     page = window.data_page
     page.set_paths([str(shared_data / "lm" / "tinyshakespeare" / "input.txt")])
-    page.tokenizer_combo.setCurrentIndex(page.tokenizer_combo.findData("word"))  # spaCy: slow enough to cancel
+    kind = page.tokenizer_form.editors["kind"]
+    kind.setCurrentIndex(kind.findData("word"))  # spaCy: slow enough to cancel
     with qtbot.waitSignal(page.build.progress, timeout=60_000):
         click(qtbot, page.build_button)
     assert page.cancel_button.isEnabled()
@@ -84,7 +86,8 @@ def test_parameter_count_updates_live(qtbot, window: MainWindow) -> None:
 
 def test_choices_and_layout_survive_a_restart(qtbot, window: MainWindow, tmp_path: Path, tiny_corpus: Path) -> None:
     window.data_page.set_paths([str(tiny_corpus)])
-    window.data_page.tokenizer_combo.setCurrentIndex(window.data_page.tokenizer_combo.findData("bpe"))
+    kind = window.data_page.tokenizer_form.editors["kind"]
+    kind.setCurrentIndex(kind.findData("bpe"))
     window.model_page.set_architecture("gru")
     window.model_page.form.set_values({"hidden_size": 96, "embedding_dim": 96})
     window.train_page.forms["train"].set_values({"lr": 0.002, "steps": 123})
@@ -98,7 +101,7 @@ def test_choices_and_layout_survive_a_restart(qtbot, window: MainWindow, tmp_pat
         again.load_engine()
     assert again.nav.currentRow() == 1
     assert again.data_page.paths() == [str(tiny_corpus)]
-    assert again.data_page.tokenizer_combo.currentData() == "bpe"
+    assert again.data_page.tokenizer_form.editors["kind"].currentData() == "bpe"
     assert again.model_page.arch_combo.currentData() == "gru"
     assert again.session.model.hidden_size == 96
     assert again.session.train.lr == 0.002 and again.session.train.steps == 123

@@ -67,7 +67,7 @@ def test_edit_sort_filter_delete_and_actions(qtbot, window: MainWindow, tiny_cor
     window.show_page("Runs")
     page.select_paths([str(runs[1])])
     click(qtbot, page.action_buttons["finetune"])
-    assert window.finetune_page.base_combo.currentData() == str(runs[1])
+    assert window.finetune_page.base_form.value("base") == str(runs[1])
     window.show_page("Runs")
     page.select_paths([str(runs[1])])
     click(qtbot, page.action_buttons["open"])

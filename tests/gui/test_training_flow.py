@@ -33,11 +33,13 @@ def set_form(form, values: dict) -> None:
 def load_corpus_and_build(qtbot, w: MainWindow, corpus: Path) -> None:
     page = w.data_page
     w.nav.setCurrentRow(0)
-    page.path_edit.setText(str(corpus))
-    page.path_edit.editingFinished.emit()
+    paths = page.corpus_form.editors["paths"].line_edit
+    paths.setText(str(corpus))
+    paths.editingFinished.emit()
     assert "UTF-8" in page.encoding_label.text()
     assert page.raw_preview.toPlainText().startswith("One morning")
-    page.tokenizer_combo.setCurrentIndex(page.tokenizer_combo.findData("char"))
+    kind = page.tokenizer_form.editors["kind"]
+    kind.setCurrentIndex(kind.findData("char"))
     with qtbot.waitSignal(page.corpus_built, timeout=60_000):
         click(qtbot, page.build_button)
     assert page.chips.chips and page.chips.chips[0].toolTip().startswith("id ")

@@ -1,32 +1,27 @@
 """Data page: choose a corpus, see its encoding and text, pick a tokenizer and splits, and build.
 
-Building (download, scan, tokenizer training, token cache) runs on a worker thread with a
-progress bar and can be cancelled. Afterwards the page shows the tokenization as chips and the
-corpus statistics with a histogram of tokens per line.
+The settings are forms generated from ``DataConfig`` and ``TokenizerConfig``. Building (download,
+scan, tokenizer training, token cache) runs on a worker thread with a progress bar and can be
+cancelled. Afterwards the page shows the tokenization as chips and the corpus statistics with a
+histogram of tokens per line; they are cleared as soon as the settings no longer match them.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -35,15 +30,36 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.config import DataConfig, TokenizerConfig
-from studio.core.data.datasets import DATASETS, DEMO_TITLES
+from studio.core.data.preview import builtin_corpora, effective_format, preview_corpus
 from studio.core.errors import ConfigIssue, StudioError
 from studio.gui.session import StudioSession
-from studio.gui.widgets.layout import VerticalScrollWidget, row_widget
+from studio.gui.widgets.config_form import ConfigForm
+from studio.gui.widgets.layout import VerticalScrollWidget, wrapping_label
 from studio.gui.widgets.token_chips import TokenChipsWidget
 from studio.gui.workers.data_worker import DataBuild
 
-FILES = "files"
-LANGUAGES = ["en", "zh", "fr", "de", "es", "it", "pt", "nl", "ja", "ru", "xx"]
+# DataConfig split over two boxes: where the text comes from, and how it is split.
+CORPUS_FIELDS = ("dataset", "paths", "format", "column", "json_field", "encoding", "skip_bad_rows")
+SPLIT_FIELDS = ("valid_paths", "test_paths", "valid_fraction", "test_fraction", "split_mode", "split_seed")
+FILES_CHOICE = ("", "None: the files below")
+
+
+def _titled(title: str, *widgets: QWidget) -> QWidget:
+    box = QWidget()
+    col = QVBoxLayout(box)
+    col.setContentsMargins(0, 0, 0, 0)
+    col.addWidget(QLabel(f"<b>{title}</b>"))
+    for w in widgets:
+        col.addWidget(w)
+    return box
+
+
+def _group(title: str, *widgets: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    col = QVBoxLayout(box)
+    for w in widgets:
+        col.addWidget(w)
+    return box
 
 
 class DataPage(QWidget):
@@ -54,75 +70,50 @@ class DataPage(QWidget):
         self.setObjectName("dataPage")
         self.session = session
         self.setAcceptDrops(True)
-        self.build = DataBuild(self)
-        self.build.progress.connect(self._on_progress)
-        self.build.succeeded.connect(self._on_built)
-        self.build.failed.connect(self._on_failed)
-        self.build.cancelled.connect(lambda: self._set_status("Build cancelled.", error=False))
-        self.build.ended.connect(self._on_build_ended)
         self._built_for: tuple[Any, Any] | None = None
+        self._pending: tuple[Any, Any] | None = None
+        self._offered_columns: list[str] = []  # the columns (or fields) of the file last previewed
+        self.build = DataBuild(self)
 
-        # ---- source -------------------------------------------------------------------------
-        source = QGroupBox("Corpus")
-        form = QFormLayout(source)
-        self.dataset_combo = QComboBox(objectName="datasetCombo")
-        self.dataset_combo.addItem("Files (choose below)", FILES)
-        for name, title in DEMO_TITLES.items():
-            self.dataset_combo.addItem(title, name)
-        for name, spec in DATASETS.items():
-            self.dataset_combo.addItem(f"{spec.title} (downloads once)", name)
-        self.dataset_combo.setToolTip("Built-in corpora: Studio's own demo stories, or standard datasets fetched with checksums")
-        form.addRow("Source", self.dataset_combo)
-        self.path_edit = QLineEdit(objectName="corpusPathEdit")
-        self.path_edit.setPlaceholderText("Files or folders, separated by ;  (or drop them here)")
-        form.addRow("Files", self.path_edit)
-        self.open_files_button = QPushButton("Open files…", objectName="openFilesButton")
-        self.open_folder_button = QPushButton("Open folder…", objectName="openFolderButton")
-        form.addRow("", row_widget(self.open_files_button, self.open_folder_button, stretch_first=False))
-        self.format_combo = QComboBox(objectName="formatCombo")
-        self.format_combo.addItems(["auto", "text", "csv", "tsv", "jsonl"])
-        form.addRow("Format", self.format_combo)
-        self.column_combo = QComboBox(objectName="columnCombo")
-        self.column_combo.setEditable(True)
-        self.column_combo.setToolTip("CSV/TSV: the column with the text. JSONL: the field with the text.")
-        self.column_label = QLabel("Column / field")
-        form.addRow(self.column_label, self.column_combo)
-        self.encoding_label = QLabel("—", objectName="encodingLabel")
-        form.addRow("Encoding", self.encoding_label)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(VerticalScrollWidget(self._build_settings()), 1)
+        column.addWidget(self._build_build_controls())
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self._build_preview())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([430, 850])
+        QVBoxLayout(self).addWidget(splitter)
 
-        # ---- split --------------------------------------------------------------------------
-        split = QGroupBox("Split")
-        sform = QFormLayout(split)
-        self.valid_spin = QDoubleSpinBox(objectName="validFractionSpin", decimals=2, singleStep=0.01, maximum=0.5)
-        self.test_spin = QDoubleSpinBox(objectName="testFractionSpin", decimals=2, singleStep=0.01, maximum=0.5)
-        self.split_mode_combo = QComboBox(objectName="splitModeCombo")
-        self.split_mode_combo.addItems(["auto", "tail", "shuffle"])
-        self.split_seed_spin = QSpinBox(objectName="splitSeedSpin", maximum=2**31 - 1)
-        sform.addRow("Validation share", self.valid_spin)
-        sform.addRow("Test share", self.test_spin)
-        sform.addRow("Split by", self.split_mode_combo)
-        sform.addRow("Seed", self.split_seed_spin)
+        self._connect()
+        self._load_defaults()
 
-        # ---- tokenizer ----------------------------------------------------------------------
-        tok = QGroupBox("Tokenizer")
-        tform = QFormLayout(tok)
-        self.tokenizer_combo = QComboBox(objectName="tokenizerCombo")
-        for kind, label in (("char", "Character"), ("word", "Word (spaCy)"), ("bpe", "Subword (BPE)")):
-            self.tokenizer_combo.addItem(label, kind)
-        self.language_combo = QComboBox(objectName="languageCombo")
-        self.language_combo.setEditable(True)
-        self.language_combo.addItems(LANGUAGES)
-        self.vocab_spin = QSpinBox(objectName="vocabSizeSpin", minimum=16, maximum=1_000_000, singleStep=1000)
-        self.min_freq_spin = QSpinBox(objectName="minFrequencySpin", minimum=1, maximum=1_000_000)
-        self.lowercase_check = QCheckBox("Lowercase first", objectName="lowercaseCheck")
-        tform.addRow("Kind", self.tokenizer_combo)
-        self.language_label = QLabel("Language")
-        tform.addRow(self.language_label, self.language_combo)
-        tform.addRow("Vocabulary size", self.vocab_spin)
-        tform.addRow("Minimum frequency", self.min_freq_spin)
-        tform.addRow("", self.lowercase_check)
+    # ---- layout -------------------------------------------------------------------------------
 
-        # ---- build --------------------------------------------------------------------------
+    def _build_settings(self) -> QWidget:
+        # Explanations in tooltips: the column keeps Build, the corpus and the tokenizer in one view.
+        self.corpus_form = ConfigForm(DataConfig, fields=CORPUS_FIELDS, object_name="corpusForm", hints=False,
+                                      choices={"dataset": [FILES_CHOICE, *builtin_corpora()]})
+        self.encoding_label = wrapping_label("—", "encodingLabel")
+        self.encoding_label.setToolTip("The encoding found in the first file, and why")
+        self.split_form = ConfigForm(DataConfig, fields=SPLIT_FIELDS, object_name="splitForm", hints=False)
+        self.tokenizer_form = ConfigForm(TokenizerConfig, hints=False)
+        found = QWidget()
+        row = QFormLayout(found)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addRow("Encoding found", self.encoding_label)
+        content = QWidget()
+        col = QVBoxLayout(content)
+        col.addWidget(_group("Corpus", self.corpus_form, found))
+        col.addWidget(_group("Split", self.split_form))
+        col.addWidget(_group("Tokenizer", self.tokenizer_form))
+        col.addStretch(1)
+        return content
+
+    def _build_build_controls(self) -> QWidget:
+        # Outside the scrolling forms, so Build, Cancel and the progress are always in sight.
         self.build_button = QPushButton("Build", objectName="buildButton")
         self.build_button.setToolTip("Tokenize the corpus into the token cache (only once per corpus and tokenizer)")
         self.cancel_button = QPushButton("Cancel", objectName="cancelBuildButton")
@@ -130,35 +121,41 @@ class DataPage(QWidget):
         self.progress = QProgressBar(objectName="buildProgress")
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
-        self.status_label = QLabel(objectName="dataStatusLabel")
-        self.status_label.setWordWrap(True)
-        build_row = QHBoxLayout()
-        build_row.addWidget(self.build_button)
-        build_row.addWidget(self.cancel_button)
+        self.status_label = wrapping_label("", "dataStatusLabel")
+        box = QWidget()
+        col = QVBoxLayout(box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.build_button)
+        buttons.addWidget(self.cancel_button)
+        col.addLayout(buttons)
+        col.addWidget(self.progress)
+        col.addWidget(self.status_label)
+        return box
 
-        left = QWidget()
-        lcol = QVBoxLayout(left)
-        for w in (source, split, tok):
-            lcol.addWidget(w)
-        lcol.addLayout(build_row)
-        lcol.addWidget(self.progress)
-        lcol.addWidget(self.status_label)
-        lcol.addStretch(1)
-        left_scroll = VerticalScrollWidget(left)
-
-        # ---- right: preview and statistics --------------------------------------------------
+    def _build_preview(self) -> QWidget:
         self.raw_preview = QPlainTextEdit(objectName="rawPreview")
         self.raw_preview.setReadOnly(True)
         self.raw_preview.setPlaceholderText("Choose a corpus to see its first lines here.")
         self.chips = TokenChipsWidget()
         self.chips_hint = QLabel("Build to see how the tokenizer splits this text (hover a token for its id).")
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(_titled("Raw text", self.raw_preview))
+        right.addWidget(_titled("Tokens", self.chips, self.chips_hint))
+        right.addWidget(self._build_stats())
+        right.setSizes([220, 200, 260])
+        return right
+
+    def _build_stats(self) -> QWidget:
         self.stats_table = QTableWidget(objectName="statsTable")
         self.stats_table.setColumnCount(4)
         self.stats_table.setHorizontalHeaderLabels(["", "train", "valid", "test"])
         self.stats_table.verticalHeader().hide()
+        # The row names as wide as they need, the three splits sharing the rest: no scrolling sideways.
+        header = self.stats_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.stats_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.summary_label = QLabel(objectName="statsSummaryLabel")
-        self.summary_label.setWordWrap(True)
+        self.summary_label = wrapping_label("", "statsSummaryLabel")
         self.histogram = pg.PlotWidget(title="Tokens per line / row")
         self.histogram.setObjectName("lengthHistogram")
         self.histogram.setBackground("w")
@@ -166,65 +163,35 @@ class DataPage(QWidget):
         self.histogram.setLabel("left", "lines / rows")
         self.histogram.setMinimumHeight(160)
         self._bars: pg.BarGraphItem | None = None
-
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self._titled("Raw text", self.raw_preview))
-        right.addWidget(self._titled("Tokens", self.chips, self.chips_hint))
-        stats_box = QWidget()
-        sl = QVBoxLayout(stats_box)
-        sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(QLabel("<b>Statistics</b>"))
-        sl.addWidget(self.summary_label)
-        row = QHBoxLayout()
-        row.addWidget(self.stats_table, 1)
-        row.addWidget(self.histogram, 1)
-        sl.addLayout(row)
-        right.addWidget(stats_box)
-        right.setSizes([220, 200, 260])
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left_scroll)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([420, 860])
-        outer = QVBoxLayout(self)
-        outer.addWidget(splitter)
-
-        self._load_defaults()
-        for signal in (
-            self.dataset_combo.currentIndexChanged, self.path_edit.editingFinished, self.format_combo.currentIndexChanged,
-            self.column_combo.currentTextChanged, self.valid_spin.valueChanged, self.test_spin.valueChanged,
-            self.split_mode_combo.currentIndexChanged, self.split_seed_spin.valueChanged,
-            self.tokenizer_combo.currentIndexChanged, self.language_combo.currentTextChanged, self.vocab_spin.valueChanged,
-            self.min_freq_spin.valueChanged, self.lowercase_check.toggled,
-        ):
-            signal.connect(self._on_settings_changed)
-        self.dataset_combo.currentIndexChanged.connect(self.refresh_preview)
-        self.path_edit.editingFinished.connect(self.refresh_preview)
-        self.format_combo.currentIndexChanged.connect(self.refresh_preview)
-        self.column_combo.currentTextChanged.connect(self._refresh_preview_text)
-        self.open_files_button.clicked.connect(self.choose_files)
-        self.open_folder_button.clicked.connect(self.choose_folder)
-        self.build_button.clicked.connect(self.start_build)
-        self.cancel_button.clicked.connect(self.build.cancel)
-        self._on_settings_changed()
-        self.refresh_preview()
-
-    @staticmethod
-    def _titled(title: str, *widgets: QWidget) -> QWidget:
         box = QWidget()
         col = QVBoxLayout(box)
         col.setContentsMargins(0, 0, 0, 0)
-        col.addWidget(QLabel(f"<b>{title}</b>"))
-        for w in widgets:
-            col.addWidget(w)
+        col.addWidget(QLabel("<b>Statistics</b>"))
+        col.addWidget(self.summary_label)
+        row = QHBoxLayout()
+        row.addWidget(self.stats_table, 1)
+        row.addWidget(self.histogram, 1)
+        col.addLayout(row)
         return box
 
-    # ---- settings <-> widgets -----------------------------------------------------------------
+    def _connect(self) -> None:
+        self.build.progress.connect(self._on_progress)
+        self.build.succeeded.connect(self._on_built)
+        self.build.failed.connect(self._on_failed)
+        self.build.cancelled.connect(self._on_cancelled)
+        self.build.ended.connect(self._on_build_ended)
+        for form in (self.corpus_form, self.split_form, self.tokenizer_form):
+            form.changed.connect(self._on_settings_changed)
+        self.corpus_form.field_changed.connect(self._on_corpus_field)
+        self.session.prepared_changed.connect(self._on_prepared_changed)
+        self.build_button.clicked.connect(self.start_build)
+        self.cancel_button.clicked.connect(self.build.cancel)
+
+    # ---- settings <-> forms -------------------------------------------------------------------
 
     def _load_defaults(self) -> None:
         tables = StudioSession.saved_tables()
-        try:
+        try:  # the file the last session wrote: read with the parser, like any config file
             data = DataConfig.from_dict(tables.get("data", {}))
             tok = TokenizerConfig.from_dict(tables.get("tokenizer", {}))
         except StudioError:
@@ -232,123 +199,64 @@ class DataPage(QWidget):
         self.apply_settings(data, tok)
 
     def apply_settings(self, data: DataConfig, tok: TokenizerConfig) -> None:
-        widgets = [self.dataset_combo, self.path_edit, self.format_combo, self.column_combo, self.valid_spin, self.test_spin,
-                   self.split_mode_combo, self.split_seed_spin, self.tokenizer_combo, self.language_combo, self.vocab_spin,
-                   self.min_freq_spin, self.lowercase_check]
-        for w in widgets:
-            w.blockSignals(True)
-        try:
-            index = self.dataset_combo.findData(FILES if data.paths else data.dataset)
-            self.dataset_combo.setCurrentIndex(max(0, index))
-            self.path_edit.setText("; ".join(data.paths))
-            self.format_combo.setCurrentText(data.format)
-            self.column_combo.setCurrentText(data.json_field if data.format == "jsonl" else data.column)
-            self.valid_spin.setValue(data.valid_fraction)
-            self.test_spin.setValue(data.test_fraction)
-            self.split_mode_combo.setCurrentText(data.split_mode)
-            self.split_seed_spin.setValue(data.split_seed)
-            self.tokenizer_combo.setCurrentIndex(max(0, self.tokenizer_combo.findData(tok.kind)))
-            self.language_combo.setCurrentText(tok.language)
-            self.vocab_spin.setValue(tok.vocab_size)
-            self.min_freq_spin.setValue(tok.min_frequency)
-            self.lowercase_check.setChecked(tok.lowercase)
-        finally:
-            for w in widgets:
-                w.blockSignals(False)
+        values = data.to_dict()
+        if values["paths"]:
+            values["dataset"] = ""  # files are what the run reads; the form says so
+        self.corpus_form.set_values(values, emit=False)
+        self.split_form.set_values(values, emit=False)
+        self.tokenizer_form.set_values(tok.to_dict(), emit=False)
+        self._offered_columns = []
         self._on_settings_changed()
         self.refresh_preview()
 
     def paths(self) -> list[str]:
-        return [p.strip() for p in self.path_edit.text().split(";") if p.strip()]
+        return list(self.corpus_form.value("paths"))
 
-    def settings(self) -> tuple[DataConfig | None, TokenizerConfig | None, list[ConfigIssue]]:
-        dataset = self.dataset_combo.currentData()
-        fmt = self.format_combo.currentText()
-        column = self.column_combo.currentText().strip() or "text"
-        values = {
-            "dataset": "demo" if dataset == FILES else dataset,
-            "paths": self.paths() if dataset == FILES else [],
-            "format": fmt,
-            "valid_fraction": round(self.valid_spin.value(), 4),
-            "test_fraction": round(self.test_spin.value(), 4),
-            "split_mode": self.split_mode_combo.currentText(),
-            "split_seed": self.split_seed_spin.value(),
-        }
-        if self._current_format() == "jsonl":
-            values["json_field"] = column
-        elif self._current_format() in ("csv", "tsv"):
-            values["column"] = column
-        issues: list[ConfigIssue] = []
-        if dataset == FILES and not values["paths"]:
-            issues.append(ConfigIssue("data.paths", "choose corpus files, or a built-in corpus"))
-        data = DataConfig.from_dict(values, issues)
-        tok = TokenizerConfig.from_dict(
-            {
-                "kind": self.tokenizer_combo.currentData(),
-                "vocab_size": self.vocab_spin.value(),
-                "min_frequency": self.min_freq_spin.value(),
-                "language": self.language_combo.currentText().strip(),
-                "lowercase": self.lowercase_check.isChecked(),
-            },
-            issues,
-        )
-        return (None, None, issues) if issues else (data, tok, issues)
+    def _format(self) -> str:
+        """The format the corpus will be read in (``auto`` resolved), which decides its fields."""
+        form = self.corpus_form
+        return effective_format(form.value("paths"), form.value("format"), form.value("dataset"))
 
-    def _current_format(self) -> str:
-        fmt = self.format_combo.currentText()
-        if fmt != "auto":
-            return fmt
-        paths = self.paths()
-        if self.dataset_combo.currentData() != FILES:
-            spec = DATASETS.get(self.dataset_combo.currentData())
-            return spec.format if spec else "text"
-        if paths:
-            from studio.core.data.corpus import SUFFIX_FORMATS
-
-            return SUFFIX_FORMATS.get(Path(paths[0]).suffix.lower(), "text")
-        return "text"
+    def _on_corpus_field(self, name: str) -> None:
+        """The two ways to name a corpus exclude each other: files, or a built-in dataset."""
+        if name == "paths" and self.paths():
+            self.corpus_form.set_values({"dataset": ""}, emit=False)
+        elif name == "dataset" and self.corpus_form.value("dataset"):
+            self.corpus_form.set_values({"paths": []}, emit=False)
+        if name in ("paths", "dataset", "format", "encoding"):
+            self.refresh_preview()
+        elif name in ("column", "json_field"):
+            self._refresh_preview_text()
 
     def _on_settings_changed(self, *_args: object, refresh_status: bool = True) -> None:
-        from_files = self.dataset_combo.currentData() == FILES
-        for w in (self.path_edit, self.open_files_button, self.open_folder_button, self.format_combo):
-            w.setEnabled(from_files)
-        fmt = self._current_format()
-        self.column_combo.setEnabled(fmt in ("csv", "tsv", "jsonl"))
-        self.column_label.setText({"jsonl": "JSON field", "csv": "Column", "tsv": "Column"}.get(fmt, "Column / field"))
-        is_word = self.tokenizer_combo.currentData() == "word"
-        self.language_combo.setEnabled(is_word)
-        data, tok, issues = self.settings()
-        if issues:
-            self.session.update("Data", issues)
-        else:
-            self.session.update("Data", [], data=data, tokenizer=tok)
-        built = self._built_for == (data, tok) if data is not None else False
+        self.corpus_form.set_context(format=self._format())
+        tables: dict[str, dict[str, Any]] = {"data": {}}
+        issues: list[ConfigIssue] = []
+        for form in (self.corpus_form, self.split_form):
+            values, found = form.raw_values()
+            tables["data"].update(values)
+            issues.extend(found)
+        tables["tokenizer"], found = self.tokenizer_form.raw_values()
+        self.session.set_tables(tables, issues + found)
+        problems = self.session.issues_for("data", "tokenizer")
+        for form in (self.corpus_form, self.split_form, self.tokenizer_form):
+            form.show_issues(problems)
+        built = not problems and self._built_for == (self.session.data, self.session.tokenizer)
         if not built and self.session.prepared is not None:
             self.session.set_prepared(None)  # the built corpus no longer matches the settings
-        self.build_button.setEnabled(not issues and not self.build.running)
+        self.build_button.setEnabled(not problems and not self.build.running)
         if not refresh_status or self.build.running:
             return
-        if issues:
-            self._set_status(str(issues[0].message), error=True)
+        if problems:
+            self._set_status(problems[0].message, error=True)
         elif not built:
             self._set_status("")
 
     # ---- choosing files -----------------------------------------------------------------------
 
-    def choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open corpus files", "", "Text, CSV, TSV, JSONL (*.txt *.md *.csv *.tsv *.jsonl *.json);;All files (*)")
-        if files:
-            self.set_paths(files)
-
-    def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of text files")
-        if folder:
-            self.set_paths([folder])
-
     def set_paths(self, paths: list[str]) -> None:
         """Use these files (also how File > Open corpus and drag-and-drop land here)."""
-        self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(FILES))
-        self.path_edit.setText("; ".join(paths))
+        self.corpus_form.set_values({"paths": paths, "dataset": ""}, emit=False)
         self._on_settings_changed()
         self.refresh_preview()
 
@@ -365,35 +273,39 @@ class DataPage(QWidget):
     # ---- preview ------------------------------------------------------------------------------
 
     def refresh_preview(self) -> None:
-        dataset = self.dataset_combo.currentData()
+        dataset = self.corpus_form.value("dataset")
         self.raw_preview.clear()
         self.encoding_label.setText("—")
-        if dataset != FILES:
+        if not self.paths() and dataset:
             from studio.core.data.datasets import dataset_folder, is_available
 
             if not is_available(dataset):
-                self.raw_preview.setPlainText(f"{self.dataset_combo.currentText()}\n\nDownloaded (with a checksum check) when you press Build; then kept in {dataset_folder(dataset)}.")
+                title = dict(builtin_corpora()).get(dataset, dataset)
+                self.raw_preview.setPlainText(f"{title}\n\nDownloaded (with a checksum check) when you press Build; then kept in {dataset_folder(dataset)}.")
                 return
         self._refresh_preview_text()
 
+    def _preview_paths(self) -> list[str]:
+        if self.paths():
+            return self.paths()
+        dataset = self.corpus_form.value("dataset")
+        if not dataset:
+            return []
+        from studio.core.data.datasets import is_available, resolve_dataset
+
+        return [str(p) for p in resolve_dataset(dataset).train] if is_available(dataset) else []
+
     def _refresh_preview_text(self) -> None:
-        from studio.core.data.preview import preview_corpus
-
-        dataset = self.dataset_combo.currentData()
+        form = self.corpus_form
+        fmt = self._format()
         try:
-            if dataset == FILES:
-                paths = self.paths()
-                if not paths:
-                    return
-            else:
-                from studio.core.data.datasets import is_available, resolve_dataset
-
-                if not is_available(dataset):
-                    return
-                paths = [str(p) for p in resolve_dataset(dataset).train]
-            fmt = self._current_format()
-            column = self.column_combo.currentText().strip() or "text"
-            preview = preview_corpus(paths, fmt, column=column, json_field=column)
+            paths = self._preview_paths()
+            if not paths:
+                return
+            preview = preview_corpus(paths, fmt, column=form.value("column"), json_field=form.value("json_field"),
+                                     encoding=form.value("encoding") or "auto")
+            if preview.columns != self._offered_columns:
+                preview = self._offer_columns(preview, paths, fmt)
         except StudioError as e:
             self._set_status(str(e), error=True)
             self.raw_preview.clear()
@@ -402,32 +314,39 @@ class DataPage(QWidget):
             self._set_status(f"cannot read the corpus: {e}", error=True)
             return
         self.encoding_label.setText(f"{preview.encoding} ({preview.encoding_reason})")
-        if preview.columns and [self.column_combo.itemText(i) for i in range(self.column_combo.count())] != preview.columns:
-            current = self.column_combo.currentText()
-            self.column_combo.blockSignals(True)
-            self.column_combo.clear()
-            self.column_combo.addItems(preview.columns)
-            self.column_combo.setCurrentText(current if current in preview.columns else ("text" if "text" in preview.columns else preview.columns[0]))
-            self.column_combo.blockSignals(False)
-            self._on_settings_changed()
-            preview = preview_corpus(paths, fmt, column=self.column_combo.currentText(), json_field=self.column_combo.currentText())
         more = f"  ({len(preview.files)} files)" if len(preview.files) > 1 else ""
         self.raw_preview.setPlainText(preview.text)
         self.raw_preview.setToolTip(f"{preview.files[0]}{more}")
         self._show_chips()
 
+    def _offer_columns(self, preview: Any, paths: list[str], fmt: str) -> Any:
+        """A new file: offer its columns (or fields) and choose the one that holds the text."""
+        self._offered_columns = list(preview.columns)
+        for name in ("column", "json_field"):
+            self.corpus_form.set_note(name, "")
+        if not preview.columns:
+            return preview
+        name = "json_field" if fmt == "jsonl" else "column"
+        self.corpus_form.set_choices(name, preview.columns)
+        self.corpus_form.set_note(name, preview.text_column_reason)
+        if preview.text_column == self.corpus_form.value(name):
+            return preview
+        self.corpus_form.set_values({name: preview.text_column}, emit=False)
+        self._on_settings_changed()
+        return preview_corpus(paths, fmt, column=preview.text_column, json_field=preview.text_column,
+                              encoding=self.corpus_form.value("encoding") or "auto")
+
     # ---- building -----------------------------------------------------------------------------
 
     def start_build(self) -> None:
-        data, tok, issues = self.settings()
-        if issues or data is None or tok is None:
+        if self.session.issues_for("data", "tokenizer") or self.build.running:
             return
-        self._pending = (data, tok)
+        self._pending = (self.session.data, self.session.tokenizer)
         self.build_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self._set_status("Building…")
-        self.build.start(data, tok)
+        self.build.start(*self._pending)
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
         if total > 0:
@@ -438,18 +357,23 @@ class DataPage(QWidget):
         self.progress.setFormat(f"{stage} %p%")
 
     def _on_built(self, prepared: Any) -> None:
-        self._built_for = self._pending
+        self._built_for, self._pending = self._pending, None
         self.session.set_prepared(prepared)
         self._show_stats(prepared)
         self._show_chips()
         source = "from the token cache" if prepared.cache_hit else "built"
         self._set_status(f"Ready: {prepared.stats.tokenizer}, {prepared.stats.splits['train'].tokens:,} training tokens ({source} in {prepared.seconds:.1f} s).")
         self.corpus_built.emit(prepared)
-        if self.dataset_combo.currentData() != FILES:
-            self._refresh_preview_text()
+        if not self.paths():
+            self._refresh_preview_text()  # a built-in dataset has just been downloaded
 
     def _on_failed(self, message: str) -> None:
+        self._pending = None
         self._set_status(message, error=True)
+
+    def _on_cancelled(self) -> None:
+        self._pending = None
+        self._set_status("Build cancelled.", error=False)
 
     def _on_build_ended(self) -> None:
         self.cancel_button.setEnabled(False)
@@ -461,6 +385,26 @@ class DataPage(QWidget):
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
         self.status_label.setStyleSheet("color: #c0392b;" if error else "")
+
+    # ---- what was built -----------------------------------------------------------------------
+
+    def _on_prepared_changed(self, prepared: Any) -> None:
+        if prepared is None:
+            self._clear_built_view()
+
+    def _clear_built_view(self) -> None:
+        """Statistics, histogram, chips and a full progress bar describe one built corpus: once the
+        settings have moved on, they go, so nothing on screen belongs to another corpus."""
+        self.stats_table.setRowCount(0)
+        self.summary_label.clear()
+        if self._bars is not None:
+            self.histogram.removeItem(self._bars)
+            self._bars = None
+        if self._pending is None:  # no build under way (one that has just succeeded is not)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("")
+        self._show_chips()
 
     def _show_chips(self) -> None:
         prepared = self.session.prepared
@@ -485,7 +429,6 @@ class DataPage(QWidget):
         self.stats_table.setItem(len(rows), 0, QTableWidgetItem("unknown rate"))
         for c, split in enumerate(("train", "valid", "test"), start=1):
             self.stats_table.setItem(len(rows), c, QTableWidgetItem(f"{stats.splits[split].unknown_rate:.2%}"))
-        self.stats_table.resizeColumnsToContents()
         encodings = sorted({f["encoding"] for f in stats.files})
         self.summary_label.setText(
             f"Vocabulary <b>{stats.vocab_size:,}</b> · {stats.tokenizer} · encoding {', '.join(encodings)} · "

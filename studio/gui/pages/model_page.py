@@ -1,8 +1,9 @@
 """Model page: pick an architecture and size, edit its settings, and see what it will cost.
 
 The form is generated from the architecture's config dataclass. The parameter count (exact, from
-the config) and the training-memory estimate update as fields change; invalid combinations are
-flagged at their field and block Start with the reason.
+the config) and the training-memory estimate update as fields change, digit by digit; invalid
+combinations, found when the session builds the run's configuration, are flagged at their field
+and block Start with the reason.
 """
 
 from __future__ import annotations
@@ -123,15 +124,14 @@ class ModelPage(QWidget):
             self.preset_combo.blockSignals(True)
             self.preset_combo.setCurrentText(CUSTOM)
             self.preset_combo.blockSignals(False)
-        section, issues = self.form.parse()
-        if section is None:
-            self.session.update("Model", issues)
-        else:
-            self.session.update("Model", issues, model=section)
+        values, issues = self.form.raw_values()
+        self.session.set_tables({"model": {"arch": self.arch_combo.currentData(), **values}}, issues)
 
     def _update_cost(self) -> None:
         model: ModelConfig | None = self.session.model
-        issues: list[ConfigIssue] = self.session.issues.get("Model", [])
+        issues: list[ConfigIssue] = self.session.issues_for("model")
+        if self.form is not None:
+            self.form.show_issues(issues)
         self.issue_label.setText("\n".join(str(i) for i in issues))
         if model is None or issues:
             self.param_label.setText("—")

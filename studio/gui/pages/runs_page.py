@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -28,8 +27,14 @@ from PySide6.QtWidgets import (
 
 from studio.core.runs.index import RunIndex, RunRecord, folder_size, human_time
 from studio.gui.widgets.compare_view import CompareView
+from studio.gui.widgets.layout import wrapping_label
 
-COLUMNS = ["Name", "Architecture", "Task", "Parameters", "Corpus / data", "Status", "Best valid loss", "Metric", "Duration", "Started", "Tags"]
+# Short headings, each explained in its tooltip, so the eleven columns fit beside the details.
+COLUMNS = ["Name", "Arch", "Task", "Params", "Data", "Status", "Valid loss", "Metric", "Duration", "Started", "Tags"]
+COLUMN_TIPS = {"Arch": "Architecture", "Params": "Parameters", "Data": "Corpus or task data", "Valid loss": "Best validation loss",
+               "Metric": "The task metric of a fine-tuning run", "Duration": "Training time"}
+FLEXIBLE = ("Name", "Data", "Tags")  # free text: these give up width (their text elided) before the others do
+MIN_FLEXIBLE = 64
 REFRESH_MS = 5000
 
 
@@ -37,6 +42,35 @@ def _number_item(value: float | None, text: str) -> QStandardItem:
     item = QStandardItem(text)
     item.setData(value if value is not None else float("-inf"), Qt.ItemDataRole.UserRole + 1)  # sort key
     return item
+
+
+def _cap(widths: list[int], columns: list[int], floors: list[int], excess: int) -> int:
+    """Cap ``columns`` at one width, as high as removes ``excess`` (never below each one's floor);
+    returns the excess left."""
+    if excess <= 0 or not columns:
+        return excess
+    cap = max(widths[i] for i in columns)
+    while sum(widths[i] - max(min(widths[i], cap), floors[i]) for i in columns) < excess and cap > min(floors[i] for i in columns):
+        cap -= 1
+    removed = 0
+    for i in columns:
+        new = max(min(widths[i], cap), floors[i])
+        removed += widths[i] - new
+        widths[i] = new
+    return excess - removed
+
+
+def fit_widths(widths: list[int], available: int, flexible: list[int], floors: list[int] | None = None,
+               minimum: int = MIN_FLEXIBLE) -> list[int]:
+    """Column widths that fit ``available``. The ``flexible`` columns give way first, capped at the
+    largest width that removes the excess (the widest first) but not below ``minimum``; should that
+    not be enough, every column does, down to its floor (its heading's width)."""
+    widths = list(widths)
+    floors = floors or [0] * len(widths)
+    excess = sum(widths) - available
+    excess = _cap(widths, flexible, [min(widths[i], max(minimum, floors[i])) for i in range(len(widths))], excess)
+    _cap(widths, list(range(len(widths))), [min(widths[i], floors[i]) for i in range(len(widths))], excess)
+    return widths
 
 
 class RunsPage(QWidget):
@@ -51,6 +85,26 @@ class RunsPage(QWidget):
         self.index: RunIndex | None = None
         self.records: dict[str, RunRecord] = {}
 
+        self.compare = CompareView()
+        self.tabs = QTabWidget(objectName="runsTabs")
+        self.tabs.addTab(self._build_library(), "Library")
+        self.tabs.addTab(self.compare, "Compare")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.tabs)
+        split.addWidget(self._build_side())
+        split.setStretchFactor(0, 1)
+        split.setSizes([1000, 250])
+        QVBoxLayout(self).addWidget(split)
+
+        self.timer = QTimer(self)
+        self.timer.setObjectName("runsRefreshTimer")
+        self.timer.setInterval(REFRESH_MS)
+        self._connect()
+        self._on_selection()
+
+    # ---- layout -------------------------------------------------------------------------------
+
+    def _build_library(self) -> QWidget:
         self.filter_edit = QLineEdit(objectName="runFilterEdit")
         self.filter_edit.setPlaceholderText("Filter by name, architecture, data, tag or note")
         self.status_filter = QComboBox(objectName="runStatusFilter")
@@ -60,9 +114,18 @@ class RunsPage(QWidget):
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.status_filter)
         top.addWidget(self.refresh_button)
+        box = QWidget()
+        col = QVBoxLayout(box)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addLayout(top)
+        col.addWidget(self._build_table(), 1)
+        return box
 
+    def _build_table(self) -> QTableView:
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
+        for c, name in enumerate(COLUMNS):
+            self.model.setHeaderData(c, Qt.Orientation.Horizontal, COLUMN_TIPS.get(name, name), Qt.ItemDataRole.ToolTipRole)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole + 1)
@@ -75,25 +138,27 @@ class RunsPage(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setHighlightSections(False)
+        self.table.setWordWrap(False)  # one line per run: a long name is elided, not wrapped
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.sortByColumn(COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
+        self.table.viewport().installEventFilter(self)  # refit the columns whenever its width changes
+        return self.table
 
-        # ---- details and actions -----------------------------------------------------------
+    def _build_side(self) -> QWidget:
         details = QGroupBox("Selected run")
-        df = QFormLayout(details)
+        form = QFormLayout(details)
         self.name_edit = QLineEdit(objectName="runNameEdit")
         self.tags_edit = QLineEdit(objectName="runTagsEdit")
         self.tags_edit.setPlaceholderText("comma-separated tags")
         self.notes_edit = QPlainTextEdit(objectName="runNotesEdit")
         self.notes_edit.setMaximumHeight(90)
         self.save_button = QPushButton("Save name, tags and notes", objectName="saveRunDetailsButton")
-        self.path_label = QLabel(objectName="runPathLabel")
-        self.path_label.setWordWrap(True)
+        self.path_label = wrapping_label("", "runPathLabel")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        df.addRow("Name", self.name_edit)
-        df.addRow("Tags", self.tags_edit)
-        df.addRow("Notes", self.notes_edit)
-        df.addRow("", self.save_button)
-        df.addRow("Folder", self.path_label)
+        for label, widget in (("Name", self.name_edit), ("Tags", self.tags_edit), ("Notes", self.notes_edit), ("", self.save_button),
+                              ("Folder", self.path_label)):
+            form.addRow(label, widget)
         self.action_buttons = {
             "open": QPushButton("Open curves", objectName="openCurvesButton"),
             "resume": QPushButton("Resume", objectName="resumeRunButton"),
@@ -103,37 +168,17 @@ class RunsPage(QWidget):
             "delete": QPushButton("Delete…", objectName="deleteRunButton"),
             "compare": QPushButton("Compare selected", objectName="compareButton"),
         }
-        actions = QVBoxLayout()
-        for button in self.action_buttons.values():
-            actions.addWidget(button)
-        actions.addStretch(1)
-        self.message = QLabel(objectName="runsMessageLabel")
-        self.message.setWordWrap(True)
+        self.message = wrapping_label("", "runsMessageLabel")
         side = QWidget()
-        sl = QVBoxLayout(side)
-        sl.addWidget(details)
-        sl.addLayout(actions)
-        sl.addWidget(self.message)
+        col = QVBoxLayout(side)
+        col.addWidget(details)
+        for button in self.action_buttons.values():
+            col.addWidget(button)
+        col.addStretch(1)
+        col.addWidget(self.message)
+        return side
 
-        self.compare = CompareView()
-        table_box = QWidget()
-        tl = QVBoxLayout(table_box)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(top)
-        tl.addWidget(self.table, 1)
-        self.tabs = QTabWidget(objectName="runsTabs")
-        self.tabs.addTab(table_box, "Library")
-        self.tabs.addTab(self.compare, "Compare")
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.tabs)
-        split.addWidget(side)
-        split.setStretchFactor(0, 1)
-        split.setSizes([900, 340])
-        QVBoxLayout(self).addWidget(split)
-
-        self.timer = QTimer(self)
-        self.timer.setObjectName("runsRefreshTimer")
-        self.timer.setInterval(REFRESH_MS)
+    def _connect(self) -> None:
         self.timer.timeout.connect(self.refresh)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.status_filter.currentTextChanged.connect(lambda _: self.refresh())
@@ -148,7 +193,24 @@ class RunsPage(QWidget):
         b["export"].clicked.connect(self.export_selected)
         b["delete"].clicked.connect(self.delete_selected)
         b["compare"].clicked.connect(self.compare_selected)
-        self._on_selection()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self) -> None:
+        """Every column as wide as its contents, unless that is wider than the table: then the
+        free-text columns give way, so Metric, Duration, Started and Tags stay in sight."""
+        header = self.table.horizontalHeader()
+        self.table.resizeColumnsToContents()
+        widths = [header.sectionSize(c) for c in range(len(COLUMNS))]
+        metrics = header.fontMetrics()
+        floors = [metrics.horizontalAdvance(name) + 16 for name in COLUMNS]  # the heading stays readable
+        fitted = fit_widths(widths, self.table.viewport().width(), [COLUMNS.index(c) for c in FLEXIBLE], floors)
+        for c, width in enumerate(fitted):
+            if width != widths[c]:
+                header.resizeSection(c, width)
 
     # ---- the list ------------------------------------------------------------------------------
 
@@ -186,7 +248,7 @@ class RunsPage(QWidget):
             items[0].setData(r.path, Qt.ItemDataRole.UserRole + 2)
             items[0].setToolTip(r.notes or r.path)
             self.model.appendRow(items)
-        self.table.resizeColumnsToContents()
+        self._fit_columns()
         if selected:
             self.select_paths([p for p in selected if p in self.records])
 

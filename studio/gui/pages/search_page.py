@@ -42,6 +42,7 @@ from studio.core.events import (
     TrialStarted,
 )
 from studio.core.runs.trials import TrialResult, leaderboard
+from studio.gui.widgets.layout import wrapping_label
 from studio.gui.workers.training_worker import TrainingSession
 
 DEFAULT_PARAMS = [("train.lr", "3e-4 .. 1e-2 log"), ("model.n_layers", "1, 2, 4")]
@@ -87,8 +88,26 @@ class SearchPage(QWidget):
         self.spec: Any = None
         self._spec_file: Path | None = None
 
-        spec_box = QGroupBox("Search")
-        sf = QFormLayout(spec_box)
+        left = QWidget()
+        col = QVBoxLayout(left)
+        col.addWidget(self._build_spec())
+        col.addWidget(self._build_params(), 1)
+        col.addWidget(self._build_controls())
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self._build_results())
+        split.setSizes([420, 860])
+        QVBoxLayout(self).addWidget(split)
+
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.session.stop)
+        self.promote_button.clicked.connect(self.promote)
+        self.scatter_combo.currentTextChanged.connect(lambda _: self._draw_scatter())
+        self._fill_presets()
+
+    # ---- layout -------------------------------------------------------------------------------
+
+    def _build_spec(self) -> QGroupBox:
         self.base_combo = QComboBox(objectName="searchBaseCombo")
         self.base_combo.setEditable(True)
         self.strategy_combo = QComboBox(objectName="searchStrategyCombo")
@@ -102,15 +121,15 @@ class SearchPage(QWidget):
         self.folds_spin = QSpinBox(objectName="searchFoldsSpin", minimum=0, maximum=20)
         self.folds_spin.setToolTip("k-fold cross-validation for classification tasks; 0 turns it off")
         self.set_edit = QLineEdit("train.steps=200; train.eval_interval=50; train.sample_tokens=0", objectName="searchSetEdit")
-        sf.addRow("Start from", self.base_combo)
-        sf.addRow("Strategy", self.strategy_combo)
-        sf.addRow("Trials (random)", self.trials_spin)
-        sf.addRow("Metric", self.metric_combo)
-        sf.addRow("", self.prune_check)
-        sf.addRow("Cross-validation folds", self.folds_spin)
-        sf.addRow("Every trial", self.set_edit)
+        box = QGroupBox("Search")
+        form = QFormLayout(box)
+        for label, widget in (("Start from", self.base_combo), ("Strategy", self.strategy_combo), ("Trials (random)", self.trials_spin),
+                              ("Metric", self.metric_combo), ("", self.prune_check), ("Cross-validation folds", self.folds_spin),
+                              ("Every trial", self.set_edit)):
+            form.addRow(label, widget)
+        return box
 
-        params_box = QGroupBox("Parameters: a list (1, 2, 4) or a range (1e-4 .. 1e-2 log)")
+    def _build_params(self) -> QGroupBox:
         self.params_table = QTableWidget(0, 2, objectName="searchParamsTable")
         self.params_table.setHorizontalHeaderLabels(["setting", "values"])
         self.params_table.horizontalHeader().setStretchLastSection(True)
@@ -120,43 +139,36 @@ class SearchPage(QWidget):
         remove = QPushButton("Remove", objectName="removeParamButton")
         add.clicked.connect(lambda: self.add_param("", ""))
         remove.clicked.connect(lambda: self.params_table.removeRow(self.params_table.currentRow()))
-        pl = QVBoxLayout(params_box)
-        pl.addWidget(self.params_table)
+        box = QGroupBox("Parameters: a list (1, 2, 4) or a range (1e-4 .. 1e-2 log)")
+        col = QVBoxLayout(box)
+        col.addWidget(self.params_table)
         row = QHBoxLayout()
         row.addWidget(add)
         row.addWidget(remove)
-        pl.addLayout(row)
+        col.addLayout(row)
+        return box
 
+    def _build_controls(self) -> QWidget:
         self.start_button = QPushButton("Start search", objectName="startSearchButton")
         self.stop_button = QPushButton("Stop", objectName="stopSearchButton")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar(objectName="searchProgress")
         self.progress.setFormat("trial %v / %m")
-        self.status = QLabel(objectName="searchStatusLabel")
-        self.status.setWordWrap(True)
+        self.status = wrapping_label("", "searchStatusLabel")
+        box = QWidget()
+        col = QVBoxLayout(box)
+        col.setContentsMargins(0, 0, 0, 0)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.addWidget(spec_box)
-        ll.addWidget(params_box, 1)
-        ll.addLayout(buttons)
-        ll.addWidget(self.progress)
-        ll.addWidget(self.status)
+        col.addLayout(buttons)
+        col.addWidget(self.progress)
+        col.addWidget(self.status)
+        return box
 
+    def _build_results(self) -> QWidget:
         self.board = QTableWidget(objectName="leaderboardTable")
         self.board.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.scatter_combo = QComboBox(objectName="scatterParamCombo")
-        self.scatter = pg.PlotWidget(title="Parameter against metric")
-        self.scatter.setObjectName("searchScatterPlot")
-        self.scatter.setBackground("w")
-        self.trial_plot = pg.PlotWidget(title="Current trial: training loss")
-        self.trial_plot.setObjectName("trialLossPlot")
-        self.trial_plot.setBackground("w")
-        self.trial_curve = self.trial_plot.plot(pen=pg.mkPen("#1f5fa8", width=1.5))
-        self.trial_x: list[float] = []
-        self.trial_y: list[float] = []
         self.promote_steps = QSpinBox(objectName="promoteStepsSpin", minimum=1, maximum=10_000_000, value=2000)
         self.promote_button = QPushButton("Promote the best to a full run", objectName="promoteButton")
         self.promote_button.setEnabled(False)
@@ -167,34 +179,36 @@ class SearchPage(QWidget):
         promote_row.addWidget(QLabel("steps"))
         promote_row.addWidget(self.promote_steps)
         promote_row.addWidget(self.promote_button)
+        right = QWidget()
+        col = QVBoxLayout(right)
+        col.addWidget(QLabel("<b>Leaderboard</b>"))
+        col.addWidget(self.board, 2)
+        col.addLayout(promote_row)
+        col.addLayout(self._build_plots(), 2)
+        col.addWidget(self.log_view, 1)
+        return right
+
+    def _build_plots(self) -> QHBoxLayout:
+        self.scatter_combo = QComboBox(objectName="scatterParamCombo")
+        self.scatter = pg.PlotWidget(title="Parameter against metric")
+        self.scatter.setObjectName("searchScatterPlot")
+        self.scatter.setBackground("w")
+        self.trial_plot = pg.PlotWidget(title="Current trial: training loss")
+        self.trial_plot.setObjectName("trialLossPlot")
+        self.trial_plot.setBackground("w")
+        self.trial_curve = self.trial_plot.plot(pen=pg.mkPen("#1f5fa8", width=1.5))
+        self.trial_x: list[float] = []
+        self.trial_y: list[float] = []
         scatter_row = QHBoxLayout()
         scatter_row.addWidget(QLabel("x:"))
         scatter_row.addWidget(self.scatter_combo, 1)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.addWidget(QLabel("<b>Leaderboard</b>"))
-        rl.addWidget(self.board, 2)
-        rl.addLayout(promote_row)
+        scatter = QVBoxLayout()
+        scatter.addLayout(scatter_row)
+        scatter.addWidget(self.scatter)
         plots = QHBoxLayout()
-        sc = QVBoxLayout()
-        sc.addLayout(scatter_row)
-        sc.addWidget(self.scatter)
-        plots.addLayout(sc)
+        plots.addLayout(scatter)
         plots.addWidget(self.trial_plot)
-        rl.addLayout(plots, 2)
-        rl.addWidget(self.log_view, 1)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([420, 860])
-        QVBoxLayout(self).addWidget(split)
-
-        self.start_button.clicked.connect(self.start)
-        self.stop_button.clicked.connect(self.session.stop)
-        self.promote_button.clicked.connect(self.promote)
-        self.scatter_combo.currentTextChanged.connect(lambda _: self._draw_scatter())
-        self._fill_presets()
+        return plots
 
     def _fill_presets(self) -> None:
         from studio.core.resources import preset_names

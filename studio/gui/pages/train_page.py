@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
 
 from studio.core.config import OptimizerConfig, RunSection, ScheduleConfig, TrainConfig
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, ConfigIssue, StudioError
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
 from studio.gui.widgets.layout import VerticalScrollWidget
@@ -51,7 +51,7 @@ class TrainPage(QWidget):
         QVBoxLayout(self).addWidget(body)
 
         m.start_requested.connect(self.start)
-        session.changed.connect(self._update_buttons)
+        session.changed.connect(self._on_session_changed)
         self._on_form_changed()
 
     # Live state, read from the monitor.
@@ -68,26 +68,25 @@ class TrainPage(QWidget):
         return self.monitor.loaded_run
 
     def _on_form_changed(self) -> None:
-        parts: dict[str, Any] = {}
-        issues = []
+        tables: dict[str, dict[str, Any]] = {}
+        issues: list[ConfigIssue] = []
         for name, form in self.forms.items():
-            section, found = form.parse()
+            tables[name], found = form.raw_values()
             issues.extend(found)
-            if section is not None:
-                parts[name] = section
-        if issues:
-            self.session.update("Train", issues)
-        else:
-            self.session.update("Train", [], optimizer=parts["optimizer"], schedule=parts["schedule"], train=parts["train"], run=parts["run"])
+        self.session.set_tables(tables, issues)
 
-    def _update_buttons(self) -> None:
+    def _on_session_changed(self) -> None:
+        for form in self.forms.values():
+            form.show_issues(self.session.issues)
         reason = self.session.blocking_reason()
         self.monitor.set_blocking_reason(reason, "" if reason else self.session.preflight_warnings())
 
     def start(self) -> None:
         try:
-            config = self.session.run_config()
+            config = self.session.run_config()  # built now, from the forms as they are
         except ConfigError as e:
+            for form in self.forms.values():
+                form.show_issues(e.issues)
             self.monitor.refuse_start(str(e))
             return
         self.session.save()

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -29,10 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.decoding.options import DEFAULT_MAX_NEW_TOKENS, DecodingSettings
-from studio.gui.widgets.layout import row_widget
+from studio.gui.widgets.layout import row_widget, wrapping_label
 from studio.gui.workers.inference_worker import TryJob, TryRequest
 
 TABS = [("translate", "Translate"), ("ask", "Ask"), ("summarize", "Summarize"), ("classify", "Classify"), ("generate", "Generate")]
+PLACEHOLDERS = {"translate": "A sentence to translate", "summarize": "A document to summarize", "classify": "A text to classify",
+                "generate": "A prompt to continue (may be empty)"}
 
 
 class TokenOutputView(QTextEdit):
@@ -97,21 +98,42 @@ class TryPage(QWidget):
         self.job.pane_done.connect(self._on_pane_done)
         self.job.failed.connect(self._on_failed)
         self.job.ended.connect(self._on_ended)
+        self._answering: set[int] = set()  # panes whose model has started answering this request
 
-        # ---- models -------------------------------------------------------------------------
+        self.panes: list[QWidget] = []
+        left = QVBoxLayout()
+        left.addWidget(self._build_models())
+        left.addWidget(self._build_inputs(), 1)
+        left.addWidget(self._build_decoding())
+        left.addLayout(self._build_buttons())
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 2)
+        layout.addLayout(self._build_outputs(), 3)
+
+        self.compare_check.toggled.connect(self._on_compare)
+        self.mode_combo.currentTextChanged.connect(self._on_mode)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.job.cancel)
+        self._on_mode("greedy")
+        self.refresh_models()
+
+    # ---- layout -------------------------------------------------------------------------------
+
+    def _build_models(self) -> QGroupBox:
         self.model_combos = [QComboBox(objectName="tryModelCombo"), QComboBox(objectName="tryModelCombo2")]
         self.browse_buttons = [QPushButton("Browse…", objectName="tryBrowseButton"), QPushButton("Browse…", objectName="tryBrowseButton2")]
         self.compare_check = QCheckBox("Compare with a second model", objectName="compareCheck")
         models = QGroupBox("Model")
-        mf = QFormLayout(models)
+        form = QFormLayout(models)
         for i, (combo, button) in enumerate(zip(self.model_combos, self.browse_buttons, strict=True)):
-            mf.addRow("Model" if i == 0 else "Compare with", row_widget(combo, button))
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            form.addRow("Model" if i == 0 else "Compare with", row_widget(combo, button))
             button.clicked.connect(lambda _=False, k=i: self._browse(k))
             if i == 0:
-                mf.addRow("", self.compare_check)
-        self.compare_check.toggled.connect(self._on_compare)
+                form.addRow("", self.compare_check)
+        return models
 
-        # ---- inputs per task -----------------------------------------------------------------
+    def _build_inputs(self) -> QTabWidget:
         self.inputs: dict[str, dict[str, QWidget]] = {}
         self.tabs = QTabWidget(objectName="tryTabs")
         for key, label in TABS:
@@ -119,24 +141,18 @@ class TryPage(QWidget):
             form = QFormLayout(page)
             fields: dict[str, QWidget] = {}
             if key == "ask":
-                fields["context"] = QPlainTextEdit(objectName="askContext")
-                fields["context"].setPlaceholderText("The passage that holds the answer")
-                fields["question"] = QLineEdit(objectName="askQuestion")
-                fields["question"].setPlaceholderText("The question")
+                fields["context"] = QPlainTextEdit(objectName="askContext", placeholderText="The passage that holds the answer")
+                fields["question"] = QLineEdit(objectName="askQuestion", placeholderText="The question")
                 form.addRow("Context", fields["context"])
                 form.addRow("Question", fields["question"])
             else:
-                placeholder = {"translate": "A sentence to translate", "summarize": "A document to summarize",
-                               "classify": "A text to classify", "generate": "A prompt to continue (may be empty)"}[key]
-                fields["text"] = QPlainTextEdit(objectName=f"{key}Input")
-                fields["text"].setPlaceholderText(placeholder)
+                fields["text"] = QPlainTextEdit(objectName=f"{key}Input", placeholderText=PLACEHOLDERS[key])
                 form.addRow("Input", fields["text"])
             self.inputs[key] = fields
             self.tabs.addTab(page, label)
+        return self.tabs
 
-        # ---- decoding ------------------------------------------------------------------------
-        decoding = QGroupBox("Decoding")
-        df = QFormLayout(decoding)
+    def _build_decoding(self) -> QGroupBox:
         self.mode_combo = QComboBox(objectName="decodingModeCombo")
         self.mode_combo.addItems(["greedy", "beam", "sample"])
         self.beam_spin = QSpinBox(objectName="beamSizeSpin", minimum=1, maximum=32, value=4)
@@ -146,56 +162,42 @@ class TryPage(QWidget):
         self.max_tokens_spin = QSpinBox(objectName="maxTokensSpin", minimum=1, maximum=4096, value=DEFAULT_MAX_NEW_TOKENS)
         self.seed_spin = QSpinBox(objectName="seedSpin", minimum=0, maximum=2**31 - 1, value=0)
         self.seed_spin.setToolTip("The same seed samples the same text; 0 draws a new one each time")
-        df.addRow("Mode", self.mode_combo)
-        df.addRow("Beams", self.beam_spin)
-        df.addRow("Temperature", self.temperature_spin)
-        df.addRow("Top-k (0: off)", self.top_k_spin)
-        df.addRow("Top-p", self.top_p_spin)
-        df.addRow("Max tokens", self.max_tokens_spin)
-        df.addRow("Seed (0: random)", self.seed_spin)
-        self.mode_combo.currentTextChanged.connect(self._on_mode)
+        decoding = QGroupBox("Decoding")
+        form = QFormLayout(decoding)
+        for label, widget in (("Mode", self.mode_combo), ("Beams", self.beam_spin), ("Temperature", self.temperature_spin),
+                              ("Top-k (0: off)", self.top_k_spin), ("Top-p", self.top_p_spin), ("Max tokens", self.max_tokens_spin),
+                              ("Seed (0: random)", self.seed_spin)):
+            form.addRow(label, widget)
+        return decoding
 
+    def _build_buttons(self) -> QHBoxLayout:
         self.run_button = QPushButton("Run", objectName="runTryButton")
         self.cancel_button = QPushButton("Cancel", objectName="cancelTryButton")
         self.cancel_button.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
+        return buttons
 
-        # ---- outputs -------------------------------------------------------------------------
+    def _build_outputs(self) -> QHBoxLayout:
         self.outputs = [TokenOutputView("tryOutput"), TokenOutputView("tryOutput2")]
-        self.status_labels = [QLabel(objectName="tryStatus"), QLabel(objectName="tryStatus2")]
+        self.status_labels = [wrapping_label("", "tryStatus"), wrapping_label("", "tryStatus2")]
         self.finetune_buttons = [QPushButton("Go to Fine-tune", objectName="goToFinetuneButton"),
                                  QPushButton("Go to Fine-tune", objectName="goToFinetuneButton2")]
-        self.panes: list[QWidget] = []
-        outputs_row = QHBoxLayout()
+        row = QHBoxLayout()
         for out, status, button in zip(self.outputs, self.status_labels, self.finetune_buttons, strict=True):
             pane = QWidget()
             col = QVBoxLayout(pane)
             col.setContentsMargins(0, 0, 0, 0)
-            status.setWordWrap(True)
             col.addWidget(status)
             col.addWidget(out, 1)
             col.addWidget(button)
             button.hide()
             button.clicked.connect(self.go_to_finetune)
-            outputs_row.addWidget(pane)
+            row.addWidget(pane)
             self.panes.append(pane)
         self.panes[1].hide()
-
-        left = QVBoxLayout()
-        left.addWidget(models)
-        left.addWidget(self.tabs, 1)
-        left.addWidget(decoding)
-        left.addLayout(buttons)
-        layout = QHBoxLayout(self)
-        layout.addLayout(left, 2)
-        layout.addLayout(outputs_row, 3)
-
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.job.cancel)
-        self._on_mode("greedy")
-        self.refresh_models()
+        return row
 
     def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)  # type: ignore[arg-type]
@@ -283,11 +285,13 @@ class TryPage(QWidget):
         if not requests:
             self.answered.emit()
             return
+        self._answering = set()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.job.start(requests)
 
     def _on_started(self, pane: int, label: str) -> None:
+        self._answering.add(pane)
         self.status_labels[pane].setText(f"{label}: answering…")
         self.status_labels[pane].setStyleSheet("")
 
@@ -300,6 +304,9 @@ class TryPage(QWidget):
         self.finetune_buttons[pane].show()
 
     def _on_pane_done(self, pane: int, how: str) -> None:
+        if pane not in self._answering:  # cancelled before its model was loaded
+            self.status_labels[pane].setText(how.capitalize() + " before the model answered.")
+            return
         label = self.status_labels[pane].text().removesuffix("answering…")
         self.status_labels[pane].setText(f"{label}{how}")
 

@@ -75,10 +75,16 @@ def _curve(plot: pg.PlotWidget, color: str, name: str, width: float = 1.5, symbo
     return item
 
 
+def prefixed(prefix: str, name: str) -> str:
+    """``name`` for a second instance in one window: ``lossPlot`` -> ``finetuneLossPlot``."""
+    return name if not prefix else prefix + name[0].upper() + name[1:]
+
+
 class MetricsPlotsWidget(QWidget):
-    def __init__(self, parent: QWidget | None = None, smoothing: float = 0.05):
+    def __init__(self, parent: QWidget | None = None, smoothing: float = 0.05, name_prefix: str = ""):
         super().__init__(parent)
-        self.setObjectName("metricsPlots")
+        self._prefix = name_prefix
+        self.setObjectName(prefixed(name_prefix, "metricsPlots"))
         self.smoothing = smoothing
         self.steps = SeriesBuffer(("step", "tokens", "time", "loss", "smooth", "lr", "grad_norm", "tokens_per_s"))
         self.evals = SeriesBuffer(("step", "tokens", "time", "loss", "perplexity"))
@@ -90,21 +96,21 @@ class MetricsPlotsWidget(QWidget):
         self._x_max = 0.0
         self._frame = 0
 
-        self.loss_plot = _plot("lossPlot", "Loss", "nats / token")
+        self.loss_plot = _plot(prefixed(name_prefix, "lossPlot"), "Loss", "nats / token")
         self.loss_plot.addLegend(offset=(-10, 10))
         self.train_raw = _curve(self.loss_plot, "#b9c7d6", "train", width=1)
         self.train_smooth = _curve(self.loss_plot, "#1f5fa8", "train (smoothed)", width=2)
         self.valid_curve = _curve(self.loss_plot, "#d35400", "validation", width=2, symbol="o")
-        self.perplexity_plot = _plot("perplexityPlot", "Validation perplexity", "perplexity")
+        self.perplexity_plot = _plot(prefixed(name_prefix, "perplexityPlot"), "Validation perplexity", "perplexity")
         self.perplexity_curve = _curve(self.perplexity_plot, "#d35400", "perplexity", width=2, symbol="o")
-        self.lr_plot = _plot("lrPlot", "Learning rate", "rate")
+        self.lr_plot = _plot(prefixed(name_prefix, "lrPlot"), "Learning rate", "rate")
         self.lr_curve = _curve(self.lr_plot, "#27ae60", "learning rate", width=2)
-        self.grad_plot = _plot("gradNormPlot", "Gradient norm (before clipping)", "norm")
+        self.grad_plot = _plot(prefixed(name_prefix, "gradNormPlot"), "Gradient norm (before clipping)", "norm")
         self.grad_curve = _curve(self.grad_plot, "#8e44ad", "gradient norm")
-        self.speed_plot = _plot("throughputPlot", "Throughput", "tokens / s")
+        self.speed_plot = _plot(prefixed(name_prefix, "throughputPlot"), "Throughput", "tokens / s")
         self.speed_curve = _curve(self.speed_plot, "#2c3e50", "tokens/s")
         # For fine-tuning runs the task metric (accuracy, BLEU, ...) takes the perplexity plot's place.
-        self.metric_plot = _plot("taskMetricPlot", "Task metric (validation)", "%")
+        self.metric_plot = _plot(prefixed(name_prefix, "taskMetricPlot"), "Task metric (validation)", "%")
         self.metric_plot.addLegend(offset=(-10, 10))
         self.metric_plot.hide()
         self.metric_curves: dict[str, pg.PlotDataItem] = {}
@@ -125,7 +131,7 @@ class MetricsPlotsWidget(QWidget):
         self._apply_axis_labels()
 
         self.timer = QTimer(self)
-        self.timer.setObjectName("plotRedrawTimer")
+        self.timer.setObjectName(prefixed(name_prefix, "plotRedrawTimer"))
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self.redraw)
 
@@ -163,8 +169,13 @@ class MetricsPlotsWidget(QWidget):
     def clear(self) -> None:
         self.steps.clear()
         self.evals.clear()
-        for series in self.metric_series.values():
-            series.clear()
+        # A new run may have another task: its metrics, not the last run's, go in the plot and legend.
+        for curve in self.metric_curves.values():
+            self.metric_plot.removeItem(curve)
+        self.metric_curves.clear()
+        self.metric_series.clear()
+        self.metric_plot.hide()
+        self.perplexity_plot.show()
         self._x_max = 0.0
         self._ema = self._ema_weight = 0.0
         self.dirty = True

@@ -80,8 +80,28 @@ class RunMonitorWidget(QWidget):
         self._step_times: list[tuple[float, int]] = []
         self._last_widget_update = 0.0
 
-        style = self.style()
-        icon = style.standardIcon
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_controls())
+        layout.addLayout(self._build_status())
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(self._build_plots())
+        body.addWidget(self._build_tabs())
+        body.setSizes([520, 180])
+        layout.addWidget(body, 1)
+
+        self.start_button.clicked.connect(self.start_requested)
+        self.pause_button.clicked.connect(self.pause)
+        self.resume_button.clicked.connect(self.resume)
+        self.stop_button.clicked.connect(self.stop)
+        self.x_axis_combo.currentTextChanged.connect(self.plots.set_x_mode)
+        self.log_check.toggled.connect(self.plots.set_log_y)
+        self.update_buttons()
+
+    # ---- layout -----------------------------------------------------------------------------
+
+    def _build_controls(self) -> QHBoxLayout:
+        icon = self.style().standardIcon
         self.start_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), "Start", objectName=self._name("startButton"))
         self.pause_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPause), "Pause", objectName=self._name("pauseButton"))
         self.resume_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekForward), "Resume", objectName=self._name("resumeButton"))
@@ -89,37 +109,42 @@ class RunMonitorWidget(QWidget):
         self.progress = QProgressBar(objectName=self._name("trainProgress"))
         self.progress.setFormat("step %v / %m")
         self.time_label = QLabel("", objectName=self._name("timeLabel"))
-        self.status_label = QLabel("Not started", objectName=self._name("runStatusLabel"))
-        self.status_label.setWordWrap(True)
-        self.blocked_label = QLabel(objectName=self._name("startBlockedLabel"))
-        self.blocked_label.setStyleSheet("color: #c0392b;")
-        self.blocked_label.setWordWrap(True)
-
         controls = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
             controls.addWidget(b)
         controls.addWidget(self.progress, 1)
         controls.addWidget(self.time_label)
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.status_label, 1)
-        status_row.addWidget(self.blocked_label, 1)
+        return controls
 
-        self.plots = MetricsPlotsWidget()
-        self.plots.setObjectName(self._name("metricsPlots"))
+    def _build_status(self) -> QHBoxLayout:
+        self.status_label = QLabel("Not started", objectName=self._name("runStatusLabel"))
+        self.status_label.setWordWrap(True)
+        self.blocked_label = QLabel(objectName=self._name("startBlockedLabel"))
+        self.blocked_label.setStyleSheet("color: #c0392b;")
+        self.blocked_label.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.status_label, 1)
+        row.addWidget(self.blocked_label, 1)
+        return row
+
+    def _build_plots(self) -> QWidget:
+        self.plots = MetricsPlotsWidget(name_prefix=self._prefix)
         self.x_axis_combo = QComboBox(objectName=self._name("xAxisCombo"))
         self.x_axis_combo.addItems(["steps", "tokens", "time"])
         self.log_check = QCheckBox("Log scale", objectName=self._name("logScaleCheck"))
-        plot_bar = QHBoxLayout()
-        plot_bar.addWidget(QLabel("x-axis"))
-        plot_bar.addWidget(self.x_axis_combo)
-        plot_bar.addWidget(self.log_check)
-        plot_bar.addStretch(1)
-        plot_box = QWidget()
-        pl = QVBoxLayout(plot_box)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addLayout(plot_bar)
-        pl.addWidget(self.plots, 1)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("x-axis"))
+        bar.addWidget(self.x_axis_combo)
+        bar.addWidget(self.log_check)
+        bar.addStretch(1)
+        box = QWidget()
+        col = QVBoxLayout(box)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addLayout(bar)
+        col.addWidget(self.plots, 1)
+        return box
 
+    def _build_tabs(self) -> QTabWidget:
         self.samples_view = QPlainTextEdit(objectName=self._name("samplesView"))
         self.samples_view.setReadOnly(True)
         self.samples_view.setPlaceholderText("Text sampled from the model (or its answers to validation examples) appears here at each evaluation.")
@@ -132,24 +157,7 @@ class RunMonitorWidget(QWidget):
         self.tabs.addTab(self.samples_view, "Samples")
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.addTab(self.results_table, "Results")
-
-        body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(plot_box)
-        body.addWidget(self.tabs)
-        body.setSizes([520, 180])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
-        layout.addLayout(status_row)
-        layout.addWidget(body, 1)
-
-        self.start_button.clicked.connect(self.start_requested)
-        self.pause_button.clicked.connect(self.pause)
-        self.resume_button.clicked.connect(self.resume)
-        self.stop_button.clicked.connect(self.stop)
-        self.x_axis_combo.currentTextChanged.connect(self.plots.set_x_mode)
-        self.log_check.toggled.connect(self.plots.set_log_y)
-        self.update_buttons()
+        return self.tabs
 
     def _name(self, base: str) -> str:
         return base if not self._prefix else self._prefix + base[0].upper() + base[1:]
@@ -298,9 +306,10 @@ class RunMonitorWidget(QWidget):
     def _add_result(self, e: MetricsReported) -> None:
         names = [name for name, _ in e.metrics]
         headers = ["split", *names, "examples", "seconds"]
-        if self.results_table.columnCount() != len(headers):
-            self.results_table.setColumnCount(len(headers))
-            self.results_table.setHorizontalHeaderLabels(headers)
+        # Every time, not only when the count changes: clearing the table for a new run also drops
+        # its header items, and a run with as many metrics would otherwise show "1 2 3 4 5 6".
+        self.results_table.setColumnCount(len(headers))
+        self.results_table.setHorizontalHeaderLabels(headers)
         row = self.results_table.rowCount()
         self.results_table.insertRow(row)
         values = [e.split, *(f"{v:.2f}" for _, v in e.metrics), f"{e.examples:,}", f"{e.seconds:.1f}"]

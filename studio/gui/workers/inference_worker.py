@@ -69,7 +69,9 @@ class InferenceWorker(QObject):
 
         for request in self.requests:
             if self.cancel_event.is_set():
-                break
+                # A pane whose turn never came says so, rather than "Loading the model…" for good.
+                self.pane_done.emit(request.pane, "cancelled")
+                continue
             try:
                 runner = self.cache.get(request.model_ref)
                 assert isinstance(runner, TaskRunner)
