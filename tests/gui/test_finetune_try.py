@@ -46,6 +46,8 @@ def set_up_fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], st
     click(qtbot, page.preview_button)
     assert page.preview_table.rowCount() > 0, page.preview_status.text()
     assert page.monitor.start_button.isEnabled(), page.monitor.blocked_label.text()
+    qtbot.waitUntil(lambda: not page.coverage.running, timeout=30_000)
+    assert page.coverage_label.text() == ""  # the tiny base's characters cover the demo tasks
 
 
 def fine_tune(qtbot, w: MainWindow, kind: str, files: dict[str, Path], steps: int = 15) -> Path:
@@ -221,3 +223,26 @@ def test_cancel_in_compare_mode_ends_both_panes(qtbot, window: MainWindow, base_
     assert "cancelled" in page.status_labels[0].text()
     assert page.status_labels[1].text() == "Cancelled before the model answered."
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
+
+
+def test_a_base_that_cannot_write_the_task_is_warned_about_before_start(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A Chinese character base fine-tuned on an English translation task gave BLEU 0 after a run,
+    with only a log line about unknown tokens. The form now says so before Start, with the share."""
+    corpus = tmp_path / "zh.txt"
+    corpus.write_text("春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n" * 40, encoding="utf-8")
+    config = RunConfig().with_overrides([
+        "model.arch=gpt", "model.n_layers=1", "model.n_heads=2", "model.d_model=16", "model.context_length=32",
+        f'data.paths=["{corpus}"]', "train.steps=2", "train.batch_size=4", "train.sample_tokens=0", "run.name=zh-base",
+    ])
+    base = Trainer(config).fit().run_dir
+    page = window.finetune_page
+    window.show_page("Fine-tune")
+    page.set_base(base)
+    page.set_task("translate")
+    qtbot.waitUntil(lambda: page.coverage_label.isVisible(), timeout=30_000)
+    warning = page.coverage_label.text()
+    assert "% of the task's tokens are unknown" in warning
+    share = float(warning.split("%")[0])
+    assert share > 50  # English targets, Chinese characters only
+    assert page.monitor.start_button.isEnabled()  # a warning, not a refusal
+    assert warning in page.monitor.blocked_label.text()

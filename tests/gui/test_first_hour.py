@@ -4,6 +4,7 @@ test reproduces a bug that was reported (it failed before the fix), by clicks wh
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyqtgraph as pg
 import pytest
@@ -191,3 +192,24 @@ def test_a_classification_after_a_translation_shows_its_own_metrics(qtbot, windo
     assert sorted(monitor.plots.metric_curves) == ["accuracy", "f1"]
     _fake_run(monitor, monkeypatch, [_eval(())])  # a language-modelling run: perplexity again
     assert not monitor.plots.metric_curves and not monitor.plots.metric_plot.isVisibleTo(monitor)
+
+
+@pytest.fixture
+def built_before() -> Any:
+    """The default data built into the token cache by an earlier session of the window."""
+    from studio.core.config import DataConfig, TokenizerConfig
+    from studio.core.data.prepare import prepare_corpus
+
+    return prepare_corpus(DataConfig(), TokenizerConfig())
+
+
+def test_parameter_count_after_a_relaunch_uses_the_token_cache(qtbot, built_before: Any, window: MainWindow) -> None:
+    """After a relaunch nothing is built, and the count used a guessed vocabulary of 100: an LSTM
+    showed 118,628 parameters where its run reported 668,678. The cache built before is used."""
+    session, vocab = window.session, built_before.tokenizer.vocab_size
+    assert session.prepared is None and vocab != 100
+    page = window.model_page
+    window.show_page("Model")
+    page.set_architecture("lstm")
+    assert session.vocab_size() == (vocab, True)
+    assert f"vocabulary {vocab:,}" in page.param_label.text() and "estimated" not in page.param_label.text()

@@ -33,6 +33,7 @@ from studio.gui.session import StudioSession, build_run_config
 from studio.gui.widgets.config_form import ConfigForm, PathChoiceEdit
 from studio.gui.widgets.layout import VerticalScrollWidget, wrapping_label
 from studio.gui.widgets.run_monitor import RunMonitorWidget
+from studio.gui.workers.coverage_worker import CoverageCheck
 
 DEMOS = {kind: name for name, (kind, _) in DEMO_TASKS.items()}  # each task's own demo data
 FILES_CHOICE = ("", "None: the files below")
@@ -104,7 +105,10 @@ class FinetunePage(QWidget):
         self.train_form = ConfigForm(TrainConfig, {**TrainConfig().to_dict(), **FINETUNE_DEFAULTS}, name_prefix="finetune")
         content = QWidget()
         col = QVBoxLayout(content)
-        col.addWidget(_group("Base model", self.base_form))
+        # Filled off the GUI thread: how much of the task the base's vocabulary cannot write.
+        self.coverage_label = wrapping_label("", "coverageLabel")
+        self.coverage_label.setStyleSheet("color: #b9770e;")
+        col.addWidget(_group("Base model", self.base_form, self.coverage_label))
         col.addWidget(_group("Task", self.task_form, self.corpus_form))
         col.addWidget(_group("Method", self.method_form))
         col.addWidget(_group("Training", self.train_form))
@@ -130,6 +134,9 @@ class FinetunePage(QWidget):
         for form in self._forms():
             form.changed.connect(self._validate)
         self.session.changed.connect(self._validate)
+        self.coverage = CoverageCheck(self)
+        self.coverage_warnings: dict[str, str] = {}  # by base and task settings
+        self.coverage.done.connect(self._on_coverage)
 
     def _forms(self) -> tuple[ConfigForm, ...]:
         return (self.base_form, self.task_form, self.corpus_form, self.method_form, self.train_form)
@@ -204,16 +211,37 @@ class FinetunePage(QWidget):
         return inherit_base(build_run_config(tables, issues))
 
     def _validate(self) -> None:
+        warning = ""
         try:
-            self.build_config()
+            config = self.build_config()
             reason, issues = "", []
+            warning = self._coverage_warning(config)
         except ConfigError as e:
             reason, issues = str(e), e.issues
         except StudioError as e:
             reason, issues = str(e), []
         for form in self._forms():
             form.show_issues(issues)
-        self.monitor.set_blocking_reason(reason)
+        self.coverage_label.setText(warning)
+        self.coverage_label.setVisible(bool(warning))
+        self.monitor.set_blocking_reason(reason, warning)
+
+    @staticmethod
+    def _coverage_key(config: RunConfig) -> str:
+        ft, task = config.finetune, config.task
+        return repr((ft.base, ft.base_checkpoint, task.kind, task.dataset, task.paths, task.fields, task.format, task.qa_mode))
+
+    def _coverage_warning(self, config: RunConfig) -> str:
+        """The warning for these settings once checked; starts the check the first time."""
+        key = self._coverage_key(config)
+        if key not in self.coverage_warnings:
+            self.coverage_warnings[key] = ""  # until the check answers; asked once per settings
+            self.coverage.check(key, config)
+        return self.coverage_warnings[key]
+
+    def _on_coverage(self, key: str, warning: str) -> None:
+        self.coverage_warnings[key] = warning
+        self._validate()
 
     def start(self) -> None:
         try:
@@ -267,5 +295,6 @@ class FinetunePage(QWidget):
         self.preview_table.resizeColumnsToContents()
 
     def shutdown(self) -> None:
+        self.coverage.cancel_and_wait()
         self.monitor.shutdown()
 
