@@ -176,10 +176,10 @@ def test_search_leaderboard_and_pruning(tiny_corpus: Path) -> None:
     assert (folder / "leaderboard.csv").read_text().splitlines()[0].startswith("rank,trial,train.lr,valid_loss")
     assert len((folder / "trials.jsonl").read_text().splitlines()) == 4
     tags = json.loads((Path(board[0].run_dirs[0]) / "run.json").read_text())["tags"]
-    assert "search:t" in tags
+    assert f"search:{folder.name}" in tags and folder.name.endswith("-t")  # the search's own folder: two "t" stay apart
     index = RunIndex()
     index.refresh()
-    assert {r.search for r in index.list() if r.path in {d for t in board for d in t.run_dirs}} == {"t"}  # grouped
+    assert {r.search for r in index.list() if r.path in {d for t in board for d in t.run_dirs}} == {folder.name}  # grouped
 
 
 def test_random_search_is_seeded_and_cross_validation_averages_folds(tmp_path: Path, tiny_corpus: Path) -> None:

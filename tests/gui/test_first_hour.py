@@ -142,7 +142,7 @@ def test_runs_table_fits_without_scrolling(qtbot, window: MainWindow, tiny_corpu
     qtbot.wait(50)
     table = window.runs_page.table
     assert table.model().rowCount() == 2
-    assert table.horizontalHeader().length() <= table.viewport().width(), "the last columns need horizontal scrolling"
+    assert table.header().length() <= table.viewport().width(), "the last columns need horizontal scrolling"
     for column in ("Metric", "Duration", "Started", "Tags"):
         assert table.columnWidth(COLUMNS.index(column)) >= 40, column
 

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMessageBox
 
+from studio.core.config import RunConfig
 from studio.core.events import Event, RunStarted, StepLogged
 from studio.core.runs.index import RunIndex
 from studio.core.training.checkpoint import load_checkpoint
@@ -135,3 +136,41 @@ def test_closing_during_a_search_stops_the_trial_and_saves_it(qtbot, window: Mai
     assert load_checkpoint(run / "checkpoints" / "last").step == info["step"] >= 3
     trials = [json.loads(line) for line in (page.folder / "trials.jsonl").read_text().splitlines()]
     assert [(t["trial"], t["status"]) for t in trials] == [(1, "stopped")]
+
+
+def test_a_search_starts_from_the_current_settings_and_its_trials_are_grouped(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+    """"Start from" offered only shipped presets, so a search could not use your own corpus and
+    model; and its trials filled the library as gui-t1, gui-t2, ... beside your own runs."""
+    make_runs(tiny_corpus)  # two runs of one's own, beside the search
+    window.data_page.set_paths([str(tiny_corpus)])
+    window.show_page("Model")
+    window.model_page.set_architecture("gpt")
+    window.model_page.form.set_values({"n_layers": 1, "n_heads": 2, "d_model": 16, "context_length": 16})
+    window.train_page.forms["train"].set_values({"batch_size": 4})
+    page = window.search_page
+    window.show_page("Search")
+    assert page.base_combo.currentData() == "@current"
+    assert any(page.base_combo.itemText(i).startswith("Run: first") for i in range(page.base_combo.count()))
+    page.strategy_combo.setCurrentText("grid")
+    page.set_edit.setText("train.steps=4; train.eval_interval=2; train.sample_tokens=0")
+    page.params_table.setRowCount(0)
+    page.add_param("train.lr", "1e-3, 3e-3")
+    with qtbot.waitSignal(page.search_ended, timeout=180_000) as ended:
+        click(qtbot, page.start_button)
+    assert ended.args == ["finished"], page.status.text()
+    trial = RunConfig.load(Path(page.trials[0].run_dirs[0]) / "config.toml")
+    assert trial.data.paths == [str(tiny_corpus)] and trial.model.d_model == 16  # what the pages showed
+
+    runs = window.runs_page
+    window.show_page("Runs")
+    top = [runs.proxy.index(r, 0) for r in range(runs.proxy.rowCount())]
+    assert len(top) == 3  # first, second, and one row for the search
+    search = next(i for i in top if runs.proxy.rowCount(i))
+    assert search.data().startswith("search ") and runs.proxy.rowCount(search) == 2
+    runs.table.selectionModel().select(search, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    assert sorted(runs.selected_paths()) == sorted(d for t in page.trials for d in t.run_dirs)  # the row stands for its trials
+    assert runs.action_buttons["compare"].isEnabled()
+    runs.table.setExpanded(search, True)
+    runs.refresh()  # the page refreshes every few seconds: an opened search stays open
+    search = next(runs.proxy.index(r, 0) for r in range(runs.proxy.rowCount()) if runs.proxy.rowCount(runs.proxy.index(r, 0)))
+    assert runs.table.isExpanded(search)

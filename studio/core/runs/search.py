@@ -123,7 +123,7 @@ def run_search(spec: SearchSpec, callbacks: Sequence[Any] = (), control: RunCont
     def run_trial(trial: int, params: dict[str, Any], slot: int) -> None:
         shown = tuple((k, str(v)) for k, v in params.items())
         emit(TrialStarted(trial, len(settings), shown))
-        record = _run_trial(spec, trial, params, slot, executor, emit, pruner, control, lock)
+        record = _run_trial(spec, folder.name, trial, params, slot, executor, emit, pruner, control, lock)
         with lock:
             results.append(record)
             with (folder / "trials.jsonl").open("a", encoding="utf-8") as f:
@@ -158,7 +158,7 @@ def run_search(spec: SearchSpec, callbacks: Sequence[Any] = (), control: RunCont
     return board, folder
 
 
-def _run_trial(spec: SearchSpec, trial: int, params: dict[str, Any], slot: int, executor: Executor, emit: Callable[[Event], None],
+def _run_trial(spec: SearchSpec, search_id: str, trial: int, params: dict[str, Any], slot: int, executor: Executor, emit: Callable[[Event], None],
                pruner: MedianPruner, control: RunControl, lock: Any) -> TrialResult:
     started = time.perf_counter()
     folds = range(spec.folds) if spec.folds > 1 else [None]
@@ -168,7 +168,7 @@ def _run_trial(spec: SearchSpec, trial: int, params: dict[str, Any], slot: int, 
     curve: dict[int, float] = {}
     for fold in folds:
         extra = [override_text(k, v) for k, v in params.items()]
-        extra += [f"run.name={spec.name}-t{trial}" + (f"-f{fold}" if fold is not None else ""), f'run.tags=["search:{spec.name}", "trial:{trial}"]']
+        extra += [f"run.name={spec.name}-t{trial}" + (f"-f{fold}" if fold is not None else ""), f'run.tags=["search:{search_id}", "trial:{trial}"]']
         if fold is not None:
             extra += [f"task.cv_folds={spec.folds}", f"task.cv_fold={fold}"]
         try:

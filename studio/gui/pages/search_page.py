@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.callbacks import describe
+from studio.core.config import RunConfig
 from studio.core.errors import ConfigError, StudioError
 from studio.core.events import (
     Event,
@@ -41,11 +44,18 @@ from studio.core.events import (
     TrialPruned,
     TrialStarted,
 )
+from studio.core.i18n import N_, _, ngettext
 from studio.core.runs.trials import TrialResult, leaderboard
+from studio.gui.formatting import metric_name, number
+from studio.gui.widgets.config_form import ChoiceCombo
 from studio.gui.widgets.layout import wrapping_label
+from studio.gui.widgets.metrics_plots import locale_axes
 from studio.gui.workers.training_worker import TrainingSession
 
 DEFAULT_PARAMS = [("train.lr", "3e-4 .. 1e-2 log"), ("model.n_layers", "1, 2, 4")]
+# Translators: search strategies: trials drawn at random, or every combination (a grid).
+STRATEGIES = {"random": N_("random"), "grid": N_("grid")}
+METRICS = ("valid_loss", "accuracy", "f1", "bleu", "chrf", "exact_match", "rougeL")
 
 
 def parse_values(text: str) -> Any:
@@ -54,10 +64,10 @@ def parse_values(text: str) -> Any:
 
     text = text.strip()
     if ".." in text:
-        low, _, rest = text.partition("..")
+        low, _sep, rest = text.partition("..")
         words = rest.split()
         if not words:
-            raise ValueError(f"{text!r}: a range looks like 1e-4 .. 1e-2 (optionally log, int)")
+            raise ValueError(_("{text}: a range looks like 1e-4 .. 1e-2 (optionally log, int)").format(text=repr(text)))
         table: dict[str, Any] = {"min": float(low), "max": float(words[0])}
         table["log"] = "log" in words[1:]
         table["int"] = "int" in words[1:]
@@ -69,8 +79,11 @@ def parse_values(text: str) -> Any:
         except tomllib.TOMLDecodeError:
             values.append(part)
     if not values:
-        raise ValueError("give values separated by commas, or a range such as 1e-4 .. 1e-2 log")
+        raise ValueError(_("give values separated by commas, or a range such as 1e-4 .. 1e-2 log"))
     return values
+
+
+CURRENT = "@current"  # the base combo's item for the settings on the other pages
 
 
 class SearchPage(QWidget):
@@ -86,6 +99,9 @@ class SearchPage(QWidget):
         self.trials: list[TrialResult] = []
         self.folder: Path | None = None
         self.spec: Any = None
+        # The run the other pages describe; the main window sets it (the page has no session of its own).
+        self.current_config: Callable[[], RunConfig] | None = None
+        self.base_picked = False  # until a person picks a base, the default follows what is offered
         self._spec_file: Path | None = None
 
         left = QWidget()
@@ -103,6 +119,7 @@ class SearchPage(QWidget):
         self.stop_button.clicked.connect(self.session.stop)
         self.promote_button.clicked.connect(self.promote)
         self.scatter_combo.currentTextChanged.connect(lambda _: self._draw_scatter())
+        self.base_combo.activated.connect(lambda _: setattr(self, "base_picked", True))
         self._fill_presets()
 
     # ---- layout -------------------------------------------------------------------------------
@@ -111,35 +128,39 @@ class SearchPage(QWidget):
         self.base_combo = QComboBox(objectName="searchBaseCombo")
         self.base_combo.setEditable(True)
         self.strategy_combo = QComboBox(objectName="searchStrategyCombo")
-        self.strategy_combo.addItems(["random", "grid"])
+        for strategy, label in STRATEGIES.items():
+            self.strategy_combo.addItem(_(label), strategy)
         self.trials_spin = QSpinBox(objectName="searchTrialsSpin", minimum=1, maximum=1000, value=6)
-        self.metric_combo = QComboBox(objectName="searchMetricCombo")
+        self.metric_combo = ChoiceCombo(editable=True)  # a metric's name, or any other the task reports
+        self.metric_combo.setObjectName("searchMetricCombo")
         self.metric_combo.setEditable(True)
-        self.metric_combo.addItems(["valid_loss", "accuracy", "f1", "bleu", "chrf", "exact_match", "rougeL"])
-        self.prune_check = QCheckBox("Prune trials worse than the median", objectName="searchPruneCheck")
+        self.metric_combo.set_items([(m, metric_name(m)) for m in METRICS])
+        self.metric_combo.set_value(METRICS[0])
+        self.prune_check = QCheckBox(_("Prune trials worse than the median"), objectName="searchPruneCheck")
         self.prune_check.setChecked(True)
         self.folds_spin = QSpinBox(objectName="searchFoldsSpin", minimum=0, maximum=20)
-        self.folds_spin.setToolTip("k-fold cross-validation for classification tasks; 0 turns it off")
+        self.folds_spin.setToolTip(_("k-fold cross-validation for classification tasks; 0 turns it off"))
         self.set_edit = QLineEdit("train.steps=200; train.eval_interval=50; train.sample_tokens=0", objectName="searchSetEdit")
-        box = QGroupBox("Search")
+        box = QGroupBox(_("Search"))
         form = QFormLayout(box)
-        for label, widget in (("Start from", self.base_combo), ("Strategy", self.strategy_combo), ("Trials (random)", self.trials_spin),
-                              ("Metric", self.metric_combo), ("", self.prune_check), ("Cross-validation folds", self.folds_spin),
-                              ("Every trial", self.set_edit)):
+        # Translators: "Every trial" holds settings every trial gets (train.steps=200; ...).
+        for label, widget in ((_("Start from"), self.base_combo), (_("Strategy"), self.strategy_combo),
+                              (_("Trials (random)"), self.trials_spin), (_("Metric"), self.metric_combo), ("", self.prune_check),
+                              (_("Cross-validation folds"), self.folds_spin), (_("Every trial"), self.set_edit)):
             form.addRow(label, widget)
         return box
 
     def _build_params(self) -> QGroupBox:
         self.params_table = QTableWidget(0, 2, objectName="searchParamsTable")
-        self.params_table.setHorizontalHeaderLabels(["setting", "values"])
+        self.params_table.setHorizontalHeaderLabels([_("setting"), _("values")])
         self.params_table.horizontalHeader().setStretchLastSection(True)
         for key, values in DEFAULT_PARAMS:
             self.add_param(key, values)
-        add = QPushButton("Add", objectName="addParamButton")
-        remove = QPushButton("Remove", objectName="removeParamButton")
+        add = QPushButton(_("Add"), objectName="addParamButton")
+        remove = QPushButton(_("Remove"), objectName="removeParamButton")
         add.clicked.connect(lambda: self.add_param("", ""))
         remove.clicked.connect(lambda: self.params_table.removeRow(self.params_table.currentRow()))
-        box = QGroupBox("Parameters: a list (1, 2, 4) or a range (1e-4 .. 1e-2 log)")
+        box = QGroupBox(_("Parameters: a list (1, 2, 4) or a range (1e-4 .. 1e-2 log)"))
         col = QVBoxLayout(box)
         col.addWidget(self.params_table)
         row = QHBoxLayout()
@@ -149,11 +170,12 @@ class SearchPage(QWidget):
         return box
 
     def _build_controls(self) -> QWidget:
-        self.start_button = QPushButton("Start search", objectName="startSearchButton")
-        self.stop_button = QPushButton("Stop", objectName="stopSearchButton")
+        self.start_button = QPushButton(_("Start search"), objectName="startSearchButton")
+        self.stop_button = QPushButton(_("Stop"), objectName="stopSearchButton")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar(objectName="searchProgress")
-        self.progress.setFormat("trial %v / %m")
+        # Translators: the progress bar's text; Qt puts the current trial for %v and the number of trials for %m.
+        self.progress.setFormat(_("trial %v / %m"))
         self.status = wrapping_label("", "searchStatusLabel")
         box = QWidget()
         col = QVBoxLayout(box)
@@ -170,18 +192,18 @@ class SearchPage(QWidget):
         self.board = QTableWidget(objectName="leaderboardTable")
         self.board.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.promote_steps = QSpinBox(objectName="promoteStepsSpin", minimum=1, maximum=10_000_000, value=2000)
-        self.promote_button = QPushButton("Promote the best to a full run", objectName="promoteButton")
+        self.promote_button = QPushButton(_("Promote the best to a full run"), objectName="promoteButton")
         self.promote_button.setEnabled(False)
         self.log_view = QPlainTextEdit(objectName="searchLogView")
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(2000)
         promote_row = QHBoxLayout()
-        promote_row.addWidget(QLabel("steps"))
+        promote_row.addWidget(QLabel(_("steps")))
         promote_row.addWidget(self.promote_steps)
         promote_row.addWidget(self.promote_button)
         right = QWidget()
         col = QVBoxLayout(right)
-        col.addWidget(QLabel("<b>Leaderboard</b>"))
+        col.addWidget(QLabel("<b>{}</b>".format(_("Leaderboard"))))
         col.addWidget(self.board, 2)
         col.addLayout(promote_row)
         col.addLayout(self._build_plots(), 2)
@@ -190,17 +212,18 @@ class SearchPage(QWidget):
 
     def _build_plots(self) -> QHBoxLayout:
         self.scatter_combo = QComboBox(objectName="scatterParamCombo")
-        self.scatter = pg.PlotWidget(title="Parameter against metric")
+        self.scatter = pg.PlotWidget(title=_("Parameter against metric"), axisItems=locale_axes())
         self.scatter.setObjectName("searchScatterPlot")
         self.scatter.setBackground("w")
-        self.trial_plot = pg.PlotWidget(title="Current trial: training loss")
+        self.trial_plot = pg.PlotWidget(title=_("Current trial: training loss"), axisItems=locale_axes())
         self.trial_plot.setObjectName("trialLossPlot")
         self.trial_plot.setBackground("w")
         self.trial_curve = self.trial_plot.plot(pen=pg.mkPen("#1f5fa8", width=1.5))
         self.trial_x: list[float] = []
         self.trial_y: list[float] = []
         scatter_row = QHBoxLayout()
-        scatter_row.addWidget(QLabel("x:"))
+        # Translators: the parameter on the scatter plot's x axis.
+        scatter_row.addWidget(QLabel(_("x:")))
         scatter_row.addWidget(self.scatter_combo, 1)
         scatter = QVBoxLayout()
         scatter.addLayout(scatter_row)
@@ -211,10 +234,55 @@ class SearchPage(QWidget):
         return plots
 
     def _fill_presets(self) -> None:
+        """What a search can start from: the settings on the Data, Model and Train pages (your
+        own corpus and model), any trained run's configuration, or a shipped preset. A path to a
+        config file can also be typed."""
         from studio.core.resources import preset_names
+        from studio.core.runs.index import list_runs
 
-        self.base_combo.addItems([p for p in preset_names() if not p.startswith("finetune-")])
-        self.base_combo.setCurrentText("demo-gpt")
+        typed = self.base_combo.currentText()
+        chosen = self.base_combo.currentData()
+        self.base_combo.blockSignals(True)
+        self.base_combo.clear()
+        if self.current_config is not None:
+            self.base_combo.addItem(_("The current settings (Data, Model and Train pages)"), CURRENT)
+        for run in list_runs():
+            config = Path(run.path) / "config.toml"
+            if run.task == "lm" and not run.search and config.is_file():
+                self.base_combo.addItem(_("Run: {name}").format(name=run.label), str(config))
+        for preset in preset_names():
+            if not preset.startswith("finetune-"):
+                self.base_combo.addItem(_("Preset: {name}").format(name=preset), preset)
+        index = self.base_combo.findData(chosen) if chosen is not None and self.base_picked else -1
+        if index >= 0:
+            self.base_combo.setCurrentIndex(index)
+        elif typed and self.base_combo.findText(typed) < 0:
+            self.base_combo.setCurrentText(typed)  # a config path someone typed stays
+        else:
+            self.base_combo.setCurrentIndex(max(0, self.base_combo.findData(CURRENT if self.current_config else "demo-gpt")))
+        self.base_combo.blockSignals(False)
+
+    def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)  # type: ignore[arg-type]
+        if not self.session.running:
+            self._fill_presets()  # runs trained since appear
+
+    def base_value(self) -> str:
+        """The search's base: a preset name or a config file; the current settings are saved to
+        a file of their own first, so the search reads exactly what the pages show."""
+        index = self.base_combo.currentIndex()
+        text = self.base_combo.currentText().strip()
+        data = self.base_combo.itemData(index) if index >= 0 and self.base_combo.itemText(index) == text else None
+        if data != CURRENT:
+            return str(data) if data is not None else text
+        assert self.current_config is not None
+        config = self.current_config()  # ConfigError names the page and the setting that is wrong
+        from studio.core.paths import data_dir
+
+        path = data_dir() / "searches" / "bases" / f"{time.strftime('%Y%m%d-%H%M%S')}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config.save(path)
+        return str(path)
 
     def add_param(self, key: str, values: str) -> None:
         row = self.params_table.rowCount()
@@ -236,8 +304,8 @@ class SearchPage(QWidget):
                     raise ConfigError(f"params.{key}: {e}") from None
         return {
             "search": {
-                "name": "gui", "base": self.base_combo.currentText().strip(), "strategy": self.strategy_combo.currentText(),
-                "trials": self.trials_spin.value(), "metric": self.metric_combo.currentText().strip(),
+                "name": "gui", "base": self.base_value(), "strategy": self.strategy_combo.currentData(),
+                "trials": self.trials_spin.value(), "metric": self.metric_combo.value(),
                 "prune": self.prune_check.isChecked(), "prune_after": 1, "folds": self.folds_spin.value(),
                 "set": [s.strip() for s in self.set_edit.text().split(";") if s.strip()],
             },
@@ -255,6 +323,11 @@ class SearchPage(QWidget):
             spec.base_config()
         except StudioError as e:
             self._say(str(e), error=True)
+            return
+        except OSError as e:  # the data folder cannot take the current settings' file
+            from studio.core.fileio import describe_os_error
+
+            self._say(describe_os_error(e), error=True)
             return
         self.spec = spec
         fd, name = tempfile.mkstemp(prefix="search-", suffix=".toml")
@@ -274,7 +347,7 @@ class SearchPage(QWidget):
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.promote_button.setEnabled(False)
-        self._say("Starting the search process…")
+        self._say(_("Starting the search process…"))
         self.session.start(None, search_spec=self._spec_file)
 
     # ---- events ----------------------------------------------------------------------------------
@@ -289,15 +362,20 @@ class SearchPage(QWidget):
             shown = ", ".join(f"{k}={v}" for k, v in event.params)
             self.trial_x, self.trial_y = [], []
             self.trial_curve.setData([], [])
-            self._say(f"Trial {event.trial} of {event.trials}: {shown}")
-            self.log_view.appendPlainText(f"trial {event.trial}/{event.trials}: {shown}")
+            # Translators: {params} is the trial's settings (train.lr=0.001, model.n_layers=2).
+            self._say(_("Trial {trial} of {trials}: {params}").format(trial=event.trial, trials=event.trials, params=shown))
+            self.log_view.appendPlainText(_("trial {trial}/{trials}: {params}").format(trial=event.trial, trials=event.trials, params=shown))
         elif isinstance(event, TrialFinished):
             params = {k: _typed(v) for k, v in event.params}
             self.trials.append(TrialResult(event.trial, params, event.status, event.value, event.steps, event.seconds,
                                            [event.run_dir], event.error))
             self.progress.setValue(len(self.trials))
-            value = "—" if event.value is None else f"{event.value:.4f}"
-            self.log_view.appendPlainText(f"  {event.status}: {value} after {event.steps} steps ({event.seconds:.0f} s) {event.error}".rstrip())
+            value = "—" if event.value is None else number(event.value, 4)
+            # Translators: a trial's end in the search log: how it ended, its metric, its steps and time, any error.
+            line = ngettext("{status}: {value} after {steps} step ({seconds} s) {error}", "{status}: {value} after {steps} steps ({seconds} s) {error}",
+                            event.steps).format(status=_(event.status), value=value, steps=number(event.steps), seconds=number(event.seconds, 0),
+                                                error=event.error)
+            self.log_view.appendPlainText(f"  {line}".rstrip())
             self._fill_board()
             self._draw_scatter()
         elif isinstance(event, SearchFinished):
@@ -311,14 +389,16 @@ class SearchPage(QWidget):
 
     def _fill_board(self) -> None:
         params = list(self.spec.params) if self.spec else []
-        headers = ["rank", "trial", *params, self.spec.metric if self.spec else "value", "status", "steps", "seconds"]
+        # Translators: the leaderboard's headings (the trial's parameters and its metric come between).
+        metric = metric_name(self.spec.metric) if self.spec else _("value")
+        headers = [_("rank"), _("trial"), *params, metric, _("status"), _("steps"), _("seconds")]
         self.board.setColumnCount(len(headers))
         self.board.setHorizontalHeaderLabels(headers)
         ranked = self.ranked()
         self.board.setRowCount(len(ranked))
         for r, t in enumerate(ranked):
             values = [r + 1, t.trial, *(t.params.get(p, "") for p in params),
-                      "—" if t.value is None else f"{t.value:.4f}", t.status, t.steps, f"{t.seconds:.0f}"]
+                      "—" if t.value is None else number(t.value, 4), _(t.status), number(t.steps), number(t.seconds, 0)]
             for c, v in enumerate(values):
                 self.board.setItem(r, c, QTableWidgetItem(str(v)))
         self.board.resizeColumnsToContents()
@@ -341,7 +421,7 @@ class SearchPage(QWidget):
         self.scatter.setLogMode(x=log_x, y=False)
         self.scatter.plot(list(xs), list(ys), pen=None, symbol="o", symbolSize=9, symbolBrush="#d35400")
         self.scatter.setLabel("bottom", key)
-        self.scatter.setLabel("left", self.spec.metric if self.spec else "")
+        self.scatter.setLabel("left", metric_name(self.spec.metric) if self.spec else "")
 
     def _on_finished(self, result: Any) -> None:
         self.start_button.setEnabled(True)
@@ -349,11 +429,19 @@ class SearchPage(QWidget):
         if self._spec_file is not None:
             self._spec_file.unlink(missing_ok=True)
         if result.status == "failed":
-            self._say(f"The search failed: {result.error}", error=True)
+            self._say(_("The search failed: {error}").format(error=result.error), error=True)
         else:
             best = self.ranked()[0] if self.trials and self.ranked()[0].value is not None else None
-            detail = f"; best: trial {best.trial} with {self.spec.metric} {best.value:.4f}" if best and self.spec and best.value is not None else ""
-            self._say(f"Search {result.status}: {len(self.trials)} trial(s){detail}. Saved in {result.run_dir}.")
+            n = len(self.trials)
+            values = {"status": _(result.status), "n": number(n), "folder": result.run_dir}
+            if best and self.spec and best.value is not None:
+                # Translators: the end of a search: how it ended, its trials, the best trial's metric, where it is saved.
+                text = ngettext("Search {status}: {n} trial; best: trial {best} with {metric} {value}. Saved in {folder}.",
+                                "Search {status}: {n} trials; best: trial {best} with {metric} {value}. Saved in {folder}.", n).format(
+                    best=best.trial, metric=metric_name(self.spec.metric), value=number(best.value, 4), **values)
+            else:
+                text = ngettext("Search {status}: {n} trial. Saved in {folder}.", "Search {status}: {n} trials. Saved in {folder}.", n).format(**values)
+            self._say(text)
         self.search_ended.emit(result.status)
 
     def promote(self) -> None:
