@@ -1,6 +1,8 @@
 """Render each page of the real window to PNG, on a virtual X screen.
 
-    xvfb-run -a -s "-screen 0 1280x800x24" env QT_QPA_PLATFORM=xcb .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    xvfb-run -a -s "-screen 0 1280x800x24" env QT_QPA_PLATFORM=xcb .venv/bin/python scripts/screenshots.py [--lang zh_CN]
+
+Writes docs/screenshots/<lang>/*.png (``--out`` to change the folder), one language per call.
 
 States: the empty window; a loaded and built corpus (Data and Model pages); a run in progress with
 curves (Train page). User folders go to a temporary directory. The corpus is Tiny Shakespeare from
@@ -22,20 +24,27 @@ SHAKESPEARE = REPO.parent / "shared" / "data" / "lm" / "tinyshakespeare" / "inpu
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--lang", default="en", help="the window's language (en, zh_CN)")
     parser.add_argument("--run-seconds", type=float, default=40.0)
     args = parser.parse_args()
+    args.out = args.out or REPO / "docs" / "screenshots" / args.lang
     args.out.mkdir(parents=True, exist_ok=True)
+    os.environ["STUDIO_LANG"] = args.lang
     scratch = Path(tempfile.mkdtemp(prefix="studio-shots-"))
     os.environ["STUDIO_DATA_DIR"] = str(scratch / "data")
     os.environ["STUDIO_CACHE_DIR"] = str(scratch / "cache")
+    os.environ["STUDIO_CONFIG_DIR"] = str(scratch / "config")
 
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
+    from studio.core import i18n
+    from studio.gui.app import install_qt_translations
     from studio.gui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
+    install_qt_translations(app, i18n.set_language(args.lang))
     window = MainWindow()
     window.resize(1280, 800)
     window.move(0, 0)
@@ -135,6 +144,29 @@ def main() -> int:
     runs.table.selectAll()
     runs.compare_selected()
     shoot("8-runs-compare")
+    runs.tabs.setCurrentIndex(0)
+    shoot("9-runs-library")
+
+    # 7. The Search page, ready to start from the current settings.
+    window.show_page("Search")
+    shoot("10-search")
+
+    # 8. The welcome screen and the preferences, as Help and File open them.
+    from PySide6.QtWidgets import QDialog
+
+    for name, opener in (("11-welcome", "show_welcome"), ("12-preferences", "show_preferences")):
+        if not hasattr(window, opener):
+            continue
+        getattr(window, opener)()
+        pump(0.5)
+        dialogs = [w for w in app.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]
+        for dialog in dialogs:
+            dialog.repaint()
+            image = dialog.grab()
+            path = args.out / f"{name}.png"
+            image.save(str(path))
+            print(f"wrote {path} ({image.width()}x{image.height()})")
+            dialog.close()
     window.close()
     return 0
 

@@ -38,6 +38,7 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     root = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("STUDIO_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(root / "cache"))
+    monkeypatch.setenv("STUDIO_CONFIG_DIR", str(root / "config"))  # preferences
     monkeypatch.delenv("STUDIO_DATASET_MIRROR", raising=False)
     # Messages are asserted in English whatever the machine's own language; a test that wants
     # another language sets it itself (and this puts English back afterwards).

@@ -5,7 +5,7 @@
     studio resume RUN [--set ...]
     studio generate RUN --prompt TEXT [--max-tokens N --temperature T --top-k K --top-p P --beam N]
     studio eval RUN [--split valid|test|all]
-    studio search SPEC.toml [--promote STEPS]
+    studio search SPEC.toml [--promote STEPS] [--resume [FOLDER]] [--report [FOLDER]]
     studio export RUN --out DIR|FILE [--zip] [--merge-lora] [--force]
     studio presets | runs | datasets [download NAME] | inspect FILE...
     studio worker ...            (the window's training process; not for people)
@@ -31,8 +31,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 def build_parser() -> argparse.ArgumentParser:
     # Built when the command runs, after the language is chosen, so every help text is translated.
+    from studio.cli.argparse_text import translate_argparse
     from studio.core.i18n import _
 
+    translate_argparse()
     parser = argparse.ArgumentParser(prog="studio", description=_("Train, resume, evaluate and sample language models."))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -75,9 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out")
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("search", help=_("hyperparameter search (grid or random, pruning, k-fold) from a spec file"))
-    p.add_argument("spec", help=_("a search spec .toml (see docs/search.md)"))
+    p = sub.add_parser("search", help=_("hyperparameter search (grid, random, TPE, CMA-ES, GP; pruning, k-fold) from a spec file"))
+    p.add_argument("spec", nargs="?", help=_("a search spec .toml (see docs/search.md), or a search folder"))
     p.add_argument("--promote", type=int, default=0, metavar="STEPS", help=_("then train the best configuration for this many steps"))
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="FOLDER",
+                   help=_("continue a stopped or interrupted search (default: the newest search of this spec)"))
+    p.add_argument("--report", nargs="?", const="", default=None, metavar="FOLDER",
+                   help=_("summarize a search: best trial, parameter importance, trials (default: the newest search of this spec)"))
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("export", help=_("copy a run's model (weights, config, tokenizer, model card) to a folder or zip"))
@@ -100,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     p.add_argument("--resume", type=Path)
     p.add_argument("--search", type=Path)
+    p.add_argument("--search-folder", type=Path)  # resume the search in this folder (with or without --search)
 
     sub.add_parser("presets", help=_("list the shipped example configs"))
     sub.add_parser("runs", help=_("list runs in the user data folder"))
@@ -287,12 +294,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """The window's training process (and a parallel search's trials): see worker_protocol."""
     from studio.core.config import RunConfig
     from studio.core.errors import ConfigError
-    from studio.core.runs.search import run_search
+    from studio.core.runs.search import resume_spec, run_search
     from studio.core.runs.trials import SearchSpec
     from studio.core.runs.worker_protocol import ended, serve
     from studio.core.training.trainer import Trainer
 
     def work(callbacks: list[Any], control: Any) -> Any:
+        if args.search_folder is not None:
+            spec = resume_spec(args.search_folder, SearchSpec.load(args.search) if args.search is not None else None)
+            board, folder = run_search(spec, callbacks, control, out=args.search_folder, resume=True)
+            return ended("stopped" if control.stop_requested else "finished", len(board), math.inf, folder)
         if args.search is not None:
             board, folder = run_search(SearchSpec.load(args.search), callbacks, control)
             return ended("stopped" if control.stop_requested else "finished", len(board), math.inf, folder)
@@ -356,20 +367,59 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from studio.core.callbacks import describe
     from studio.core.control import RunControl
-    from studio.core.events import Event, TrialFinished, TrialPruned, TrialStarted
+    from studio.core.errors import ConfigError
+    from studio.core.events import Event, LogMessage, TrialFinished, TrialPruned, TrialStarted
     from studio.core.i18n import _
-    from studio.core.runs.search import run_search
+    from studio.core.paths import data_dir
+    from studio.core.runs.search import find_search, resume_spec, run_search
     from studio.core.runs.trials import SearchSpec, promote
     from studio.core.training.trainer import Trainer
 
-    spec = SearchSpec.load(args.spec)
+    named_folder = Path(args.spec) if args.spec and Path(args.spec).is_dir() else None
+    given = SearchSpec.load(args.spec) if args.spec and named_folder is None else None
+
+    def folder_of(option: str) -> Path:
+        """The folder --resume or --report names, else the folder given as SPEC, else the spec's newest search."""
+        if option:
+            return Path(option)
+        if named_folder is not None:
+            return named_folder
+        if given is None:
+            raise ConfigError(_("name a search spec (.toml) or a search folder"))
+        found = find_search(given.name)
+        if found is None:
+            # Translators: {name} is the search's name from its spec; {root} the folder searches are kept in.
+            raise ConfigError(_("there is no search called {name} in {root} yet").format(name=given.name, root=data_dir() / "searches"))
+        return found
+
+    if args.report is not None:
+        from studio.core.runs.search_report import format_report, load_report
+
+        print(format_report(load_report(folder_of(args.report))))
+        return EXIT_OK
+    resume = folder_of(args.resume) if args.resume is not None else None
+    if resume is not None:
+        spec = resume_spec(resume, given)
+    elif given is not None:
+        spec = given
+    elif named_folder is not None:
+        raise ConfigError(_("{folder} is a search folder: add --resume to continue it, or --report to summarize it").format(
+            folder=named_folder))
+    else:
+        raise ConfigError(_("name a search spec (.toml) or a search folder"))
     control = RunControl()
     restore = _stop_signals(control, _("stopping the search after this step"))
     # Translators: how a search trial ended.
     outcomes = {"finished": _("finished"), "pruned": _("pruned"), "stopped": _("stopped"), "failed": _("failed")}
 
     class Board:
+        in_trial = False
+
         def on_event(self, event: Event) -> None:
+            if isinstance(event, LogMessage) and not self.in_trial:  # the search's own notes (a trial's are its run's)
+                print(event.text, flush=True)
+            if isinstance(event, TrialStarted | TrialFinished):
+                self.in_trial = isinstance(event, TrialStarted)
             if isinstance(event, TrialStarted):
                 shown = ", ".join(f"{k}={v}" for k, v in event.params)
                 # Translators: {params} lists the trial's settings (train.lr=0.003, ...).
@@ -387,7 +437,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"  {describe(event)}", flush=True)
 
     try:
-        board, folder = run_search(spec, [Board()], control)
+        board, folder = run_search(spec, [Board()], control, out=resume, resume=resume is not None)
     finally:
         restore()
     if spec.minimize:
@@ -404,6 +454,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(_("{rank:>3}. trial {trial}: {value:>10}  {outcome:9} {params}").format(
             rank=rank, trial=r.trial, value=value, outcome=outcomes.get(r.status, r.status), params=shown
         ))
+    if control.stop_requested:
+        # Translators: the command is written as is.
+        print("\n" + _("stopped; continue with: studio search --resume {folder}").format(folder=folder))
+        return EXIT_STOPPED
     if args.promote and board and board[0].value is not None:
         config = promote(spec, board[0], [f"train.steps={args.promote}"])
         print("\n" + _("promoting trial {trial} to a full run of {steps} steps").format(trial=board[0].trial, steps=args.promote))
@@ -448,6 +502,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in index.list(order_by="started", descending=False):
         # Translators: put after a run's step in "studio runs": its best validation loss.
         best = _("  best {loss:.4f}").format(loss=r.best_valid_loss) if isinstance(r.best_valid_loss, float) else ""
+        if best and r.best_valid_bpc is not None:
+            # Translators: put after the best validation loss in "studio runs": the same loss in bits per character.
+            best += _(" ({bpc:.3f} bits/char)").format(bpc=r.best_valid_bpc)
         # A run that did not finish resumes from its last checkpoint, which may be behind its last logged step.
         resume_at = RunDir(Path(r.path)).read_info().get("last_checkpoint_step")
         resumes = ""
@@ -545,4 +602,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    # As the ``studio`` command does: the training process the window starts this way writes its
+    # log in the window's language, which reaches it through STUDIO_LANG.
+    from studio.core import i18n
+
+    i18n.set_language(i18n.choose_language())
     sys.exit(main())

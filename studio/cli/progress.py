@@ -8,6 +8,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from studio.core.callbacks import describe, describe_stage
+from studio.core.durations import format_duration
 from studio.core.events import (
     DataProgress,
     DataReady,
@@ -30,6 +31,8 @@ class TerminalProgress:
         self.data_bar: tqdm | None = None
         self._data_stage = ""
         self._last_printed_step = 0
+        self._budget: float | None = None  # seconds of train.time_budget, if the run has one
+        self._last_printed_time = 0.0
 
     def _write(self, text: str) -> None:
         if self.bar is not None:
@@ -52,17 +55,27 @@ class TerminalProgress:
                 dynamic_ncols=True, disable=not self.interactive, mininterval=0.25,
             )
             self._last_printed_step = event.start_step
+            self._budget = event.time_budget_s
+            self._last_printed_time = 0.0
             return
         if isinstance(event, StepLogged):
+            left = max(0.0, self._budget - event.elapsed_s) if self._budget else None
             if self.bar is not None and not self.bar.disable:
                 self.bar.update(event.step - self.bar.n)
-                self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.1e}", tok_s=f"{event.tokens_per_s:,.0f}", refresh=False)
-            elif event.step - self._last_printed_step >= max(1, event.total_steps // 20) or event.step == event.total_steps:
+                extra = {} if left is None else {_("left"): format_duration(left)}
+                self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.1e}", tok_s=f"{event.tokens_per_s:,.0f}", **extra,
+                                     refresh=False)
+            elif self._plain_line_due(event, left):
                 # Not a terminal (a log file, CI): a plain line every 5% instead of a bar.
                 self._last_printed_step = event.step
-                self._write(_("step {step}/{total}  loss {loss:.4f}  lr {lr:.2e}  {speed:,.0f} tokens/s").format(
+                self._last_printed_time = event.elapsed_s
+                line = _("step {step}/{total}  loss {loss:.4f}  lr {lr:.2e}  {speed:,.0f} tokens/s").format(
                     step=event.step, total=event.total_steps, loss=event.loss, lr=event.lr, speed=event.tokens_per_s
-                ))
+                )
+                if left is not None:
+                    # Translators: put after the progress line; {left} and {budget} are durations (1m30s, 3m).
+                    line += _("  {left} of {budget} left").format(left=format_duration(left), budget=format_duration(self._budget or 0.0))
+                self._write(line)
             return
         if isinstance(event, RunFinished | RunFailed) and self.bar is not None:
             self.bar.close()
@@ -73,6 +86,15 @@ class TerminalProgress:
         if isinstance(event, EvalLogged) and event.sample and self.show_samples:
             shown = event.sample.strip().splitlines()[:4]
             self._write("\n".join("    | " + s[:120] for s in shown))
+
+    def _plain_line_due(self, event: StepLogged, left: float | None) -> bool:
+        """Every 5% of the steps, or of the time budget (which may end the run long before the steps)."""
+        if event.step - self._last_printed_step >= max(1, event.total_steps // 20) or event.step == event.total_steps:
+            return True
+        if self._budget and left is not None:
+            used_up = left == 0.0 and self._last_printed_time < self._budget  # once, as the budget ends
+            return event.elapsed_s - self._last_printed_time >= self._budget / 20 or used_up
+        return False
 
     def _data(self, event: DataProgress) -> None:
         if not self.interactive:

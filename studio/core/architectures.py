@@ -131,7 +131,8 @@ class GPTConfig(TransformerConfig):
 
     n_layers: int = setting(4, label=N_("Layers"), help=N_("Stacked Transformer layers."), min=1, max=256)
     positions: Literal["learned", "rotary"] = setting(
-        "learned", label=N_("Positions"), help=N_("learned: a vector per position. rotary: rotate queries and keys by position (RoPE).")
+        "learned", label=N_("Positions"), help=N_("learned: a vector per position. rotary: rotate queries and keys by position (RoPE)."),
+        choice_labels={"learned": N_("learned"), "rotary": N_("rotary (RoPE)")},
     )
     tie_embeddings: bool = setting(True, label=N_("Tie embeddings"), help=N_("Share the token embedding with the output layer."))
 

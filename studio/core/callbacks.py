@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
+from studio.core.durations import format_duration
 from studio.core.errors import StudioError
 from studio.core.events import (
     CheckpointSaved,
@@ -176,11 +177,15 @@ def describe(event: Event) -> str | None:
                 how = _("starting")
             # Translators: {how} is "starting" or "resuming at step N"; {name} the run's name, {arch} its
             # architecture (gpt, lstm), {device} where it trains (cpu, cuda:0), {memory} the memory estimate.
-            return _(
+            line = _(
                 "{how}: {name} ({arch}, {parameters:,} parameters) on {device}, "
                 "{threads} CPU thread(s), {steps} steps. {memory}"
             ).format(how=how, name=event.name, arch=event.arch, parameters=event.parameters, device=event.device,
                      threads=event.threads, steps=event.total_steps, memory=event.memory_estimate)
+            if event.time_budget_s:
+                # Translators: put after the start line; {budget} is a duration (3m, 1h30m).
+                line += _(" Time budget {budget}: training stops when it is used.").format(budget=format_duration(event.time_budget_s))
+            return line
         case DataReady():
             src = _("token cache") if event.cache_hit else _("encoded")
             # Translators: {source} is "token cache" or "encoded", {tokenizer} describes the tokenizer, {encodings}
@@ -199,9 +204,10 @@ def describe(event: Event) -> str | None:
                 return _("step {step}: valid loss {loss:.4f}{metrics}{best}").format(
                     step=event.step, loss=event.loss, metrics=metrics, best=best
                 )
-            # Translators: {best} is " (best)" or nothing.
+            # Translators: {best} is " (best)" or nothing, after the same loss in bits (", 1.842 bits/char, 1.790 bits/byte").
             return _("step {step}: valid loss {loss:.4f}, perplexity {perplexity:.2f}{best}").format(
-                step=event.step, loss=event.loss, perplexity=event.perplexity, best=best
+                step=event.step, loss=event.loss, perplexity=event.perplexity,
+                best=describe_bits(event.bits_per_char, event.bits_per_byte) + best,
             )
         case MetricsReported():
             shown = ", ".join(_("{name} {value:.2f}").format(name=name, value=value) for name, value in event.metrics)
@@ -229,7 +235,10 @@ def describe(event: Event) -> str | None:
         case RunFinished():
             words = {"finished": _("finished"), "stopped": _("stopped"), "early_stopped": _("stopped early")}[event.status]
             # Translators: put after "finished at step N after M s"; {loss} is the best validation loss.
-            best = _(", best valid loss {loss:.4f}").format(loss=event.best_loss) if math.isfinite(event.best_loss) else ""
+            best = ""
+            if math.isfinite(event.best_loss):
+                best = _(", best valid loss {loss:.4f}").format(loss=event.best_loss)
+                best += describe_bits(event.best_bits_per_char, event.best_bits_per_byte)
             why = _(" ({reason})").format(reason=event.reason) if event.reason else ""
             # Translators: {outcome} is "finished", "stopped" or "stopped early"; {best} ", best valid loss 1.2345" or
             # nothing; {reason} " (why it stopped)" or nothing.
@@ -250,6 +259,18 @@ def describe(event: Event) -> str | None:
             # Translators: {error} says what went wrong; {saved} is " Last good state saved to <folder>." or nothing.
             return _("FAILED at step {step}: {error}{saved}").format(step=event.step, error=error, saved=saved)
     return None
+
+
+def describe_bits(per_char: float | None, per_byte: float | None) -> str:
+    """", 1.842 bits/char, 1.790 bits/byte" after a loss, or nothing when they are unknown."""
+    out = ""
+    if per_char is not None:
+        # Translators: put after a loss: bits per character (the loss in bits, over the characters of the text).
+        out += _(", {value:.3f} bits/char").format(value=per_char)
+    if per_byte is not None:
+        # Translators: put after a loss: bits per byte (over the UTF-8 bytes of the text).
+        out += _(", {value:.3f} bits/byte").format(value=per_byte)
+    return out
 
 
 def describe_stage(stage: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 import tomli_w
 
 from studio.core.architectures import ARCH_NAMES, config_class
+from studio.core.durations import parse_duration
 from studio.core.errors import ConfigError, ConfigIssue
 from studio.core.fileio import atomic_write_text
 from studio.core.i18n import N_, _
@@ -53,6 +54,7 @@ class RunSection(Section):
         "auto",
         label=N_("Precision"),
         help=N_("auto uses bf16 only where the device computes it natively; on most CPUs bf16 is ~100x slower."),
+        choice_labels={"auto": N_("auto (bf16 where it is native)")},
     )
     threads: int = setting(
         0,
@@ -96,7 +98,8 @@ class DataConfig(Section):
         [], label=N_("Corpus files"), help=N_("Text, CSV/TSV or JSONL files, or folders of them."), path="file_or_folder", file_patterns=_CORPUS_FILES
     )
     format: Literal["auto", "text", "csv", "tsv", "jsonl"] = setting(
-        "auto", label=N_("Format"), help=N_("auto reads the file extension: .csv, .tsv, .jsonl/.json, anything else is plain text.")
+        "auto", label=N_("Format"), help=N_("auto reads the file extension: .csv, .tsv, .jsonl/.json, anything else is plain text."),
+        choice_labels={"auto": N_("auto (from the file extension)"), "text": N_("plain text")},
     )
     column: str = setting(
         "text", label=N_("CSV column"), help=N_("The column that holds the text, by header name."),
@@ -111,6 +114,7 @@ class DataConfig(Section):
         label=N_("Encoding"),
         help=N_("auto: a byte-order mark, UTF-16, strict UTF-8 (damaged UTF-8 is an error naming the line), else charset-normalizer's choice among the legacy code pages (GB18030, Big5, Shift_JIS, Windows-1252, ...). Or name a Python text codec."),
         suggestions=("auto", "utf-8", "utf-16", "cp1252", "gb18030", "big5", "shift_jis", "euc-jp", "euc-kr", "cp1251", "koi8-r"),
+        choice_labels={"auto": N_("auto (detect it)")},
     )
     valid_paths: list[str] = setting(
         [], label=N_("Validation files"), help=N_("Given files for the validation split. Empty: take a fraction."),
@@ -125,6 +129,8 @@ class DataConfig(Section):
         "auto",
         label=N_("Split by"),
         help=N_("tail: the last share of each text (no leakage between neighbouring lines); shuffle: whole rows or files, seeded. auto: shuffle when there are 20+ rows or files."),
+        choice_labels={"auto": N_("auto (shuffle from 20 rows or files)"), "tail": N_("tail (the end of each text)"),
+                       "shuffle": N_("shuffle (whole rows or files)")},
     )
     split_seed: int = setting(1234, label=N_("Split seed"), help=N_("Seed for the shuffled split."), min=0, advanced=True)
     skip_bad_rows: bool = setting(
@@ -167,6 +173,10 @@ class TokenizerConfig(Section):
     language: str = setting(
         "en", label=N_("Language"), help=N_("spaCy language code for word tokenization: en, fr, de, zh, ja, es, ..."),
         shown_when={"kind": ("word",)}, suggestions=("en", "zh", "fr", "de", "es", "it", "pt", "nl", "ja", "ru", "xx"),
+        # Translators: languages spaCy tokenizes; "xx" is its model for any language.
+        choice_labels={"en": N_("English"), "zh": N_("Chinese"), "fr": N_("French"), "de": N_("German"), "es": N_("Spanish"),
+                       "it": N_("Italian"), "pt": N_("Portuguese"), "nl": N_("Dutch"), "ja": N_("Japanese"), "ru": N_("Russian"),
+                       "xx": N_("Any language (xx)")},
     )
     lowercase: bool = setting(False, label=N_("Lowercase"), help=N_("Lowercase text before tokenizing."))
 
@@ -196,7 +206,10 @@ class ScheduleConfig(Section):
     section: ClassVar[str] = "schedule"
 
     warmup_steps: int = setting(100, label=N_("Warm-up"), help=N_("Steps of linear warm-up from zero to the learning rate."), unit=N_("steps"), min=0)
-    decay: Literal["cosine", "linear", "constant"] = setting("cosine", label=N_("Decay"), help=N_("How the rate falls after warm-up, until the last step."))
+    decay: Literal["cosine", "linear", "constant"] = setting(
+        "cosine", label=N_("Decay"), help=N_("How the rate falls after warm-up, until the last step."),
+        choice_labels={"cosine": N_("cosine"), "linear": N_("linear"), "constant": N_("constant")},
+    )
     min_lr_ratio: float = setting(0.1, label=N_("Final rate"), help=N_("The rate at the last step, as a share of the peak."), min=0.0, max=1.0)
 
 
@@ -224,6 +237,23 @@ class TrainConfig(Section):
     seed: int = setting(1337, label=N_("Seed"), help=N_("Seeds weights, batches and dropout: the same seed gives the same run."), min=0)
     sample_tokens: int = setting(200, label=N_("Sample length"), help=N_("Tokens of text sampled at each evaluation; 0 turns sampling off."), min=0, max=10000)
     sample_prompt: str = setting("", label=N_("Sample prompt"), help=N_("Text the samples start from. Empty: start from <bos>."))
+    time_budget: str = setting(
+        "",
+        label=N_("Time budget"),
+        help=N_("Stop after this much training time (evaluations included, pauses not), e.g. 90s, 3m, 1h30m; the learning "
+                "rate then warms up and decays over the budget. Steps still stop training first if they run out: raise "
+                "them to let the budget decide. Empty: no budget."),
+        suggestions=("", "90s", "3m", "10m", "1h"),
+    )
+
+    def check(self) -> list[ConfigIssue]:
+        try:
+            parse_duration(self.time_budget)
+        except ValueError:
+            # Translators: train.time_budget is a setting's name; 90s, 3m and 1h30m are values, kept as is.
+            message = _("train.time_budget={value} is not a duration such as 90s, 3m or 1h30m").format(value=repr(self.time_budget))
+            return [ConfigIssue("train.time_budget", message)]
+        return []
 
 
 # The metric a task run is ranked and summarised by (the run library, search, the model card).
@@ -263,7 +293,7 @@ class TaskConfig(Section):
     )
     format: Literal["auto", "jsonl", "squad", "tsv", "csv"] = setting(
         "auto", label=N_("Format"), help=N_("auto reads the extension: .jsonl, .json (SQuAD), .tsv/.txt (pairs), .csv."),
-        shown_when={"kind": _EXAMPLE_TASKS},
+        shown_when={"kind": _EXAMPLE_TASKS}, choice_labels={"auto": N_("auto (from the file extension)"), "squad": N_("SQuAD")},
     )
     fields: list[str] = setting(
         [],
@@ -273,7 +303,7 @@ class TaskConfig(Section):
     )
     qa_mode: Literal["extractive", "generative"] = setting(
         "extractive", label=N_("QA mode"), help=N_("extractive: point at the answer in the context. generative: write the answer."),
-        shown_when={"kind": ("qa",)},
+        shown_when={"kind": ("qa",)}, choice_labels={"extractive": N_("extractive"), "generative": N_("generative")},
     )
     template: str = setting(
         "",
@@ -333,7 +363,10 @@ class FinetuneConfig(Section):
         "", label=N_("Base model"), help=N_("A run folder or checkpoint folder to start from. Empty: a new model from [model]."),
         path="folder", choices_from="trained runs",
     )
-    base_checkpoint: Literal["best", "last"] = setting("best", label=N_("Base checkpoint"), help=N_("Which of the base run's checkpoints."))
+    base_checkpoint: Literal["best", "last"] = setting(
+        "best", label=N_("Base checkpoint"), help=N_("Which of the base run's checkpoints."),
+        choice_labels={"best": N_("best (lowest validation loss)"), "last": N_("last")},
+    )
     method: Literal["full", "freeze", "lora"] = setting(
         "full",
         label=N_("Method"),

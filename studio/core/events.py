@@ -35,6 +35,7 @@ class RunStarted(Event):
     threads: int
     resumed: bool
     memory_estimate: str
+    time_budget_s: float | None = None  # train.time_budget in seconds: training stops when elapsed_s reaches it
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class DataReady(Event):
     valid_tokens: int
     test_tokens: int
     encodings: tuple[str, ...]
+    valid_characters: int = 0  # of the validation split's text, for bits per character (0: unknown)
+    valid_bytes: int = 0  # ... and its UTF-8 bytes, for bits per byte
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class EvalLogged(Event):
     elapsed_s: float
     sample: str = ""
     metrics: tuple[tuple[str, float], ...] = ()  # task metrics (accuracy, bleu, ...), percentages
+    bits_per_char: float | None = None  # the loss over the split's characters (studio.core.bits); None for tasks
+    bits_per_byte: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,8 @@ class RunFinished(Event):
     best_loss: float
     elapsed_s: float
     reason: str = ""
+    best_bits_per_char: float | None = None  # of the best validation loss (studio.core.bits)
+    best_bits_per_byte: float | None = None
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,17 @@ NOTES: dict[str, Note] = {n.key: n for n in _NOTES}
 def note_for(key: str) -> Note | None:
     """The note for a setting key (``train.lr``), an architecture (``arch.gpt``) or a topic."""
     return NOTES.get(key)
+
+
+def note_for_setting(key: str, value: object = None) -> Note | None:
+    """The note that explains a setting: its own (``train.lr``), or, for a choice whose values
+    each have one, the note of the value chosen (``optimizer.name`` = adamw -> ``optimizer.adamw``)."""
+    own = NOTES.get(key)
+    if own is not None or value is None:
+        return own
+    return NOTES.get(f"{key.split('.')[0]}.{value}")
+
+
+def has_notes(key: str, values: tuple[str, ...] = ()) -> bool:
+    """Whether a setting (or, for a choice, any of its ``values``) has a note to link to."""
+    return note_for_setting(key) is not None or any(note_for_setting(key, v) is not None for v in values)

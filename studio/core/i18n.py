@@ -44,8 +44,10 @@ _listeners: list[Callable[[str], None]] = []
 
 
 def _(message: str) -> str:
-    """``message`` in the current language (itself when there is no translation)."""
-    return _translation.gettext(message)
+    """``message`` in the current language (itself when there is no translation). An empty
+    message stays empty: gettext's translation of "" is the catalog's header, which a choice
+    whose value is "" (a setting left unset) showed as its label."""
+    return _translation.gettext(message) if message else message
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "mark, translate later"

@@ -1,7 +1,10 @@
 """Where Studio keeps things, from platformdirs (the maintained successor of appdirs).
 
 Environment variables override each folder, which is how tests and CI keep a user's real folders
-untouched: ``STUDIO_DATA_DIR`` (runs, datasets), ``STUDIO_CACHE_DIR`` (token caches).
+untouched: ``STUDIO_DATA_DIR`` (runs, datasets), ``STUDIO_CACHE_DIR`` (token caches),
+``STUDIO_CONFIG_DIR`` (preferences). The data folder chosen in Preferences reaches
+:func:`data_dir` through ``STUDIO_DATA_DIR`` (``studio.core.preferences``), so child processes
+inherit it; preferences themselves live in the config folder, which that choice cannot move.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ APP = "studio"
 
 def data_dir() -> Path:
     path = Path(os.environ.get("STUDIO_DATA_DIR") or platformdirs.user_data_dir(APP, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    path = Path(os.environ.get("STUDIO_CONFIG_DIR") or platformdirs.user_config_dir(APP, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -172,6 +172,19 @@ def _coerce(value: Any, spec: FieldSpec) -> tuple[Any, str | None]:
     raise AssertionError(kind)
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    # get_type_hints evaluates every annotation string again on each call; building a run config
+    # asks for the specs of each section many times, and after a Build on the Data page that was
+    # over 100 ms of the GUI thread.
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 class Section:
     """Base of every config component. Subclasses are dataclasses with a ``section`` name."""
 
@@ -179,7 +192,7 @@ class Section:
 
     @classmethod
     def field_specs(cls) -> list[FieldSpec]:
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         specs = []
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             kind, choices = _kind_of(hints[f.name])

@@ -3,24 +3,32 @@ the window's layout and last choices restored between launches."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+import pyqtgraph as pg
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QMainWindow,
+    QMenu,
+    QMenuBar,
     QMessageBox,
     QStackedWidget,
     QWidget,
 )
 
+from studio.core.fileio import describe_os_error
+from studio.core.i18n import N_, _, ngettext
 from studio.core.paths import data_dir, runs_dir
+from studio.core.preferences import Preferences, load_preferences, save_preferences, use_data_folder
+from studio.gui.formatting import number
 from studio.gui.pages.data_page import DataPage
 from studio.gui.pages.finetune_page import FinetunePage
 from studio.gui.pages.model_page import ModelPage
@@ -28,7 +36,12 @@ from studio.gui.pages.runs_page import RunsPage
 from studio.gui.pages.search_page import SearchPage
 from studio.gui.pages.train_page import TrainPage
 from studio.gui.pages.try_page import TryPage
+from studio.gui.preferences import apply_theme, restart_studio
+from studio.gui.preferences_dialog import PreferencesDialog
 from studio.gui.session import StudioSession
+from studio.gui.shortcuts import SHORTCUTS, ShortcutsDialog, keys_of, page_action_name, page_keys
+from studio.gui.welcome import DemoRun, WelcomeDialog, no_runs_yet
+from studio.gui.widgets.config_form import PathListEdit
 from studio.gui.widgets.run_monitor import RunMonitorWidget
 
 MAX_RECENT = 8
@@ -51,9 +64,11 @@ class EngineLoadWorker(QObject):
 
             if torch.cuda.is_available():
                 names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-                device = f"GPU: {names}"
+                device = _("GPU: {names}").format(names=names)
             else:
-                device = f"CPU ({os.cpu_count()} cores, {default_threads()} for training)"
+                # Translators: the status bar's device: the machine's CPU cores, and how many of them train.
+                device = ngettext("CPU ({cores} core, {threads} for training)", "CPU ({cores} cores, {threads} for training)",
+                                  os.cpu_count() or 1).format(cores=os.cpu_count(), threads=default_threads())
             self.loaded.emit(device)
         except Exception as e:  # noqa: BLE001 - shown in the status bar, never a crash
             self.failed.emit(f"{type(e).__name__}: {e}")
@@ -65,7 +80,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings_path: Path | None = None):
         super().__init__()
         self.setObjectName("mainWindow")
-        self.setWindowTitle("Studio")
+        self.setWindowTitle(_("Studio"))
         self.resize(1280, 800)
         self.settings = QSettings(str(settings_path or data_dir() / "gui-settings.ini"), QSettings.Format.IniFormat)
         self.session = StudioSession(self)
@@ -82,10 +97,12 @@ class MainWindow(QMainWindow):
         self.try_page = TryPage()
         self.runs_page = RunsPage()
         self.search_page = SearchPage()
-        self.pages = {"Data": self.data_page, "Model": self.model_page, "Train": self.train_page,
-                      "Fine-tune": self.finetune_page, "Try": self.try_page, "Runs": self.runs_page, "Search": self.search_page}
+        # The pages by their English names (what show_page takes), shown translated in the navigation.
+        self.pages = {N_("Data"): self.data_page, N_("Model"): self.model_page, N_("Train"): self.train_page,
+                      N_("Fine-tune"): self.finetune_page, N_("Try"): self.try_page, N_("Runs"): self.runs_page,
+                      N_("Search"): self.search_page}
         for title, page in self.pages.items():
-            self.nav.addItem(title)
+            self.nav.addItem(_(title))
             self.stack.addWidget(page)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setStyleSheet("QListWidget { font-size: 15px; } QListWidget::item { padding: 10px 12px; }")
@@ -97,16 +114,18 @@ class MainWindow(QMainWindow):
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        self.device_status = QLabel("Device: loading…", objectName="deviceStatus")
-        self.run_status = QLabel("No run", objectName="runStatus")
+        self.device_status = QLabel(_("Device: loading…"), objectName="deviceStatus")
+        self.run_status = QLabel(_("No run"), objectName="runStatus")
         self.throughput_status = QLabel("", objectName="throughputStatus")
         for w in (self.run_status, self.throughput_status, self.device_status):
             self.statusBar().addPermanentWidget(w)
+        self.shortcut_actions: list[tuple[QAction, str]] = []  # what Help > Keyboard shortcuts lists
         self._build_menus()
+        self._build_first_hour()
 
         for monitor in (self.train_page.monitor, self.finetune_page.monitor):
-            monitor.run_started.connect(lambda d: self.run_status.setText(f"Run: {Path(d).name} (running)"))
-            monitor.throughput.connect(lambda v: self.throughput_status.setText(f"{v:,.0f} tokens/s"))
+            monitor.run_started.connect(lambda d: self.run_status.setText(_("Run: {name} (running)").format(name=Path(d).name)))
+            monitor.throughput.connect(lambda v: self.throughput_status.setText(_("{n} tokens/s").format(n=number(v, 0))))
             monitor.run_ended.connect(lambda status, m=monitor: self._on_run_ended(m, status))
             monitor.state_changed.connect(self._sync_actions)
         self.session.changed.connect(self._sync_actions)
@@ -117,39 +136,48 @@ class MainWindow(QMainWindow):
         self.runs_page.finetune_from.connect(lambda path: (self.finetune_page.set_base(path), self.show_page("Fine-tune")))
         self.runs_page.try_run.connect(lambda path: (self.try_page.set_model(path), self.show_page("Try")))
         self.search_page.promote_requested.connect(self.start_promoted)
+        self.search_page.current_config = self.session.run_config
         self._restore()
         self._sync_actions()
 
     # ---- menus --------------------------------------------------------------------------------
 
-    def _action(self, text: str, name: str, slot: object, shortcut: QKeySequence | str | None = None) -> QAction:
+    def _action(self, text: str, name: str, slot: object, shortcut: QKeySequence | str | None = None, what: str = "") -> QAction:
+        """A menu action; its keys come from the shortcuts table (studio/gui/shortcuts.py) where
+        it has an entry, and every action with keys is listed in Help > Keyboard shortcuts."""
         action = QAction(text, self)
         action.setObjectName(name)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
+        keys = keys_of(name) or (QKeySequence(shortcut) if shortcut is not None else None)
+        if keys is not None and not keys.isEmpty():
+            action.setShortcut(keys)
+            described = what or (_(SHORTCUTS[name].what) if name in SHORTCUTS else text.replace("&", ""))
+            self.shortcut_actions.append((action, described))
         action.triggered.connect(slot)
         return action
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self._action("Open corpus…", "openCorpusAction", self.open_corpus, QKeySequence.StandardKey.Open))
-        file_menu.addAction(self._action("Open run…", "openRunAction", self.open_run))
-        self.recent_menu = file_menu.addMenu("Recent")
+        file_menu = bar.addMenu(_("&File"))
+        file_menu.addAction(self._action(_("Open corpus…"), "openCorpusAction", self.open_corpus, QKeySequence.StandardKey.Open))
+        file_menu.addAction(self._action(_("Open run…"), "openRunAction", self.open_run))
+        # Translators: the submenu of recently opened corpora and runs.
+        self.recent_menu = file_menu.addMenu(_("Recent"))
         self.recent_menu.setObjectName("recentMenu")
         file_menu.addSeparator()
-        file_menu.addAction(self._action("Quit", "quitAction", self.close, QKeySequence.StandardKey.Quit))
+        file_menu.addAction(self._action(_("Quit"), "quitAction", self.close, QKeySequence.StandardKey.Quit))
 
-        run_menu = bar.addMenu("&Run")
-        self.start_action = self._action("Start", "startAction", lambda: self.active_monitor().start_requested.emit(), "Ctrl+R")
-        self.pause_action = self._action("Pause", "pauseAction", lambda: self.active_monitor().pause())
-        self.resume_action = self._action("Resume", "resumeAction", lambda: self.active_monitor().resume())
-        self.stop_action = self._action("Stop", "stopAction", lambda: self.active_monitor().stop(), "Ctrl+.")
+        # Translators: the menu of the training run (Start, Pause, Resume, Stop).
+        run_menu = bar.addMenu(_("&Run"))
+        self.start_action = self._action(_("Start"), "startAction", lambda: self.active_monitor().start_requested.emit(), "Ctrl+R")
+        self.pause_action = self._action(_("Pause"), "pauseAction", lambda: self.active_monitor().pause())
+        self.resume_action = self._action(_("Resume"), "resumeAction", lambda: self.active_monitor().resume())
+        self.stop_action = self._action(_("Stop"), "stopAction", lambda: self.active_monitor().stop(), "Ctrl+.")
         for a in (self.start_action, self.pause_action, self.resume_action, self.stop_action):
             run_menu.addAction(a)
 
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self._action("About Studio", "aboutAction", self.show_about))
+        help_menu = bar.addMenu(_("&Help"))
+        help_menu.addAction(self._action(_("About Studio"), "aboutAction", self.show_about))
+        self._build_first_hour_menus(bar, file_menu, run_menu, help_menu)
         self._refresh_recent()
 
     def active_monitor(self) -> RunMonitorWidget:
@@ -167,6 +195,124 @@ class MainWindow(QMainWindow):
         self.pause_action.setEnabled(m.pause_button.isEnabled())
         self.resume_action.setEnabled(m.resume_button.isEnabled())
         self.stop_action.setEnabled(m.stop_button.isEnabled())
+        self.pause_resume_action.setEnabled(m.pause_button.isEnabled() or m.resume_button.isEnabled())
+
+    # ---- the first hour: preferences, keyboard, welcome ---------------------------------------
+
+    def _build_first_hour(self) -> None:
+        """Beyond the pages: the preferences applied, names for screen readers, the demo run the
+        welcome screen starts (studio/gui/welcome.py)."""
+        self.nav.setAccessibleName(_("Pages"))
+        for plot in self.findChildren(pg.PlotWidget):  # a plot has no text of its own to read out
+            if not plot.accessibleName():
+                plot.setAccessibleName(plot.getPlotItem().titleLabel.text)
+        self.demo_run = DemoRun(self)
+        self.welcome_dialog: WelcomeDialog | None = None
+        self._welcome_checked = False
+        self.preferences = load_preferences()
+        self.apply_preferences(self.preferences, startup=True)
+
+    def _build_first_hour_menus(self, bar: QMenuBar, file_menu: QMenu, run_menu: QMenu, help_menu: QMenu) -> None:
+        quit_action = self.findChild(QAction, "quitAction")
+        preferences = self._action(_("Preferences…"), "preferencesAction", self.show_preferences)
+        preferences.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file_menu.insertAction(quit_action, preferences)
+        file_menu.insertSeparator(quit_action)
+        self.pause_resume_action = self._action(_("Pause or resume"), "pauseResumeAction", self.toggle_pause)
+        run_menu.insertAction(self.stop_action, self.pause_resume_action)
+        go_menu = QMenu(_("&Go"), bar)
+        go_menu.setObjectName("goMenu")
+        for i, key in enumerate(page_keys(self.nav.count())):
+            title = self.nav.item(i).text()
+            go_menu.addAction(self._action(title, page_action_name(i), lambda _=False, row=i: self.nav.setCurrentRow(row), key,
+                                           what=_("Show the {page} page").format(page=title)))
+        bar.insertMenu(help_menu.menuAction(), go_menu)
+        help_menu.insertAction(help_menu.actions()[0], self._action(_("Welcome"), "welcomeAction", self.show_welcome))
+        help_menu.insertAction(help_menu.actions()[1], self._action(_("Keyboard shortcuts"), "shortcutsAction", self.show_shortcuts))
+
+    def toggle_pause(self) -> None:
+        """Pause a running run; resume a paused one (or a stopped run opened from disk)."""
+        monitor = self.active_monitor()
+        if monitor.state == "running":
+            monitor.pause()
+        elif monitor.resume_button.isEnabled():
+            monitor.resume()
+
+    def show_preferences(self) -> PreferencesDialog:
+        devices = None
+        if self.engine_ready:  # torch is imported: asking it what this machine has is instant
+            from studio.core.training.device import supported_devices
+
+            devices = supported_devices()
+        dialog = PreferencesDialog(self.preferences, devices, self)
+        dialog.accepted.connect(lambda: self.apply_preferences(dialog.values()))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def apply_preferences(self, prefs: Preferences, startup: bool = False) -> None:
+        """Make each preference take effect now (the language at the next start) and keep them."""
+        previous, self.preferences = self.preferences, prefs
+        if not startup:
+            self._save_preferences()
+            if prefs.data_folder != previous.data_folder:
+                use_data_folder(prefs.data_folder, previous.data_folder)  # new runs go there
+                self.runs_page.refresh()
+        if not startup or prefs.theme != "system":  # at startup "system" is what Qt already shows
+            apply_theme(prefs.theme)
+        for monitor in (self.train_page.monitor, self.finetune_page.monitor):
+            monitor.plots.set_redraw_interval(prefs.plot_refresh_ms)
+            monitor.run_preferences = prefs
+        if not startup and prefs.language != previous.language:
+            self._offer_restart()
+
+    def _save_preferences(self) -> None:
+        try:
+            save_preferences(self.preferences)
+        except OSError as e:
+            self.statusBar().showMessage(_("Preferences not saved: {reason}").format(reason=describe_os_error(e)), 10_000)
+
+    def _offer_restart(self) -> None:
+        answer = QMessageBox.question(
+            self, _("Language"), _("The new language applies when Studio starts again. Restart Studio now?"),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes and self.close():  # close() asks first if a run is going
+            restart_studio()
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.shortcut_actions, self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._welcome_checked:
+            self._welcome_checked = True
+            if self.preferences.show_welcome and no_runs_yet():
+                QTimer.singleShot(0, self.show_welcome)  # once the window is on screen
+
+    def show_welcome(self) -> WelcomeDialog:
+        if self.welcome_dialog is None:
+            self.welcome_dialog = WelcomeDialog(self.preferences.show_welcome, self)
+            self.welcome_dialog.demo_requested.connect(self.demo_run.start)
+            self.welcome_dialog.open_corpus_requested.connect(self.open_own_corpus)
+            self.welcome_dialog.open_run_requested.connect(lambda: self.show_page("Runs"))
+            self.welcome_dialog.show_on_launch_changed.connect(self._set_show_welcome)
+        self.welcome_dialog.open()
+        return self.welcome_dialog
+
+    def _set_show_welcome(self, on: bool) -> None:
+        self.preferences = dataclasses.replace(self.preferences, show_welcome=on)
+        self._save_preferences()
+
+    def open_own_corpus(self) -> None:
+        """The Data page's own "Open files…", so the files land where a person would put them."""
+        self.show_page("Data")
+        paths = self.data_page.corpus_form.editors["paths"]
+        assert isinstance(paths, PathListEdit)
+        paths.open_files()
 
     # ---- engine -------------------------------------------------------------------------------
 
@@ -174,7 +320,7 @@ class MainWindow(QMainWindow):
         """Import PyTorch on a worker thread; the window stays usable meanwhile."""
         if self.engine_ready or self._engine_thread is not None:
             return
-        self.statusBar().showMessage("Loading PyTorch…")
+        self.statusBar().showMessage(_("Loading PyTorch…"))
         self._engine_thread = QThread(self)
         self._engine_thread.setObjectName("engineLoadThread")
         self._engine_worker = EngineLoadWorker()
@@ -195,22 +341,25 @@ class MainWindow(QMainWindow):
         self._finish_engine_thread()
         self.engine_ready = True
         self.session.engine_ready = True
-        self.device_status.setText(f"Device: {device}")
-        self.statusBar().showMessage("Ready", 3000)
+        self.device_status.setText(_("Device: {device}").format(device=device))
+        self.statusBar().showMessage(_("Ready"), 3000)
         self.model_page.engine_ready()
         self.session.changed.emit()
         self.engine_loaded.emit()
 
     def _on_engine_failed(self, message: str) -> None:
         self._finish_engine_thread()
-        self.device_status.setText("Device: unavailable")
-        self.statusBar().showMessage(f"PyTorch could not be loaded: {message}")
-        QMessageBox.critical(self, "Studio", f"PyTorch could not be loaded, so nothing can be trained.\n\n{message}")
+        self.device_status.setText(_("Device: unavailable"))
+        self.statusBar().showMessage(_("PyTorch could not be loaded: {error}").format(error=message))
+        QMessageBox.critical(self, _("Studio"), _("PyTorch could not be loaded, so nothing can be trained.\n\n{error}").format(error=message))
 
     # ---- files and runs -----------------------------------------------------------------------
 
     def open_corpus(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open corpus files", "", "Text, CSV, TSV, JSONL (*.txt *.md *.csv *.tsv *.jsonl *.json);;All files (*)")
+        # Babel does not look inside f-strings: the words are translated first.
+        kinds, everything = _("Text, CSV, TSV, JSONL"), _("All files (*)")
+        filters = f"{kinds} (*.txt *.md *.csv *.tsv *.jsonl *.json);;{everything}"
+        files, _chosen_filter = QFileDialog.getOpenFileNames(self, _("Open corpus files"), "", filters)
         if files:
             self.load_corpus(files)
 
@@ -220,17 +369,17 @@ class MainWindow(QMainWindow):
         self._add_recent("corpus", "; ".join(files))
 
     def open_run(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_dir()))
+        folder = QFileDialog.getExistingDirectory(self, _("Open a run folder"), str(runs_dir()))
         if folder:
             self.load_run(Path(folder))
 
     def load_run(self, folder: Path) -> None:
         if not (folder / "config.toml").exists():
-            QMessageBox.warning(self, "Studio", f"{folder} is not a Studio run folder (it has no config.toml).")
+            QMessageBox.warning(self, _("Studio"), _("{folder} is not a Studio run folder (it has no config.toml).").format(folder=folder))
             return
         self.train_page.show_run(folder)
         self.show_page("Train")
-        self.run_status.setText(f"Run: {folder.name}")
+        self.run_status.setText(_("Run: {name}").format(name=folder.name))
         self._add_recent("run", str(folder))
 
     def resume_run(self, folder: Path) -> None:
@@ -262,9 +411,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         items = self._recent()
         if not items:
-            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
+            self.recent_menu.addAction(_("(nothing yet)")).setEnabled(False)
         for kind, target in items:
-            label = f"{'Corpus' if kind == 'corpus' else 'Run'}: {target}"
+            label = (_("Corpus: {files}") if kind == "corpus" else _("Run: {name}")).format(files=target, name=target)
             action = self.recent_menu.addAction(label)
             if kind == "corpus":
                 action.triggered.connect(lambda _=False, t=target: self.load_corpus(t.split("; ")))
@@ -273,7 +422,8 @@ class MainWindow(QMainWindow):
 
     def _on_run_ended(self, monitor: RunMonitorWidget, status: str) -> None:
         run_dir = monitor.run_dir
-        self.run_status.setText(f"Run: {run_dir.name if run_dir else ''} ({status.replace('_', ' ')})")
+        # Translators: the status bar after a run: its name and how it ended (finished, stopped, ...).
+        self.run_status.setText(_("Run: {name} ({status})").format(name=run_dir.name if run_dir else "", status=_(status)))
         if run_dir:
             self._add_recent("run", str(run_dir))
             if status in ("finished", "early_stopped", "stopped") and (run_dir / "checkpoints").exists():
@@ -283,7 +433,7 @@ class MainWindow(QMainWindow):
                     self.finetune_page.set_base(run_dir)
 
     def show_about(self) -> None:
-        QMessageBox.about(self, "About Studio", about_text())
+        QMessageBox.about(self, _("About Studio"), about_text())
 
     # ---- layout and closing -------------------------------------------------------------------
 
@@ -305,8 +455,8 @@ class MainWindow(QMainWindow):
 
     def confirm_close_during_run(self) -> bool:
         answer = QMessageBox.question(
-            self, "Training is running",
-            "A run is in progress. Stop it, save a checkpoint and quit?\n\nYou can resume it later from File > Open run.",
+            self, _("Training is running"),
+            _("A run is in progress. Stop it, save a checkpoint and quit?\n\nYou can resume it later from File > Open run."),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
         )
         return answer == QMessageBox.StandardButton.Yes
@@ -317,7 +467,7 @@ class MainWindow(QMainWindow):
             if not self.confirm_close_during_run():
                 event.ignore()
                 return
-            self.statusBar().showMessage("Stopping the run and saving a checkpoint…")
+            self.statusBar().showMessage(_("Stopping the run and saving a checkpoint…"))
             for m in monitors:
                 m.shutdown()
         self.train_page.shutdown()
@@ -341,12 +491,13 @@ def about_text() -> str:
         try:
             return version(name)
         except PackageNotFoundError:
-            return "not installed"
+            return _("not installed")
 
     from studio import __version__
 
+    tagline = _("From raw text to a trained, fine-tuned language model.")
     return (
-        f"<h3>Studio {__version__}</h3><p>From raw text to a trained, fine-tuned language model.</p>"
+        f"<h3>Studio {__version__}</h3><p>{tagline}</p>"
         f"<p>PyTorch {v('torch')}<br>Qt {qVersion()} (PySide6 {PySide6.__version__})<br>spaCy {v('spacy')}<br>"
         f"pyqtgraph {v('pyqtgraph')}<br>tokenizers {v('tokenizers')}<br>safetensors {v('safetensors')}</p>"
     )

@@ -33,11 +33,12 @@ from studio.core.config import (
     TrainConfig,
 )
 from studio.core.errors import ConfigError, ConfigIssue
+from studio.core.i18n import N_, _
 from studio.core.paths import data_dir
 from studio.core.settings import ModelConfig, Section
 
 # The page that shows each section, for the reason Start is refused ("Model: model.d_model=...").
-PAGE_OF = {"data": "Data", "tokenizer": "Data", "model": "Model"}
+PAGE_OF = {"data": N_("Data"), "tokenizer": N_("Data"), "model": N_("Model")}
 RUN_SECTIONS = ("run", "data", "tokenizer", "model", "optimizer", "schedule", "train")
 
 
@@ -174,12 +175,13 @@ class StudioSession(QObject):
     def blocking_reason(self) -> str:
         """Why training cannot start now, or '' when it can."""
         if not self.engine_ready:
-            return "Loading PyTorch…"
+            return _("Loading PyTorch…")
         if "model" not in self.tables:
-            return "Model: choose an architecture"
+            return _("Model: choose an architecture")
         if self.issues:
             first = self.issues[0]
-            return f"{PAGE_OF.get(first.key.split('.')[0], 'Train')}: {first}"
+            # Translators: why Start is refused: the page to fix it on, then the engine's message.
+            return _("{page}: {issue}").format(page=_(PAGE_OF.get(first.key.split(".")[0], N_("Train"))), issue=first)
         for verdict in self.preflight():
             if verdict.level == "error":
                 return verdict.message
@@ -216,7 +218,7 @@ class StudioSession(QObject):
     def run_config(self) -> RunConfig:
         """The run Start begins: built from the forms' tables now, in the one parser call."""
         if "model" not in self.tables:
-            raise ConfigError("choose a model first")
+            raise ConfigError(_("choose a model first"))
         parse_issues = [i for issues in self._parse_issues.values() for i in issues]
         return build_run_config({name: self.tables[name] for name in RUN_SECTIONS if name in self.tables}, parse_issues)
 

@@ -307,6 +307,58 @@ def test_search_prints_the_leaderboard_and_promotes_the_best(tmp_path: Path, tin
     assert "missing.toml does not exist" in capsys.readouterr().err
 
 
+def test_search_report_resume_and_a_damaged_study(tmp_path: Path, tiny_corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from studio.core.config import RunConfig
+    from studio.core.resources import find_config
+
+    base = tmp_path / "base.toml"
+    RunConfig.load(find_config("demo-gpt"), [*overrides(TINY), f'data.paths=["{tiny_corpus}"]', "train.sample_tokens=0"]).save(base)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[search]\nname = "rep"\nbase = "{base}"\nstrategy = "grid"\ntrial_steps = 6\nset = ["train.eval_interval=3"]\n'
+                    '[params]\n"train.lr" = [1e-3, 1e-2]\n"model.n_layers" = [1, 2]\n', encoding="utf-8")
+    assert main(["search", str(spec), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    folder = Path(out.split("saved in ")[1].split(":\n")[0])
+    assert (folder / "study.db").is_file()
+
+    assert main(["search", str(spec), "--report"]) == 0
+    report = capsys.readouterr().out.splitlines()
+    assert report[0].startswith(f"search {folder.name}: 4 trials in ")
+    assert report[1] == "  4 finished, 0 pruned, 0 failed, 0 stopped"
+    assert report[2].startswith("best: trial ") and "valid_loss" in report[2] and "(lower is better)" in report[2]
+    assert report[3].lstrip().startswith(("train.lr", "model.n_layers"))
+    header = report.index("importance (fANOVA, over 4 finished trials):")
+    shares = [float(line.split()[1].rstrip("%")) for line in report[header + 1: header + 3]]
+    assert sum(shares) == pytest.approx(100, abs=0.2)  # the two parameters' shares of the variance
+    assert any(line.startswith("curves: the best trial, ") for line in report)
+    assert main(["search", "--report", str(folder)]) == 0 and capsys.readouterr().out.splitlines() == report
+
+    assert main(["search", str(spec), "--resume"]) == 0  # the newest search of this spec: finished, nothing more runs
+    out = capsys.readouterr().out
+    assert "trial " not in out.split("leaderboard")[0] and out.count(". trial ") == 4
+    from studio.core.events import TrialStarted
+    from studio.core.runs.worker_protocol import WorkerClient, WorkerJob
+
+    seen: list[object] = []  # the window's way: a worker process resumes the folder
+    result = WorkerClient(WorkerJob(search_folder=folder)).run(seen.append)
+    assert result.status == "finished" and Path(result.run_dir) == folder and not any(isinstance(e, TrialStarted) for e in seen)
+
+    # A damaged study: one paragraph naming the file, exit status 1, never a traceback.
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    good = (broken / "study.db").read_bytes()
+    for damage in (b"garbage" * 300, good[: len(good) // 2]):
+        (broken / "study.db").write_bytes(damage)
+        for argv in (["search", "--report", str(broken)], ["search", "--resume", str(broken)], ["search", str(broken), "--resume"]):
+            assert main(argv) == 1
+            err = capsys.readouterr().err
+            assert f"{broken / 'study.db'} cannot be read as a search study" in err and "Traceback" not in err
+    assert main(["search", str(broken)]) == 2
+    assert "is a search folder: add --resume" in capsys.readouterr().err
+
+
 def test_mismatched_checkpoints_are_refused_with_the_reason(tmp_path: Path, tiny_corpus: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     """Weights from another run in a run's checkpoint (another width, another architecture) are
@@ -588,3 +640,12 @@ def test_torchrun_resume_is_exact(torchrun_runs: dict[str, object]) -> None:
     got = {e.step: e.loss for e in step_events(resumed)}
     assert sorted(got) == list(range(1, STEPS + 1))
     assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_help_and_usage_errors_speak_chinese(tmp_path: Path) -> None:
+    """argparse's own words (usage, options, required arguments) follow the language too."""
+    env = {**os.environ, "STUDIO_LANG": "zh_CN"}
+    out = subprocess.run([sys.executable, "-m", "studio.cli.main", "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("用法：") and "选项" in out.stdout, out.stdout
+    out = subprocess.run([sys.executable, "-m", "studio.cli.main", "train"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "缺少必需的参数" in out.stderr, out.stderr

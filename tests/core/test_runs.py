@@ -160,7 +160,7 @@ def test_config_diff_shows_exactly_the_keys_that_differ(tiny_corpus: Path) -> No
 def test_search_leaderboard_and_pruning(tiny_corpus: Path) -> None:
     spec = SearchSpec.from_dict({
         "search": {"name": "t", "base": str(_tiny_base_file(tiny_corpus)), "strategy": "grid", "metric": "valid_loss",
-                   "prune": True, "prune_after": 1, "set": ["train.steps=20", "train.eval_interval=5"]},
+                   "prune": True, "prune_after": 1, "prune_startup": 2, "set": ["train.steps=20", "train.eval_interval=5"]},
         "params": {"train.lr": [3e-3, 1e-2, 0.0, 1e-3]},  # lr 0 never learns: a deliberately bad trial
     })
     board, folder = run_search(spec)

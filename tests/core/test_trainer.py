@@ -240,7 +240,7 @@ def test_events_are_frozen_plain_records_and_logged(tiny_corpus: Path, tmp_path:
         step.loss = 0.0  # type: ignore[misc]
     for e in events.events:
         for value in dataclasses.asdict(e).values():
-            assert isinstance(value, int | float | str | bool | tuple)
+            assert isinstance(value, int | float | str | bool | tuple | None)  # None: not known (no time budget)
     assert step.tokens_per_s > 0 and math.isfinite(step.grad_norm) and step.lr > 0
     assert events.of(DataReady)[0].encodings == ("UTF-8",)
     assert {e.label for e in events.of(CheckpointSaved)} == {"best", "last"}
@@ -346,3 +346,151 @@ print(json.dumps({{"status": result.status, "step": result.step, "error": result
     assert ckpt.step == 3 and ckpt.resumable  # saved after the failure: nothing was saved before it
     info = RunDir(run).read_info()
     assert info["status"] == "failed" and "out of memory" in info["error"]
+
+
+# ---- bits per character and per byte ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_bits_per_char_and_byte_are_the_validation_loss_over_its_text(kind: str, tmp_path: Path) -> None:
+    """bits/char = loss x tokens / (ln 2 x characters), counted by hand from the validation tokens
+    decoded, on a text whose characters and bytes differ (English and Chinese)."""
+    import numpy as np
+
+    from studio.core.data.demo import write_demo_corpus
+    from studio.core.data.prepare import prepare_corpus
+    from studio.core.runs.export import export_run
+    from studio.core.runs.index import RunIndex
+
+    english = write_demo_corpus(tmp_path / "en.txt", stories=60, seed=3).read_text(encoding="utf-8")
+    chinese = write_demo_corpus(tmp_path / "zh.txt", kind="demo-zh", stories=60, seed=3).read_text(encoding="utf-8")
+    corpus = tmp_path / "mixed.txt"
+    corpus.write_text("".join(a + b for a, b in zip(english.splitlines(keepends=True), chinese.splitlines(keepends=True), strict=False)),
+                      encoding="utf-8")
+    extra = ["train.steps=12", "train.eval_interval=6", "train.sample_tokens=0"]
+    extra += ["tokenizer.kind=bpe", "tokenizer.vocab_size=400"] if kind == "bpe" else []
+    config = tiny_config("gpt", corpus, *extra)
+    events = Collect()
+    result = Trainer(config, out=tmp_path / "runs").fit([events])
+    assert result.status == "finished", result.error
+
+    prepared = prepare_corpus(config.data, config.tokenizer)  # the run's own cache (a hit)
+    valid = np.asarray(prepared.tokens("valid")).tolist()
+    text = prepared.tokenizer.decode(valid)  # the end-of-document token decodes to nothing
+    assert text and len(text.encode("utf-8")) > 1.3 * len(text)  # enough Chinese for bytes and characters to differ
+    evals = events.of(EvalLogged)
+    assert len(evals) == 2
+    for e in evals:
+        assert e.bits_per_char == pytest.approx(e.loss * len(valid) / (math.log(2) * len(text)), rel=1e-9)
+        assert e.bits_per_byte == pytest.approx(e.loss * len(valid) / (math.log(2) * len(text.encode("utf-8"))), rel=1e-9)
+    if kind == "bpe":  # a BPE token holds several characters: its loss per token is higher, per character not
+        assert len(valid) < 0.8 * len(text) and evals[-1].bits_per_char < evals[-1].loss / math.log(2)
+
+    # ... on the eval event in metrics.jsonl, at the end, in run.json, the library and the model card.
+    logged = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [d["bits_per_char"] for d in logged if d["event"] == "eval"] == [e.bits_per_char for e in evals]
+    best = min(evals, key=lambda e: e.loss)
+    finished = events.of(RunFinished)[0]
+    assert finished.best_bits_per_char == pytest.approx(best.bits_per_char)
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert info["best_valid_bits_per_char"] == pytest.approx(best.bits_per_char)
+    assert info["best_valid_bits_per_byte"] == pytest.approx(best.bits_per_byte)
+    index = RunIndex(tmp_path / "index.sqlite", root=tmp_path / "runs")
+    index.refresh()
+    record = index.get(result.run_dir)
+    assert record is not None and record.best_valid_bpc == pytest.approx(best.bits_per_char)
+    card = (export_run(result.run_dir, tmp_path / "export") / "README.md").read_text(encoding="utf-8")
+    assert f"{best.bits_per_char:.3f} bits per character, {best.bits_per_byte:.3f} bits per byte" in card
+
+
+def test_a_task_loss_has_no_bits_per_character(char_base: Path, tmp_path: Path) -> None:
+    config = RunConfig().with_overrides([
+        "task.kind=classify", "task.dataset=demo-sentiment", f"finetune.base={char_base}", "train.steps=4",
+        "train.eval_interval=4", "train.batch_size=8",
+    ])
+    events = Collect()
+    result = Trainer(config, out=tmp_path).fit([events])
+    assert result.status == "finished", result.error
+    assert [(e.bits_per_char, e.bits_per_byte) for e in events.of(EvalLogged)] == [(None, None)]
+
+
+# ---- a time budget --------------------------------------------------------------------------------
+
+
+def test_time_budget_settings_are_checked() -> None:
+    from studio.core.durations import parse_duration
+    from studio.core.errors import ConfigError
+
+    assert [parse_duration(t) for t in ("90s", "3m", "1h", "1h30m", "1.5m", "45", "")] == [90, 180, 3600, 5400, 90, 45, None]
+    with pytest.raises(ConfigError, match=r"train\.time_budget='3 minutes' is not a duration such as 90s, 3m or 1h30m"):
+        RunConfig.from_dict({"train": {"time_budget": "3 minutes"}})
+    with pytest.raises(ConfigError, match="train.time_budget"):
+        RunConfig().with_overrides(["train.time_budget=0s"])
+
+
+def budget_config(corpus: Path, *extra: str) -> RunConfig:
+    # Steps far beyond what fits in the budget, so the budget alone ends training.
+    return tiny_config("gpt", corpus, "train.steps=1000000", "train.eval_interval=1000000", "train.sample_tokens=0",
+                       "schedule.warmup_steps=4", "schedule.min_lr_ratio=0.1", *extra)
+
+
+def over_budget_guard(control: RunControl, seconds: float = 10.0) -> FunctionCallback:
+    """Stops a run that ignores its budget (it would train for a million steps), so the test fails fast."""
+    return FunctionCallback(lambda e: control.request_stop() if isinstance(e, StepLogged) and e.elapsed_s > seconds else None)
+
+
+def ends_within_a_step(steps: list[StepLogged], budget: float) -> bool:
+    """The run stopped at the first step that ended past the budget (a step's time of slack, for a busy machine)."""
+    longest = max(b.elapsed_s - a.elapsed_s for a, b in zip(steps, steps[1:], strict=False))
+    return steps[-2].elapsed_s < budget <= steps[-1].elapsed_s < budget + 5 * longest
+
+
+def test_a_time_budget_stops_training_and_the_rate_decays_over_it(tiny_corpus: Path, tmp_path: Path) -> None:
+    events = Collect()
+    control = RunControl()
+    result = Trainer(budget_config(tiny_corpus, "train.time_budget=2s"), out=tmp_path).fit([events, over_budget_guard(control)], control)
+    assert result.status == "finished", result.error
+    steps = events.of(StepLogged)
+    assert events.of(RunStarted)[0].time_budget_s == 2.0
+    assert ends_within_a_step(steps, 2.0) and len(steps) > 20
+    finished = events.of(RunFinished)[0]
+    assert finished.status == "finished" and "time budget of 2s" in finished.reason
+    # Saved and evaluated as a normal end is.
+    assert [e.step for e in events.of(EvalLogged)] == [steps[-1].step]
+    assert any(c.label == "last" and c.step == steps[-1].step for c in events.of(CheckpointSaved))
+    assert load_checkpoint(result.run_dir / "checkpoints" / "last").state["elapsed_s"] == pytest.approx(finished.elapsed_s)  # evaluation included
+    # The rate warmed up over the first steps, then decayed with the time used, down to its floor.
+    peak = 5e-3
+    lrs = [s.lr for s in steps]
+    assert lrs[:4] == pytest.approx([peak * k / 4 for k in range(1, 5)], rel=0.05)
+    assert all(b <= a + 1e-12 for a, b in zip(lrs[4:], lrs[5:], strict=False))  # falling from the end of warm-up on
+    assert lrs[-1] < 0.15 * peak
+    halfway = next(s for s in steps if s.elapsed_s >= 1.0)
+    assert 0.3 * peak < halfway.lr < 0.8 * peak  # a cosine is halfway down at half the budget
+
+
+def test_a_resume_continues_the_time_budget(tiny_corpus: Path, tmp_path: Path) -> None:
+    config = budget_config(tiny_corpus, "train.time_budget=2s")
+    control = RunControl()
+    first = Collect()
+    stopped = Trainer(config, out=tmp_path).fit([first, stop_at(15, control)], control)
+    assert stopped.status == "stopped" and stopped.step == 15
+    spent = first.of(StepLogged)[-1].elapsed_s
+    assert spent < 1.5
+
+    second = Collect()
+    resumed = Trainer.resume(stopped.run_dir).fit([second, over_budget_guard(control := RunControl())], control)
+    assert resumed.status == "finished", resumed.error
+    steps = second.of(StepLogged)
+    assert steps[0].step == 16 and steps[0].elapsed_s > spent  # the clock goes on from the checkpoint
+    assert ends_within_a_step(first.of(StepLogged) + steps, 2.0)  # only what was left of the budget
+    assert steps[0].lr < first.of(StepLogged)[-1].lr + 1e-12  # the decay goes on, too
+
+    # Once the budget is used, another resume trains nothing and says why; a larger budget trains on.
+    third = Collect()
+    again = Trainer.resume(resumed.run_dir).fit([third])
+    assert again.status == "finished" and not third.of(StepLogged)
+    assert "time budget (2s) is used up" in third.of(RunFinished)[0].reason
+    more = Collect()
+    longer = Trainer.resume(resumed.run_dir, ["train.time_budget=3s"]).fit([more, over_budget_guard(control := RunControl())], control)
+    assert longer.status == "finished" and len(more.of(StepLogged)) > 2 and ends_within_a_step(more.of(StepLogged), 3.0)

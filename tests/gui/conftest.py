@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QObject, QThread, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from studio.core.preferences import Preferences, save_preferences
 from studio.gui.main_window import EngineLoadWorker, MainWindow
 from studio.gui.workers.data_worker import DataBuildWorker
 from studio.gui.workers.inference_worker import InferenceWorker
@@ -87,7 +88,9 @@ def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_unanswered
     thread or timer of it may still be running. Tests that close it during a run answer the
     question themselves (``answer_close_dialog``); a test that leaves a run going fails, after
     its run has been stopped as "Yes" would (so one failing test leaves no process or thread
-    behind for the next)."""
+    behind for the next). The welcome screen is marked seen, as after a first launch:
+    ``tests/gui/test_welcome_preferences.py`` opens it on purpose."""
+    save_preferences(Preferences(show_welcome=False))
     w = MainWindow(settings_path=tmp_path / "settings.ini")
     left_running: list[str] = []
 

@@ -213,3 +213,21 @@ def test_parameter_count_after_a_relaunch_uses_the_token_cache(qtbot, built_befo
     page.set_architecture("lstm")
     assert session.vocab_size() == (vocab, True)
     assert f"vocabulary {vocab:,}" in page.param_label.text() and "estimated" not in page.param_label.text()
+
+
+def test_the_form_says_when_chinese_words_fall_back_to_characters(qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without jieba, Chinese word tokenization silently equalled character tokenization."""
+    import importlib.util
+
+    page = window.data_page
+    window.show_page("Data")
+    page.tokenizer_form.set_values({"kind": "word", "language": "zh"})
+    assert not page.segmentation_label.isVisible()  # jieba is part of the default install
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jieba" else real(name, *a))
+    page.tokenizer_form.set_values({"kind": "word", "language": "en"})
+    assert not page.segmentation_label.isVisible()  # English needs no segmenter
+    page.tokenizer_form.set_values({"kind": "word", "language": "zh"})
+    assert page.segmentation_label.isVisible() and "pip install jieba" in page.segmentation_label.text()
+    page.tokenizer_form.set_values({"kind": "char"})
+    assert not page.segmentation_label.isVisible()

@@ -243,3 +243,47 @@ def test_axis_and_log_scale(qtbot, window: MainWindow, mode: str) -> None:
     assert x[-1] == (2900 if mode == "tokens" else 14.5)
     window.train_page.monitor.log_check.setChecked(True)
     assert plots.loss_plot.getPlotItem().ctrl.logYCheck.isChecked()
+
+
+def test_eta_ignores_a_pause_and_pause_shows_the_step_reached(qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a pause the ETA grew (the clock ran on while nothing trained), and Pause reported
+    step 252 while the bar, which skips repaints, still showed 251."""
+    from studio.core.config import RunConfig
+
+    monitor = window.train_page.monitor
+    monkeypatch.setattr(monitor.training, "start", lambda *a, **k: None)
+    monitor.start(RunConfig())
+    window.nav.setCurrentRow(2)
+
+    def step(i: int, elapsed: float) -> None:
+        monitor.training.event.emit(StepLogged(i, 1000, 2.0, 1e-3, 1.0, 1000.0, i * 100, elapsed))
+
+    step(1, 0.0)
+    monitor._last_widget_update = 0.0  # as if a tenth of a second had passed: this one repaints
+    step(101, 25.0)  # 0.25 s per step: 899 steps left take 224.75 s
+    assert "ETA 3:44" in monitor.time_label.text(), monitor.time_label.text()
+    step(102, 25.25)  # within the repaint interval: the bar is not updated
+    assert monitor.progress.value() == 101
+    monitor.training.event.emit(RunPaused(102))
+    assert monitor.progress.value() == 102 and "102" in monitor.status_label.text()
+    qtbot.wait(300)  # paused; the engine's training time does not advance
+    monitor.training.event.emit(RunResumed(102))
+    monitor._last_widget_update = 0.0
+    step(201, 50.0)  # still 0.25 s per step of training: 799 left take 199.75 s
+    assert monitor.progress.value() == 201
+    assert "ETA 3:19" in monitor.time_label.text(), monitor.time_label.text()
+
+
+def test_log_axis_labels_do_not_overlap_in_a_small_plot(qtbot, window: MainWindow) -> None:
+    """pyqtgraph labels 0.5, 0.6, ... 0.9, 1, 2, 3, 4 on a log loss axis: nine labels in a plot
+    140 px high overlapped. At most one label per 28 px is kept, the roundest values first."""
+    import math
+
+    axis = window.train_page.monitor.plots.loss_plot.getAxis("left")
+    axis.setLogMode(False, True)
+    levels = axis.tickValues(math.log10(0.5), math.log10(4.5), 140)
+    values = [v for _spacing, level in levels for v in level]
+    assert 2 <= len(values) <= 140 // 28
+    assert math.log10(1) in values  # the decade is always labelled
+    gaps = [(b - a) / (math.log10(4.5) - math.log10(0.5)) * 140 for a, b in zip(values, values[1:], strict=False)]
+    assert min(gaps) >= 20, gaps

@@ -12,11 +12,19 @@ Memory is bounded by one batch of records: records are at most ``corpus.PIECE_CH
 longer line arrives in pieces), a batch is encoded and written out every ``FLUSH_RECORDS``
 records or ``FLUSH_CHARS`` characters, whichever comes first, one record's ids at a time, and
 tokenizers get texts of at most ``TOKENIZER_TEXT_CHARS``.
+
+Speed: plain-text files in UTF-8 (and a few single-byte codecs) are read in blocks of whole lines
+(``corpus.Lines``, ``READ_IN_BLOCKS``) instead of a line at a time. The character tokenizer counts
+and encodes a block with one numpy pass; the others still get its lines one by one (BPE in one
+``encode_batch`` call per batch, which the tokenizers library runs on several threads). Either way
+the cache holds the same bytes as when every line is its own record (tests/core/test_token_cache.py
+compares the two), statistics included.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -32,7 +40,7 @@ from filelock import FileLock, Timeout
 
 from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.control import RunControl
-from studio.core.data.corpus import Corpus, Record, scan_corpus, split_text
+from studio.core.data.corpus import Corpus, Lines, Record, scan_corpus, split_lines, split_text
 from studio.core.data.datasets import is_available, resolve_dataset
 from studio.core.data.special_tokens import EOS_ID, UNK_ID
 from studio.core.data.splits import SPLITS, Splitter
@@ -43,7 +51,8 @@ from studio.core.i18n import N_, _
 from studio.core.paths import token_cache_dir
 
 # 2: tail splits by characters (cutting long lines), CSV parsed strictly, legacy encodings by charset-normalizer.
-CACHE_FORMAT_VERSION = 2
+# 3: UTF-8 bytes per split (for bits per byte).
+CACHE_FORMAT_VERSION = 3
 MAX_TRACKED_LENGTH = 4096  # longer records land in one overflow bin of the histogram
 FLUSH_RECORDS = 2000  # encode in batches: per-call overhead dominates short lines (spaCy, HF)
 # ... but never hold more text than this at once: BPE's encodings cost about 20 bytes a character
@@ -53,12 +62,14 @@ FLUSH_CHARS = 2 << 20
 # Hugging Face needs about 200 MB to encode one MiB-long text, and its BPE trainer takes 1000
 # texts at a time, which must not mean 1000 pieces of a MiB.
 TOKENIZER_TEXT_CHARS = 16 << 10
+READ_IN_BLOCKS = True  # False: every line is its own record (the reference the block path must equal)
 ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
 class SplitStats:
     characters: int = 0
+    bytes: int = 0  # of the text in UTF-8
     records: int = 0  # lines of plain text, rows of CSV/JSONL
     tokens: int = 0
     unknown: int = 0
@@ -107,6 +118,7 @@ class CorpusStats:
         out = SplitStats()
         for s in self.splits.values():
             out.characters += s.characters
+            out.bytes += s.bytes
             out.records += s.records
             out.tokens += s.tokens
             out.unknown += s.unknown
@@ -293,12 +305,13 @@ def _splitter(corpora: dict[str, Corpus], data: DataConfig) -> Splitter:
 
 
 def _routed_records(corpora: dict[str, Corpus], splitter: Splitter) -> Iterator[tuple[str, Record]]:
-    """Every record of every corpus with the split it belongs to (a record straddling a cut in parts)."""
-    for record in corpora["train"].records():
+    """Every record of every corpus with the split it belongs to (a record straddling a cut in
+    parts); runs of whole lines come as ``Lines`` blocks when ``READ_IN_BLOCKS``."""
+    for record in corpora["train"].records(READ_IN_BLOCKS):
         yield from splitter.route(record)
     for split in ("valid", "test"):
         if split in corpora:
-            for record in corpora[split].records():
+            for record in corpora[split].records(READ_IN_BLOCKS):
                 yield split, record
 
 
@@ -342,6 +355,60 @@ def _encode(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
     return out
 
 
+def _encode_flat(tokenizer: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of all ``texts`` one after the other (int64), and how many each text has."""
+    parts = [_tokenizer_texts(t) for t in texts]
+    flat_texts = texts if all(len(group) == 1 for group in parts) else [p for group in parts for p in group]
+    # A line that comes again (a blank line, a speaker's name, a closing brace) is encoded once: a
+    # text's ids do not depend on its neighbours.
+    unique = list(dict.fromkeys(flat_texts))
+    encoded: list[list[int]] = []
+    for i in range(0, len(unique), FLUSH_RECORDS):  # the library's encodings of one batch at a time
+        encoded.extend(tokenizer.encode_batch(unique[i : i + FLUSH_RECORDS]))
+    if len(unique) == len(flat_texts):
+        lists = encoded
+    else:
+        by_text = dict(zip(unique, encoded, strict=True))
+        lists = [by_text[t] for t in flat_texts]
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    ids = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
+    if flat_texts is not texts:
+        starts = np.cumsum([0] + [len(group) for group in parts[:-1]])
+        lengths = np.add.reduceat(lengths, starts) if len(lengths) else lengths
+    return ids, lengths
+
+
+def _encoded(tokenizer: Tokenizer, records: list[Record], dtype: np.dtype) -> Iterator[tuple[Record, np.ndarray, np.ndarray | None]]:
+    """(record, ids, tokens per line) for each record in order; tokens per line only for ``Lines``."""
+    plain: list[Record] = []
+
+    def plain_ones() -> Iterator[tuple[Record, np.ndarray, None]]:
+        if not plain:
+            return
+        for record, ids in zip(plain, _encode(tokenizer, [r.text for r in plain]), strict=True):
+            yield record, ids, None
+        plain.clear()
+
+    encode_lines = getattr(tokenizer, "encode_lines", None)
+    for record in records:
+        if not isinstance(record, Lines):
+            plain.append(record)  # encoded together, in one batch
+            continue
+        yield from plain_ones()
+        if callable(encode_lines):
+            ids, lengths = encode_lines(record.text, dtype)
+        else:
+            ids, lengths = _encode_flat(tokenizer, split_lines(record.text))
+        yield record, ids, lengths
+    yield from plain_ones()
+
+
+def _utf8_bytes(text: str) -> int:
+    if text.isascii():  # (a flag of the string: no scan)
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))  # JSON can hold lone surrogates
+
+
 def _build(
     final: Path,
     corpora: dict[str, Corpus],
@@ -364,7 +431,9 @@ def _build(
     work.mkdir()
     try:
         if tokenizer is None:
-            tokenizer = train_tokenizer(tok_config, _train_texts(corpora, splitter, counter, progress, control))
+            texts = _train_texts(corpora, splitter, counter, progress, control, whole_blocks=tok_config.kind == "char",
+                                 lowercase=tok_config.lowercase)
+            tokenizer = train_tokenizer(tok_config, texts)
         tokenizer.save(work / "tokenizer")
         dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.uint32)
         stats: dict[str, SplitStats] = {s: SplitStats(length_counts=[0] * (MAX_TRACKED_LENGTH + 1)) for s in SPLITS}
@@ -385,13 +454,20 @@ def _build(
             else:
                 st.length_counts[n] += 1
 
+        def count_lines(st: SplitStats, lengths: np.ndarray) -> None:
+            st.records += len(lengths)
+            counts = np.bincount(np.minimum(lengths, MAX_TRACKED_LENGTH + 1), minlength=MAX_TRACKED_LENGTH + 2)
+            st.overflow += int(counts[-1])
+            for n in np.flatnonzero(counts[:-1]):
+                st.length_counts[n] += int(counts[n])
+
         def flush(split: str) -> None:
             records = pending[split]
             if not records:
                 return
             st = stats[split]
             out = outs[split]
-            for record, ids in zip(records, _encode(tokenizer, [r.text for r in records]), strict=True):
+            for record, ids, lengths in _encoded(tokenizer, records, dtype):
                 doc = (record.path, record.doc)
                 if last_doc[split] is not None and doc != last_doc[split] and last_id[split] != EOS_ID:
                     out.write(eos)  # close the previous document
@@ -399,12 +475,18 @@ def _build(
                     st.tokens += 1
                 last_doc[split] = doc
                 if len(ids):
-                    out.write(ids.astype(dtype).tobytes())
+                    out.write(ids.astype(dtype, copy=False).tobytes())
                     last_id[split] = int(ids[-1])
                     st.unknown += int(np.count_nonzero(ids == UNK_ID))
                 n = len(ids)
                 st.tokens += n
                 st.characters += len(record.text)
+                st.bytes += _utf8_bytes(record.text)
+                if lengths is not None:  # whole lines, as that many records would count them
+                    count_lines(st, lengths)
+                    line_tokens[split] = int(lengths[-1])
+                    open_line[split] = False
+                    continue
                 # Lines and rows are counted once, where their last piece lands.
                 if record.first:
                     line_tokens[split] = 0
@@ -506,8 +588,13 @@ def sweep_build_leftovers(cache_root: Path) -> list[str]:
 
 
 def _train_texts(
-    corpora: dict[str, Corpus], splitter: Splitter, counter: _Progress, progress: ProgressFn, control: RunControl | None
+    corpora: dict[str, Corpus], splitter: Splitter, counter: _Progress, progress: ProgressFn, control: RunControl | None,
+    whole_blocks: bool = False, lowercase: bool = False,
 ) -> Iterator[str]:
+    """The training split's text as the tokenizer trains on it: each line or row, cut into texts of
+    at most TOKENIZER_TEXT_CHARS. ``whole_blocks`` (the character tokenizer, which only counts
+    characters): a block of lines as one text instead, unless lowercasing a line that would be cut
+    (a final sigma lowercases by what follows it)."""
     done = 0
     n = 0
     for split, record in _routed_records(corpora, splitter):
@@ -517,8 +604,15 @@ def _train_texts(
             progress("tokenizer", min(done, counter.total), counter.total)
             if control is not None:
                 control.raise_if_stopped()
-        if split == "train":
+        if split != "train":
+            continue
+        if not isinstance(record, Lines):
             yield from _tokenizer_texts(record.text)
+        elif whole_blocks and not (lowercase and max(map(len, record.text.split("\n"))) > TOKENIZER_TEXT_CHARS):
+            yield record.text
+        else:
+            for line in split_lines(record.text):
+                yield from _tokenizer_texts(line)
     progress("tokenizer", counter.total, counter.total)
 
 

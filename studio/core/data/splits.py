@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-from studio.core.data.corpus import Corpus, Record, last_whitespace_cut
+from studio.core.data.corpus import Corpus, Lines, Record, last_whitespace_cut
 from studio.core.i18n import _, ngettext
 
 SplitName = Literal["train", "valid", "test"]
@@ -99,6 +99,9 @@ class Splitter:
         if not inside:
             yield _CODES[k], record
             return
+        if isinstance(record, Lines):
+            yield from self._route_lines(record, [c for c, _j in inside], train_end, valid_end)
+            return
         if record.whole and len(record.text) < SHORT_LINE and not (start == 0 and end == size):
             ranges = dict(_ranges(train_end, valid_end, size))
             choice = k
@@ -119,6 +122,29 @@ class Splitter:
                 prev = at
             current = j
         yield _CODES[current], _part(record, prev, len(text))
+
+    def _route_lines(self, block: Lines, cuts: list[int], train_end: int, valid_end: int) -> Iterator[tuple[SplitName, Record]]:
+        """A block of whole lines with cuts inside, routed as its lines would be one by one: the
+        lines before and after a cut stay together, and a line a cut falls inside is routed alone."""
+        text, start = block.text, block.offset
+        pos = 0  # of ``text``, routed so far
+        for c in cuts:
+            at = c - start
+            if at < pos:  # inside the line routed just before
+                continue
+            line_start = text.rfind("\n", 0, at) + 1
+            if line_start > pos:
+                yield _CODES[_index_of(start + pos, train_end, valid_end)], _lines_part(block, pos, line_start)
+                pos = line_start
+            if line_start == at:  # the cut falls between two lines
+                continue
+            line_end = text.find("\n", at) + 1 or len(text)
+            line = Record(text[line_start:line_end], block.path, block.line + text.count("\n", 0, line_start), block.doc,
+                          start + line_start)
+            yield from self.route(line)
+            pos = line_end
+        if pos < len(text):
+            yield _CODES[_index_of(start + pos, train_end, valid_end)], _lines_part(block, pos, len(text))
 
     def split_of(self, record: Record) -> SplitName:
         """The split of a record that straddles no cut (of its first part if it does)."""
@@ -198,6 +224,10 @@ def _cut_before(text: str, lo: int, cut: int) -> int:
     ``cut`` itself when there is none (``lo``: nothing of this stretch stays before the cut)."""
     best = last_whitespace_cut(text, lo, cut)
     return best if best >= lo else cut
+
+
+def _lines_part(block: Lines, a: int, b: int) -> Lines:
+    return replace(block, text=block.text[a:b], offset=block.offset + a, line=block.line + block.text.count("\n", 0, a))
 
 
 def _part(record: Record, a: int, b: int) -> Record:

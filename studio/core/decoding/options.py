@@ -6,9 +6,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from studio.core.i18n import _
+from studio.core.i18n import N_, _
 
 DEFAULT_MAX_NEW_TOKENS = 200
+
+# What each decoding setting does, for the Try panel's tooltips and the CLI's help (English;
+# translated where shown).
+HELP = {
+    "mode": N_("greedy: always the likeliest token (the same answer every time); beam: keeps the likeliest few "
+               "sequences and returns the best whole one; sample: draws each token at random by its probability."),
+    "beam_size": N_("How many candidate sequences beam search keeps at each step. More beams find likelier text, "
+                    "slower; 4 is typical."),
+    "temperature": N_("Divides the scores before sampling: below 1 makes the likely tokens likelier (safer, more "
+                      "repetitive), above 1 flattens the choice (more varied, more mistakes)."),
+    "top_k": N_("Sample only among the k likeliest tokens; 0 turns the limit off. 20-50 cuts off the unlikely tail."),
+    "top_p": N_("Nucleus sampling: sample only among the likeliest tokens whose probabilities add up to p; 1 turns "
+                "it off. 0.9 is typical."),
+    "max_new_tokens": N_("The most tokens to write. Generation also stops at the end-of-text token."),
+    "seed": N_("The same seed samples the same text; 0 draws a new one each time."),
+}
 
 
 @dataclass(frozen=True)

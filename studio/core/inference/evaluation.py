@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from studio.core.callbacks import split_name
+from studio.core.bits import bits_per_unit, units_per_token
+from studio.core.callbacks import describe_bits, split_name
 from studio.core.data.prepare import prepare_corpus
 from studio.core.i18n import _
 from studio.core.inference.loading import LoadedModel
@@ -39,7 +40,7 @@ class SplitScore:
             # Translators: {split} is train, valid or test.
             return _("{split}: loss {loss:.4f}  perplexity {perplexity:.2f}  ({tokens:,} tokens, {seconds:.1f} s)").format(
                 split=split, loss=self.metrics["loss"], perplexity=self.metrics["perplexity"], tokens=self.size, seconds=self.seconds
-            )
+            ) + describe_bits(self.metrics.get("bits_per_char"), self.metrics.get("bits_per_byte"))
         shown = "  ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
         # Translators: {split} is valid or test; {metrics} the task's scores ("accuracy 93.50  f1 91.20").
         return _("{split}: {metrics}  ({examples:,} examples, {seconds:.1f} s)").format(
@@ -74,4 +75,11 @@ def evaluate(loaded: LoadedModel, splits: Iterable[str] = ("valid", "test")) -> 
             continue
         t0 = time.perf_counter()
         loss = evaluate_loss(loaded.model, windows, cfg.train.batch_size * 4, torch.device(device), seed=cfg.train.seed + 2)
-        yield SplitScore(split, len(tokens), time.perf_counter() - t0, {"loss": loss, "perplexity": math.exp(min(loss, 50))})
+        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50))}
+        st = prepared.stats.splits[split]
+        if cfg.model.objective != "masked":  # (a masked model's loss covers the masked tokens only)
+            for name, units in (("bits_per_char", st.characters), ("bits_per_byte", st.bytes)):
+                value = bits_per_unit(loss, units_per_token(units, st.tokens))
+                if value is not None:
+                    metrics[name] = value
+        yield SplitScore(split, len(tokens), time.perf_counter() - t0, metrics)

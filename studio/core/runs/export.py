@@ -85,13 +85,15 @@ def _merge(model: nn.Module) -> int:
 def _metrics_csv(run: RunDir, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "tokens", "time_s", "train_loss", "lr", "grad_norm", "tokens_per_s", "valid_loss", "valid_perplexity", "metrics"])
+        writer.writerow(["step", "tokens", "time_s", "train_loss", "lr", "grad_norm", "tokens_per_s", "valid_loss", "valid_perplexity", "metrics",
+                         "valid_bits_per_char", "valid_bits_per_byte"])
         for e in run.read_events():
             if isinstance(e, StepLogged):
-                writer.writerow([e.step, e.tokens_seen, f"{e.elapsed_s:.3f}", e.loss, e.lr, e.grad_norm, f"{e.tokens_per_s:.1f}", "", "", ""])
+                writer.writerow([e.step, e.tokens_seen, f"{e.elapsed_s:.3f}", e.loss, e.lr, e.grad_norm, f"{e.tokens_per_s:.1f}", "", "", "", "", ""])
             elif isinstance(e, EvalLogged):
                 metrics = ";".join(f"{k}={v:.4f}" for k, v in e.metrics)
-                writer.writerow([e.step, e.tokens_seen, f"{e.elapsed_s:.3f}", "", "", "", "", e.loss, e.perplexity, metrics])
+                bits = ["" if b is None else f"{b:.4f}" for b in (e.bits_per_char, e.bits_per_byte)]
+                writer.writerow([e.step, e.tokens_seen, f"{e.elapsed_s:.3f}", "", "", "", "", e.loss, e.perplexity, metrics, *bits])
 
 
 def _model_card(config: RunConfig, model: nn.Module, step: int, run: RunDir | None, merged: int) -> str:
@@ -111,6 +113,12 @@ def _model_card(config: RunConfig, model: nn.Module, step: int, run: RunDir | No
         info = run.read_info()
         if info.get("best_valid_loss") is not None:
             results = _("- best validation loss {loss:.4f}").format(loss=info["best_valid_loss"])
+            if info.get("best_valid_bits_per_char") is not None and info.get("best_valid_bits_per_byte") is not None:
+                # Translators: a line of the model card (Markdown), after the best validation loss: the same loss
+                # over the text's characters and UTF-8 bytes, which makes runs with different tokenizers comparable.
+                results += "\n" + _("- {bpc:.3f} bits per character, {bpb:.3f} bits per byte").format(
+                    bpc=info["best_valid_bits_per_char"], bpb=info["best_valid_bits_per_byte"]
+                )
     task_text = task.kind + (f" ({task.qa_mode})" if task.kind == "qa" else "")
     if task.template:
         # Translators: put after the task's kind in the model card; {template} is the prompt template, kept as is.

@@ -29,7 +29,7 @@ from studio.core.paths import data_dir
 from studio.core.training.checkpoint_commit import committed_checkpoint
 from studio.core.training.run_dir import RunDir, run_roots
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each entry upgrades the schema from version N to N + 1.
 MIGRATIONS: dict[int, list[str]] = {
@@ -50,9 +50,14 @@ MIGRATIONS: dict[int, list[str]] = {
     3: [
         "ALTER TABLE runs ADD COLUMN search TEXT DEFAULT ''",
     ],
+    4: [  # the best validation loss in bits per character and per byte (studio.core.bits)
+        "ALTER TABLE runs ADD COLUMN best_valid_bpc REAL",
+        "ALTER TABLE runs ADD COLUMN best_valid_bpb REAL",
+    ],
 }
 COLUMNS = ("path", "name", "arch", "task", "parameters", "corpus", "status", "best_valid_loss", "metric_name", "metric",
-           "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes", "has_checkpoint", "search")
+           "started", "finished", "duration_s", "step", "total_steps", "updated", "tags", "notes", "has_checkpoint", "search",
+           "best_valid_bpc", "best_valid_bpb")
 
 
 # A run's status as run.json stores it (these words stay English there); marked so that a view can
@@ -84,6 +89,8 @@ class RunRecord:
     notes: str
     has_checkpoint: bool = False
     search: str = ""  # the search this run is a trial of ('' for a run of its own), for grouping
+    best_valid_bpc: float | None = None  # the best validation loss in bits per character (language models)
+    best_valid_bpb: float | None = None  # ... and per UTF-8 byte
 
     @property
     def tag_list(self) -> list[str]:
@@ -143,7 +150,13 @@ def record_from_folder(path: Path) -> dict[str, Any] | None:
         "tags": ",".join(info.get("tags", [])), "notes": str(info.get("notes", "")),
         "has_checkpoint": any(committed_checkpoint(run.checkpoint(label)) is not None for label in ("best", "last")),
         "search": next((t.removeprefix("search:") for t in info.get("tags", []) if str(t).startswith("search:")), ""),
+        "best_valid_bpc": _number(info.get("best_valid_bits_per_char")),
+        "best_valid_bpb": _number(info.get("best_valid_bits_per_byte")),
     }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class RunIndex:

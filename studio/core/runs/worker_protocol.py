@@ -53,13 +53,15 @@ COMMANDS = ("pause", "resume", "stop")
 
 @dataclass(frozen=True)
 class WorkerJob:
-    """What the child is to do: train ``config`` (into ``out``), resume ``resume_run``, or run the
-    search in ``search_spec``."""
+    """What the child is to do: train ``config`` (into ``out``), resume ``resume_run``, run the
+    search in ``search_spec``, or resume the search in ``search_folder`` (``search_spec`` then
+    may raise its budgets: see ``studio.core.runs.search.resume_spec``)."""
 
     config: RunConfig | None = None
     out: Path | None = None
     resume_run: Path | None = None
     search_spec: Path | None = None
+    search_folder: Path | None = None
 
 
 class WorkerClient:
@@ -102,6 +104,10 @@ class WorkerClient:
         args = studio_command("worker")
         if job.resume_run is not None:
             args += ["--resume", str(job.resume_run)]
+        elif job.search_folder is not None:
+            args += ["--search-folder", str(job.search_folder)]
+            if job.search_spec is not None:
+                args += ["--search", str(job.search_spec)]
         elif job.search_spec is not None:
             args += ["--search", str(job.search_spec)]
         else:

@@ -94,3 +94,14 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def supported_devices() -> list[str]:
+    """The device names this machine can train on (``run.device`` values): auto and cpu always,
+    cuda and mps where PyTorch finds them."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from studio.core.bits import bits_per_unit, units_per_token
 from studio.core.config import RunConfig
 from studio.core.control import RunControl
 from studio.core.data.prepare import PreparedCorpus, prepare_corpus
@@ -45,7 +46,13 @@ class LanguageModelWorkload(Workload):
             cache_hit=prepared.cache_hit, seconds=prepared.seconds, vocab_size=prepared.tokenizer.vocab_size,
             tokenizer=prepared.tokenizer.describe(), train_tokens=st["train"].tokens, valid_tokens=st["valid"].tokens,
             test_tokens=st["test"].tokens, encodings=tuple(f["encoding"] for f in prepared.stats.files),
+            valid_characters=st["valid"].characters, valid_bytes=st["valid"].bytes,
         ))
+        # Counted exactly when the cache was built, so bits per character are exact, not estimated.
+        # A masked model's loss covers only the masked tokens, a guess of a different kind.
+        counts = config.model.objective != "masked"
+        self.chars_per_token = units_per_token(st["valid"].characters, st["valid"].tokens) if counts else None
+        self.bytes_per_token = units_per_token(st["valid"].bytes, st["valid"].tokens) if counts else None
         window = config.model.context_length + 1
         self.train_tokens = prepared.tokens("train")
         self.sampler = WindowSampler(self.train_tokens, window, config.train.batch_size, config.train.seed + 1000 * rank)
@@ -86,6 +93,9 @@ class LanguageModelWorkload(Workload):
             settings = DecodingSettings(max_new_tokens=cfg.train.sample_tokens, temperature=0.8, seed=cfg.train.seed + step)
             text = generate_text(model, self.tokenizer, cfg.train.sample_prompt, settings)  # type: ignore[arg-type]
         return Evaluation(loss, {}, text)
+
+    def bits(self, loss: float) -> tuple[float | None, float | None]:
+        return bits_per_unit(loss, self.chars_per_token), bits_per_unit(loss, self.bytes_per_token)
 
     def rng_states(self) -> dict[str, torch.Tensor]:
         return {"sampler": self.sampler.generator.get_state(), "mask": self.mask_generator.get_state()}

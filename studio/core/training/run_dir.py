@@ -27,10 +27,12 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from studio.core.bits import bits_per_unit, units_per_token
 from studio.core.config import RunConfig
 from studio.core.errors import CheckpointError
 from studio.core.events import (
     CheckpointSaved,
+    DataReady,
     EvalLogged,
     Event,
     RunFailed,
@@ -297,6 +299,7 @@ class RunInfoWriter:
     def __init__(self, run: RunDir):
         self.run = run
         self._last_write = 0.0
+        self._per_token: tuple[float | None, float | None] = (None, None)
 
     def on_event(self, event: Event) -> None:
         r = self.run
@@ -309,8 +312,20 @@ class RunInfoWriter:
             if event.time - self._last_write > 5.0 or event.step == event.total_steps:
                 self._last_write = event.time
                 r.write_info(step=event.step, train_loss=event.loss, elapsed_s=event.elapsed_s, tokens_seen=event.tokens_seen)
+        elif isinstance(event, DataReady):
+            # The validation split's characters and bytes per token: what turns any of its losses into
+            # bits per character or byte (studio.core.bits), for the library and the model card.
+            self._per_token = (units_per_token(event.valid_characters, event.valid_tokens),
+                               units_per_token(event.valid_bytes, event.valid_tokens))
+            r.write_info(valid_chars_per_token=self._per_token[0], valid_bytes_per_token=self._per_token[1])
         elif isinstance(event, EvalLogged):
-            r.write_info(step=event.step, valid_loss=event.loss, best_valid_loss=event.best_loss)
+            bits = {}
+            if event.bits_per_char is not None or event.bits_per_byte is not None:  # a language model's loss
+                chars, byte_count = self._per_token
+                bits = {"valid_bits_per_char": event.bits_per_char, "valid_bits_per_byte": event.bits_per_byte,
+                        "best_valid_bits_per_char": bits_per_unit(event.best_loss, chars),
+                        "best_valid_bits_per_byte": bits_per_unit(event.best_loss, byte_count)}
+            r.write_info(step=event.step, valid_loss=event.loss, best_valid_loss=event.best_loss, **bits)
         elif isinstance(event, CheckpointSaved):
             # Each save brings the step up to date, so an interrupted run shows where it can resume.
             r.write_info(step=event.step, **{f"{event.label}_checkpoint_step": event.step})

@@ -1,4 +1,6 @@
-"""Learning-rate schedules as plain functions of the step, so resuming needs nothing but the step."""
+"""Learning-rate schedules as plain functions of the step (and, under a time budget, of the share
+of the budget used), so resuming needs nothing but the step and the training time, both of which
+the checkpoint keeps."""
 
 from __future__ import annotations
 
@@ -19,3 +21,26 @@ def lr_at(step: int, peak: float, total_steps: int, schedule: ScheduleConfig) ->
     if schedule.decay == "linear":
         return peak - (peak - floor) * progress
     return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_within_budget(step: int, used: float, peak: float, total_steps: int, schedule: ScheduleConfig) -> float:
+    """The rate for optimizer step ``step`` when training stops at a time budget, ``used`` being the
+    share of it spent so far (0 to 1).
+
+    The decay follows the budget instead of the steps: its progress is the share of the budget
+    used, or of the steps if those run out first (whichever is further along, so the rate always
+    reaches its floor at the end). Warm-up is still counted in steps, but never lifts the rate above
+    the decayed value: the rate is the lower of the warm-up ramp and the decay curve, so a warm-up
+    longer than the budget allows still ends in the decay instead of at the peak.
+    """
+    warmup = schedule.warmup_steps
+    ramp = peak * (step + 1) / warmup if warmup and step < warmup else peak
+    floor = peak * schedule.min_lr_ratio
+    if schedule.decay == "constant":
+        return ramp
+    progress = min(1.0, max(used, step / max(1, total_steps - 1)))
+    if schedule.decay == "linear":
+        decayed = peak - (peak - floor) * progress
+    else:
+        decayed = floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
+    return min(ramp, decayed)

@@ -65,10 +65,15 @@ def resolve_examples(config: RunConfig) -> tuple[list[Example], list[Example], l
     valid = load_examples(task.kind, valid_paths, task.format, task.fields) if valid_paths else []
     test = load_examples(task.kind, test_paths, task.format, task.fields) if test_paths else []
     if task.cv_folds > 1:
-        # k-fold cross-validation: a seeded shuffle, then every k-th example validates.
+        # k-fold cross-validation: a seeded shuffle, then every k-th example validates. Classification
+        # is stratified: the shuffled examples are grouped by label before they are dealt out, so
+        # every fold holds each label in the share the whole set does (a rare label is in every fold).
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.data.split_seed)).tolist()
-        valid = [train[i] for k, i in enumerate(order) if k % task.cv_folds == task.cv_fold]
-        train = [train[i] for k, i in enumerate(order) if k % task.cv_folds != task.cv_fold]
+        dealt = sorted(order, key=lambda i: train[i].target) if task.kind == "classify" else order  # stable sort
+        fold_of = {i: k % task.cv_folds for k, i in enumerate(dealt)}
+        # Both sides keep the shuffled order, so a validation set cut to eval_batches is still mixed.
+        valid = [train[i] for i in order if fold_of[i] == task.cv_fold]
+        train = [train[i] for i in order if fold_of[i] != task.cv_fold]
     elif not valid and task.valid_fraction > 0:
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.data.split_seed)).tolist()
         n = max(1, round(len(train) * task.valid_fraction))

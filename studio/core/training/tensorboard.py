@@ -59,6 +59,10 @@ class TensorBoardWriter:
             w = self._open()
             w.add_scalar("valid/loss", event.loss, event.step)
             w.add_scalar("valid/perplexity", event.perplexity, event.step)
+            if event.bits_per_char is not None:
+                w.add_scalar("valid/bits_per_char", event.bits_per_char, event.step)
+            if event.bits_per_byte is not None:
+                w.add_scalar("valid/bits_per_byte", event.bits_per_byte, event.step)
             for name, value in event.metrics:
                 w.add_scalar(f"valid/{name}", value, event.step)
             if event.sample:
@@ -70,3 +74,24 @@ class TensorBoardWriter:
         elif isinstance(event, RunFinished | RunFailed) and self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def write_hparams(folder: Path, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+    """A search trial's settings and result in its run's TensorBoard folder, so TensorBoard's
+    HParams dashboard lists the trials side by side (``tensorboard --logdir <runs folder>``).
+
+    Written into the run's own folder (torch's ``add_hparams`` would make a sub-run per call), as
+    one more event file beside the run's scalars: the metric tags name the session's metrics."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    # TensorBoard takes numbers, text and booleans; anything else is shown as text.
+    values = {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hparams.items()}
+    experiment, start, end = hparams_summary(values, metrics)
+    _quiet_writer_threads()
+    with SummaryWriter(log_dir=str(folder)) as writer:
+        writer.file_writer.add_summary(experiment)
+        writer.file_writer.add_summary(start)
+        writer.file_writer.add_summary(end)
+        for name, value in metrics.items():
+            writer.add_scalar(name, value)

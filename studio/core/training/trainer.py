@@ -31,6 +31,7 @@ from studio.core.callbacks import Callback, Dispatcher, LogWriter, MetricsWriter
 from studio.core.config import RunConfig
 from studio.core.control import Cancelled, RunControl
 from studio.core.data.tokenizers import Tokenizer, train_tokenizer
+from studio.core.durations import format_duration, parse_duration
 from studio.core.errors import CheckpointError, ResourceError, StudioError, TrainingError
 from studio.core.events import (
     CheckpointSaved,
@@ -65,7 +66,7 @@ from studio.core.training.run_dir import (
     release_run_lock,
     resolve_checkpoint,
 )
-from studio.core.training.schedules import lr_at
+from studio.core.training.schedules import lr_at, lr_within_budget
 from studio.core.training.task_workload import TaskWorkload, resolve_examples
 from studio.core.training.workload import Emit, Workload
 
@@ -177,7 +178,9 @@ class Trainer:
             with torch_threads(choice.threads):
                 self.dist.init(choice.device)
                 status, reason = self._fit(choice, control)
-            emit(RunFinished(status, self.progress.step, self.progress.best_loss, self.progress.elapsed_s, reason))
+            best_bpc, best_bpb = self._bits(self.progress.best_loss)
+            emit(RunFinished(status, self.progress.step, self.progress.best_loss, self.progress.elapsed_s, reason,
+                             best_bpc, best_bpb))
             return RunResult(status, self.progress.step, self.progress.best_loss, self._run_path())
         except Cancelled:
             emit.strict = False
@@ -297,6 +300,9 @@ class Trainer:
                 cfg.save(self.run.config_path)  # only now: a refused or failed resume changes nothing
 
         total_steps = workload.total_steps(cfg, self.dist.world_size)
+        # Training time (p.elapsed_s: steps and evaluations, not pauses) is kept in the checkpoint, so
+        # a resumed run continues its budget rather than starting a new one.
+        budget = parse_duration(cfg.train.time_budget)
         all_params, trainable = count_parameters(model)
         if trainable < all_params:
             # Translators: {method} is the fine-tuning method as the setting writes it (freeze, lora), kept as is.
@@ -316,12 +322,18 @@ class Trainer:
                 threads=torch.get_num_threads(),
                 resumed=resume_ckpt is not None,
                 memory_estimate=estimate.describe(),
+                time_budget_s=budget,
             )
         )
         if resume_ckpt is not None and p.step >= total_steps:
             # Translators: train.steps is a setting's name, kept as is.
             return "finished", _("already at step {step} of {total}; raise train.steps to train further").format(
                 step=p.step, total=total_steps
+            )
+        if resume_ckpt is not None and budget is not None and p.elapsed_s >= budget:
+            # Translators: {budget} is a duration (3m, 1h30m); train.time_budget is a setting's name, kept as is.
+            return "finished", _("the time budget ({budget}) is used up; raise train.time_budget to train further").format(
+                budget=format_duration(budget)
             )
 
         loss_module: nn.Module = _LossModule(model, workload)
@@ -348,7 +360,10 @@ class Trainer:
                 break
 
             t0 = time.perf_counter()
-            lr = lr_at(p.step, cfg.train.lr, total_steps, cfg.schedule)
+            if budget is None:
+                lr = lr_at(p.step, cfg.train.lr, total_steps, cfg.schedule)
+            else:
+                lr = lr_within_budget(p.step, p.elapsed_s / budget, cfg.train.lr, total_steps, cfg.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_total = 0.0
@@ -387,7 +402,9 @@ class Trainer:
             emit(StepLogged(p.step, total_steps, step_loss, lr, grad_norm, tokens_per_s, p.tokens_seen, p.elapsed_s))
             fault_point("train:step")
 
-            at_end = p.step == total_steps
+            # Under torchrun every rank must stop at the same step: the first rank out of time stops them all.
+            out_of_time = budget is not None and self.dist.any_true(p.elapsed_s >= budget, device)
+            at_end = p.step == total_steps or out_of_time
             if p.step % cfg.train.eval_interval == 0 or at_end:
                 t_eval = time.perf_counter()
                 improved, stop_early = self._evaluate(device, choice)
@@ -402,6 +419,10 @@ class Trainer:
                     break
             if p.step % checkpoint_every == 0 and not at_end:
                 self._save("last")
+            if out_of_time:
+                # Translators: why training ended; {budget} is a duration (3m, 1h30m).
+                reason = _("the time budget of {budget} is used").format(budget=format_duration(budget or 0.0))
+                break
 
         if p.saved_step != p.step:
             self._save("last")
@@ -433,12 +454,19 @@ class Trainer:
             p.best_loss, p.best_step, p.evals_without_improvement = result.loss, p.step, 0
         else:
             p.evals_without_improvement += 1
+        bpc, bpb = self._bits(result.loss)
         self._emit(EvalLogged(
             p.step, result.loss, math.exp(min(result.loss, 50.0)), p.best_loss, improved, p.tokens_seen, p.elapsed_s,
-            result.sample, tuple(sorted(result.metrics.items())),
+            result.sample, tuple(sorted(result.metrics.items())), bpc, bpb,
         ))
         patience = cfg.train.early_stopping_patience
         return improved, bool(patience and p.evals_without_improvement >= patience)
+
+    def _bits(self, loss: float) -> tuple[float | None, float | None]:
+        workload: Workload | None = getattr(self, "workload", None)  # set once the data is ready
+        if workload is None or not math.isfinite(loss):
+            return None, None
+        return workload.bits(loss)
 
     def _final_results(self, device: torch.device) -> None:
         """Score the best checkpoint on the whole validation and test splits; keep results.json."""

@@ -68,6 +68,11 @@ class Workload:
     def load_rng_states(self, states: dict[str, torch.Tensor]) -> None:
         raise NotImplementedError
 
+    def bits(self, loss: float) -> tuple[float | None, float | None]:
+        """A validation loss as (bits per character, bits per byte); None where it means neither
+        (a task's loss over its targets)."""
+        return None, None
+
     def checkpoint_extra(self) -> dict[str, Any]:
         """Facts a checkpoint needs to rebuild the model (e.g. the label names)."""
         return {}

@@ -29,19 +29,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.callbacks import describe_stage, split_name
 from studio.core.config import DataConfig, TokenizerConfig
 from studio.core.data.preview import builtin_corpora, effective_format, preview_corpus
 from studio.core.errors import ConfigIssue, StudioError
+from studio.core.i18n import N_, _, ngettext
+from studio.gui.formatting import number
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
 from studio.gui.widgets.layout import VerticalScrollWidget, wrapping_label
+from studio.gui.widgets.metrics_plots import locale_axes
 from studio.gui.widgets.token_chips import TokenChipsWidget
 from studio.gui.workers.data_worker import DataBuild
 
 # DataConfig split over two boxes: where the text comes from, and how it is split.
 CORPUS_FIELDS = ("dataset", "paths", "format", "column", "json_field", "encoding", "skip_bad_rows")
 SPLIT_FIELDS = ("valid_paths", "test_paths", "valid_fraction", "test_fraction", "split_mode", "split_seed")
-FILES_CHOICE = ("", "None: the files below")
+# Translators: the first choice of the built-in corpora: read the files chosen below instead.
+FILES_CHOICE = ("", N_("None: the files below"))
+SPLITS = ("train", "valid", "test")
 
 
 def _titled(title: str, *widgets: QWidget) -> QWidget:
@@ -95,28 +101,34 @@ class DataPage(QWidget):
     def _build_settings(self) -> QWidget:
         # Explanations in tooltips: the column keeps Build, the corpus and the tokenizer in one view.
         self.corpus_form = ConfigForm(DataConfig, fields=CORPUS_FIELDS, object_name="corpusForm", hints=False,
-                                      choices={"dataset": [FILES_CHOICE, *builtin_corpora()]})
+                                      choices={"dataset": [(FILES_CHOICE[0], _(FILES_CHOICE[1])), *builtin_corpora()]})
         self.encoding_label = wrapping_label("—", "encodingLabel")
-        self.encoding_label.setToolTip("The encoding found in the first file, and why")
+        self.encoding_label.setToolTip(_("The encoding found in the first file, and why"))
         self.split_form = ConfigForm(DataConfig, fields=SPLIT_FIELDS, object_name="splitForm", hints=False)
         self.tokenizer_form = ConfigForm(TokenizerConfig, hints=False)
         found = QWidget()
         row = QFormLayout(found)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addRow("Encoding found", self.encoding_label)
+        row.addRow(_("Encoding found"), self.encoding_label)
         content = QWidget()
         col = QVBoxLayout(content)
-        col.addWidget(_group("Corpus", self.corpus_form, found))
-        col.addWidget(_group("Split", self.split_form))
-        col.addWidget(_group("Tokenizer", self.tokenizer_form))
+        col.addWidget(_group(_("Corpus"), self.corpus_form, found))
+        # Translators: a group box: how the corpus is split into training, validation and test text.
+        col.addWidget(_group(_("Split"), self.split_form))
+        # Said in the form, not only in the README: without jieba, Chinese words are characters.
+        self.segmentation_label = wrapping_label("", "segmentationLabel")
+        self.segmentation_label.setStyleSheet("color: #b9770e;")
+        self.segmentation_label.hide()
+        col.addWidget(_group(_("Tokenizer"), self.tokenizer_form, self.segmentation_label))
         col.addStretch(1)
         return content
 
     def _build_build_controls(self) -> QWidget:
         # Outside the scrolling forms, so Build, Cancel and the progress are always in sight.
-        self.build_button = QPushButton("Build", objectName="buildButton")
-        self.build_button.setToolTip("Tokenize the corpus into the token cache (only once per corpus and tokenizer)")
-        self.cancel_button = QPushButton("Cancel", objectName="cancelBuildButton")
+        # Translators: the button that reads the corpus, trains the tokenizer and writes the token cache.
+        self.build_button = QPushButton(_("Build"), objectName="buildButton")
+        self.build_button.setToolTip(_("Tokenize the corpus into the token cache (only once per corpus and tokenizer)"))
+        self.cancel_button = QPushButton(_("Cancel"), objectName="cancelBuildButton")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar(objectName="buildProgress")
         self.progress.setTextVisible(True)
@@ -135,12 +147,12 @@ class DataPage(QWidget):
     def _build_preview(self) -> QWidget:
         self.raw_preview = QPlainTextEdit(objectName="rawPreview")
         self.raw_preview.setReadOnly(True)
-        self.raw_preview.setPlaceholderText("Choose a corpus to see its first lines here.")
+        self.raw_preview.setPlaceholderText(_("Choose a corpus to see its first lines here."))
         self.chips = TokenChipsWidget()
-        self.chips_hint = QLabel("Build to see how the tokenizer splits this text (hover a token for its id).")
+        self.chips_hint = QLabel(_("Build to see how the tokenizer splits this text (hover a token for its id)."))
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(_titled("Raw text", self.raw_preview))
-        right.addWidget(_titled("Tokens", self.chips, self.chips_hint))
+        right.addWidget(_titled(_("Raw text"), self.raw_preview))
+        right.addWidget(_titled(_("Tokens"), self.chips, self.chips_hint))
         right.addWidget(self._build_stats())
         right.setSizes([220, 200, 260])
         return right
@@ -148,7 +160,7 @@ class DataPage(QWidget):
     def _build_stats(self) -> QWidget:
         self.stats_table = QTableWidget(objectName="statsTable")
         self.stats_table.setColumnCount(4)
-        self.stats_table.setHorizontalHeaderLabels(["", "train", "valid", "test"])
+        self.stats_table.setHorizontalHeaderLabels(["", *(split_name(s) for s in SPLITS)])
         self.stats_table.verticalHeader().hide()
         # The row names as wide as they need, the three splits sharing the rest: no scrolling sideways.
         header = self.stats_table.horizontalHeader()
@@ -156,17 +168,17 @@ class DataPage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.stats_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.summary_label = wrapping_label("", "statsSummaryLabel")
-        self.histogram = pg.PlotWidget(title="Tokens per line / row")
+        self.histogram = pg.PlotWidget(title=_("Tokens per line / row"), axisItems=locale_axes())
         self.histogram.setObjectName("lengthHistogram")
         self.histogram.setBackground("w")
-        self.histogram.setLabel("bottom", "tokens")
-        self.histogram.setLabel("left", "lines / rows")
+        self.histogram.setLabel("bottom", _("tokens"))
+        self.histogram.setLabel("left", _("lines / rows"))
         self.histogram.setMinimumHeight(160)
         self._bars: pg.BarGraphItem | None = None
         box = QWidget()
         col = QVBoxLayout(box)
         col.setContentsMargins(0, 0, 0, 0)
-        col.addWidget(QLabel("<b>Statistics</b>"))
+        col.addWidget(QLabel("<b>{}</b>".format(_("Statistics"))))
         col.addWidget(self.summary_label)
         row = QHBoxLayout()
         row.addWidget(self.stats_table, 1)
@@ -188,6 +200,13 @@ class DataPage(QWidget):
         self.cancel_button.clicked.connect(self.build.cancel)
 
     # ---- settings <-> forms -------------------------------------------------------------------
+
+    def _show_segmentation_note(self, tokenizer: dict[str, Any]) -> None:
+        from studio.core.data.tokenizers.word import segmentation_note
+
+        note = segmentation_note(str(tokenizer.get("language", ""))) if tokenizer.get("kind") == "word" else ""
+        self.segmentation_label.setText(note)
+        self.segmentation_label.setVisible(bool(note))
 
     def _load_defaults(self) -> None:
         tables = StudioSession.saved_tables()
@@ -237,6 +256,7 @@ class DataPage(QWidget):
             tables["data"].update(values)
             issues.extend(found)
         tables["tokenizer"], found = self.tokenizer_form.raw_values()
+        self._show_segmentation_note(tables["tokenizer"])
         self.session.set_tables(tables, issues + found)
         problems = self.session.issues_for("data", "tokenizer")
         for form in (self.corpus_form, self.split_form, self.tokenizer_form):
@@ -281,7 +301,8 @@ class DataPage(QWidget):
 
             if not is_available(dataset):
                 title = dict(builtin_corpora()).get(dataset, dataset)
-                self.raw_preview.setPlainText(f"{title}\n\nDownloaded (with a checksum check) when you press Build; then kept in {dataset_folder(dataset)}.")
+                self.raw_preview.setPlainText(_("{title}\n\nDownloaded (with a checksum check) when you press Build; then kept in {folder}.").format(
+                    title=title, folder=dataset_folder(dataset)))
                 return
         self._refresh_preview_text()
 
@@ -311,12 +332,15 @@ class DataPage(QWidget):
             self.raw_preview.clear()
             return
         except OSError as e:
-            self._set_status(f"cannot read the corpus: {e}", error=True)
+            self._set_status(_("cannot read the corpus: {error}").format(error=e), error=True)
             return
-        self.encoding_label.setText(f"{preview.encoding} ({preview.encoding_reason})")
-        more = f"  ({len(preview.files)} files)" if len(preview.files) > 1 else ""
+        # Translators: the encoding found (utf-8, gb18030, ...) and why it was chosen.
+        self.encoding_label.setText(_("{encoding} ({reason})").format(encoding=preview.encoding, reason=preview.encoding_reason))
+        count = len(preview.files)
         self.raw_preview.setPlainText(preview.text)
-        self.raw_preview.setToolTip(f"{preview.files[0]}{more}")
+        # Translators: the tooltip of the preview: the first file's path, and how many files there are.
+        more = ngettext("{path}  ({n} file)", "{path}  ({n} files)", count).format(path=preview.files[0], n=number(count))
+        self.raw_preview.setToolTip(more if count > 1 else str(preview.files[0]))
         self._show_chips()
 
     def _offer_columns(self, preview: Any, paths: list[str], fmt: str) -> Any:
@@ -345,7 +369,7 @@ class DataPage(QWidget):
         self.build_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
-        self._set_status("Building…")
+        self._set_status(_("Building…"))
         self.build.start(*self._pending)
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
@@ -354,15 +378,20 @@ class DataPage(QWidget):
             self.progress.setValue(int(1000 * done / total))
         else:
             self.progress.setRange(0, 0)
-        self.progress.setFormat(f"{stage} %p%")
+        # Translators: the progress bar's text while building: the stage, then Qt's percentage (%p).
+        self.progress.setFormat(_("{stage} %p%").format(stage=describe_stage(stage)))
 
     def _on_built(self, prepared: Any) -> None:
         self._built_for, self._pending = self._pending, None
         self.session.set_prepared(prepared)
         self._show_stats(prepared)
         self._show_chips()
-        source = "from the token cache" if prepared.cache_hit else "built"
-        self._set_status(f"Ready: {prepared.stats.tokenizer}, {prepared.stats.splits['train'].tokens:,} training tokens ({source} in {prepared.seconds:.1f} s).")
+        values = {"tokenizer": prepared.stats.tokenizer, "tokens": number(prepared.stats.splits["train"].tokens),
+                  "seconds": number(prepared.seconds, 1)}
+        if prepared.cache_hit:
+            self._set_status(_("Ready: {tokenizer}, {tokens} training tokens (from the token cache in {seconds} s).").format(**values))
+        else:
+            self._set_status(_("Ready: {tokenizer}, {tokens} training tokens (built in {seconds} s).").format(**values))
         self.corpus_built.emit(prepared)
         if not self.paths():
             self._refresh_preview_text()  # a built-in dataset has just been downloaded
@@ -373,7 +402,7 @@ class DataPage(QWidget):
 
     def _on_cancelled(self) -> None:
         self._pending = None
-        self._set_status("Build cancelled.", error=False)
+        self._set_status(_("Build cancelled."), error=False)
 
     def _on_build_ended(self) -> None:
         self.cancel_button.setEnabled(False)
@@ -420,20 +449,23 @@ class DataPage(QWidget):
 
     def _show_stats(self, prepared: Any) -> None:
         stats = prepared.stats
-        rows = [("characters", "characters"), ("lines / rows", "records"), ("tokens", "tokens"), ("unknown tokens", "unknown")]
+        rows = [(_("characters"), "characters"), (_("lines / rows"), "records"), (_("tokens"), "tokens"), (_("unknown tokens"), "unknown")]
         self.stats_table.setRowCount(len(rows) + 1)
         for r, (label, attr) in enumerate(rows):
             self.stats_table.setItem(r, 0, QTableWidgetItem(label))
-            for c, split in enumerate(("train", "valid", "test"), start=1):
-                self.stats_table.setItem(r, c, QTableWidgetItem(f"{getattr(stats.splits[split], attr):,}"))
-        self.stats_table.setItem(len(rows), 0, QTableWidgetItem("unknown rate"))
-        for c, split in enumerate(("train", "valid", "test"), start=1):
+            for c, split in enumerate(SPLITS, start=1):
+                self.stats_table.setItem(r, c, QTableWidgetItem(number(getattr(stats.splits[split], attr))))
+        self.stats_table.setItem(len(rows), 0, QTableWidgetItem(_("unknown rate")))
+        for c, split in enumerate(SPLITS, start=1):
             self.stats_table.setItem(len(rows), c, QTableWidgetItem(f"{stats.splits[split].unknown_rate:.2%}"))
         encodings = sorted({f["encoding"] for f in stats.files})
-        self.summary_label.setText(
-            f"Vocabulary <b>{stats.vocab_size:,}</b> · {stats.tokenizer} · encoding {', '.join(encodings)} · "
-            f"{len(stats.files)} file(s) · unknown-token rate {stats.total.unknown_rate:.2%}"
-        )
+        files = len(stats.files)
+        # Translators: the summary over the statistics table; {tokenizer} describes it (bpe, 2,000 entries).
+        self.summary_label.setText(ngettext(
+            "Vocabulary <b>{vocab}</b> · {tokenizer} · encoding {encodings} · {n} file · unknown-token rate {rate}",
+            "Vocabulary <b>{vocab}</b> · {tokenizer} · encoding {encodings} · {n} files · unknown-token rate {rate}", files,
+        ).format(vocab=number(stats.vocab_size), tokenizer=stats.tokenizer, encodings=", ".join(encodings), n=number(files),
+                 rate=f"{stats.total.unknown_rate:.2%}"))
         edges, counts = stats.total.histogram(bins=30)
         if self._bars is not None:
             self.histogram.removeItem(self._bars)

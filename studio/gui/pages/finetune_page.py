@@ -26,9 +26,11 @@ from PySide6.QtWidgets import (
 
 from studio.core.config import DataConfig, FinetuneConfig, RunConfig, TaskConfig, TrainConfig
 from studio.core.errors import ConfigError, ConfigIssue, StudioError
+from studio.core.i18n import N_, _, ngettext
 from studio.core.tasks.demo import DEMO_TASKS
 from studio.core.tasks.templates import DEFAULT_TEMPLATES
 from studio.core.training.finetune import inherit_base
+from studio.gui.formatting import number
 from studio.gui.session import StudioSession, build_run_config
 from studio.gui.widgets.config_form import ConfigForm, PathChoiceEdit
 from studio.gui.widgets.layout import VerticalScrollWidget, wrapping_label
@@ -36,7 +38,7 @@ from studio.gui.widgets.run_monitor import RunMonitorWidget
 from studio.gui.workers.coverage_worker import CoverageCheck
 
 DEMOS = {kind: name for name, (kind, _) in DEMO_TASKS.items()}  # each task's own demo data
-FILES_CHOICE = ("", "None: the files below")
+FILES_CHOICE = ("", N_("None: the files below"))
 FINETUNE_DEFAULTS = {"lr": 1e-3, "steps": 600, "eval_interval": 200, "batch_size": 16, "sample_tokens": 0}
 BASE_FIELDS = ("base", "base_checkpoint")
 METHOD_FIELDS = ("method", "freeze_layers", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets")
@@ -56,11 +58,12 @@ def example_rows(kind: str, examples: list[Any], template: str, extractive: bool
     template, and the target."""
     from studio.core.tasks.templates import prompt_text
 
+    # Translators: headings of the example preview: an example's parts, and the text the model reads (after the template).
     if kind == "classify":
-        return ["text", "label"], [[e.source, e.target] for e in examples]
+        return [_("text"), _("label")], [[e.source, e.target] for e in examples]
     if extractive:
-        return ["question", "context", "answer"], [[e.question, e.source, e.target] for e in examples]
-    return ["model input", "target"], [[prompt_text(kind, template, e), e.target] for e in examples]
+        return [_("question"), _("context"), _("answer")], [[e.question, e.source, e.target] for e in examples]
+    return [_("model input"), _("target")], [[prompt_text(kind, template, e), e.target] for e in examples]
 
 
 class FinetunePage(QWidget):
@@ -74,8 +77,8 @@ class FinetunePage(QWidget):
         self.run_ended = self.monitor.run_ended
 
         self.right_tabs = QTabWidget(objectName="finetuneTabs")
-        self.right_tabs.addTab(self.monitor, "Run")
-        self.right_tabs.addTab(self._build_preview(), "Preview")
+        self.right_tabs.addTab(self.monitor, _("Run"))
+        self.right_tabs.addTab(self._build_preview(), _("Preview"))
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(VerticalScrollWidget(self._build_settings()))
         splitter.addWidget(self.right_tabs)
@@ -97,7 +100,8 @@ class FinetunePage(QWidget):
         # Explanations in tooltips, as on the Data page; the training settings keep theirs, as on the Train page.
         self.base_form = ConfigForm(FinetuneConfig, fields=BASE_FIELDS, object_name="finetuneBaseForm", hints=False)
         self.task_form = ConfigForm(TaskConfig, {"kind": "classify", "dataset": DEMOS["classify"]}, include_advanced=False, hints=False,
-                                    choices={"dataset": [FILES_CHOICE, *((n, f"{n} (written by Studio)") for n in DEMO_TASKS)]})
+                                    choices={"dataset": [(FILES_CHOICE[0], _(FILES_CHOICE[1])),
+                                                         *((n, _("{name} (written by Studio)").format(name=n)) for n in DEMO_TASKS)]})
         # Continued language modelling reads a corpus, not examples.
         self.corpus_form = ConfigForm(DataConfig, fields=("paths",), name_prefix="finetune", object_name="finetuneCorpusForm", hints=False)
         self.method_form = ConfigForm(FinetuneConfig, {"freeze_layers": 1}, fields=METHOD_FIELDS, object_name="finetuneMethodForm",
@@ -108,15 +112,16 @@ class FinetunePage(QWidget):
         # Filled off the GUI thread: how much of the task the base's vocabulary cannot write.
         self.coverage_label = wrapping_label("", "coverageLabel")
         self.coverage_label.setStyleSheet("color: #b9770e;")
-        col.addWidget(_group("Base model", self.base_form, self.coverage_label))
-        col.addWidget(_group("Task", self.task_form, self.corpus_form))
-        col.addWidget(_group("Method", self.method_form))
-        col.addWidget(_group("Training", self.train_form))
+        col.addWidget(_group(_("Base model"), self.base_form, self.coverage_label))
+        col.addWidget(_group(_("Task"), self.task_form, self.corpus_form))
+        # Translators: a group box: how the base model is fine-tuned (all weights, frozen layers, LoRA).
+        col.addWidget(_group(_("Method"), self.method_form))
+        col.addWidget(_group(_("Training"), self.train_form))
         col.addStretch(1)
         return content
 
     def _build_preview(self) -> QWidget:
-        self.preview_button = QPushButton("Preview examples", objectName="previewButton")
+        self.preview_button = QPushButton(_("Preview examples"), objectName="previewButton")
         self.preview_table = QTableWidget(objectName="examplePreview")
         self.preview_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.preview_status = wrapping_label("", "previewStatusLabel")
@@ -177,7 +182,7 @@ class FinetunePage(QWidget):
         self.corpus_form.setVisible(kind == "lm")
         template = self.task_form.editors["template"]
         assert isinstance(template, QLineEdit)
-        template.setPlaceholderText(DEFAULT_TEMPLATES.get(kind, "(no template for this task)"))
+        template.setPlaceholderText(DEFAULT_TEMPLATES.get(kind, _("(no template for this task)")))
         self._validate()
 
     # ---- configuration ------------------------------------------------------------------------
@@ -204,10 +209,10 @@ class FinetunePage(QWidget):
 
     def build_config(self) -> RunConfig:
         if not self.session.engine_ready:
-            raise ConfigError("PyTorch is still loading")
+            raise ConfigError(_("PyTorch is still loading"))
         tables, issues = self._tables()
         if not tables["finetune"].get("base"):
-            issues.append(ConfigIssue("finetune.base", "choose a trained run as the base (train one on the Train page first)"))
+            issues.append(ConfigIssue("finetune.base", _("choose a trained run as the base (train one on the Train page first)")))
         return inherit_base(build_run_config(tables, issues))
 
     def _validate(self) -> None:
@@ -259,17 +264,20 @@ class FinetunePage(QWidget):
         from studio.core.tasks.examples import load_examples
 
         self.preview_table.setRowCount(0)
-        task, _ = self.task_form.raw_values()
+        task, _issues = self.task_form.raw_values()
         kind = task["kind"]
         try:
             if kind == "lm":
-                raise ConfigError("continued language modelling uses plain text; see the Data page's preview")
+                raise ConfigError(_("continued language modelling uses plain text; see the Data page's preview"))
             examples = load_examples(kind, self._example_paths(task), task["format"], task["fields"])
             extractive = kind == "qa" and task["qa_mode"] == "extractive"
             headers, rows = example_rows(kind, examples[:PREVIEW_ROWS], task["template"].strip(), extractive)
             self._fill_preview(headers, rows)
             self.preview_status.setStyleSheet("")
-            self.preview_status.setText(f"{len(examples):,} training examples; the first {len(rows)} as the model sees them.")
+            self.preview_status.setText(ngettext(
+                "{n} training example; the first {shown} as the model sees them.",
+                "{n} training examples; the first {shown} as the model sees them.", len(examples),
+            ).format(n=number(len(examples)), shown=number(len(rows))))
         except StudioError as e:
             self.preview_status.setStyleSheet("color: #c0392b;")
             self.preview_status.setText(str(e))
@@ -282,7 +290,7 @@ class FinetunePage(QWidget):
 
             return [demo_task_paths(task["dataset"])["train"]]
         if not task["paths"]:
-            raise ConfigError("choose training files first")
+            raise ConfigError(_("choose training files first"))
         return [Path(p) for p in task["paths"]]
 
     def _fill_preview(self, headers: list[str], rows: list[list[str]]) -> None:

@@ -13,11 +13,17 @@ from typing import Any
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from studio.core.errors import ConfigIssue, StudioError
+from studio.core.i18n import N_, _
 from studio.core.settings import ModelConfig
+from studio.gui.formatting import number
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
+from studio.gui.widgets.explanation import architecture_explain_button
+from studio.gui.widgets.layout import row_widget
 
 CUSTOM = "custom"
+# Translators: the size presets of an architecture; "custom" is whatever the fields below hold.
+PRESETS = {CUSTOM: N_("custom"), "tiny": N_("tiny"), "small": N_("small"), "medium": N_("medium")}
 
 
 class ModelPage(QWidget):
@@ -30,28 +36,30 @@ class ModelPage(QWidget):
 
         self.arch_combo = QComboBox(objectName="architectureCombo")
         self.preset_combo = QComboBox(objectName="sizePresetCombo")
-        self.preset_combo.addItems([CUSTOM, "tiny", "small", "medium"])
+        for name, label in PRESETS.items():
+            self.preset_combo.addItem(_(label), name)
         self.param_label = QLabel("—", objectName="paramCountLabel")
         self.memory_label = QLabel("—", objectName="memoryLabel")
         self.memory_label.setWordWrap(True)
         self.issue_label = QLabel(objectName="modelIssuesLabel")
         self.issue_label.setStyleSheet("color: #c0392b;")
         self.issue_label.setWordWrap(True)
-        self.loading_label = QLabel("Loading PyTorch…", objectName="modelLoadingLabel")
+        self.loading_label = QLabel(_("Loading PyTorch…"), objectName="modelLoadingLabel")
 
-        top = QGroupBox("Architecture")
+        top = QGroupBox(_("Architecture"))
         tform = QFormLayout(top)
-        tform.addRow("Architecture", self.arch_combo)
-        tform.addRow("Size preset", self.preset_combo)
-        cost = QGroupBox("Size and cost")
+        self.arch_explain = architecture_explain_button("architectureExplainButton", lambda: self.arch_combo.currentData() or "gpt")
+        tform.addRow(_("Architecture"), row_widget(self.arch_combo, self.arch_explain))
+        tform.addRow(_("Size preset"), self.preset_combo)
+        cost = QGroupBox(_("Size and cost"))
         cform = QFormLayout(cost)
-        cform.addRow("Parameters", self.param_label)
-        cform.addRow("Training memory", self.memory_label)
+        cform.addRow(_("Parameters"), self.param_label)
+        cform.addRow(_("Training memory"), self.memory_label)
         cform.addRow("", self.issue_label)
 
         self.form_area = QScrollArea()
         self.form_area.setWidgetResizable(True)
-        self.form_box = QGroupBox("Settings")
+        self.form_box = QGroupBox(_("Settings"))
         self.form_layout = QVBoxLayout(self.form_box)
         self.form_layout.addWidget(self.loading_label)
         self.form_area.setWidget(self.form_box)
@@ -70,14 +78,14 @@ class ModelPage(QWidget):
 
         self.loading_label.hide()
         for name, cls in ARCHITECTURE_CONFIGS.items():
-            self.arch_combo.addItem(cls.label, name)
+            self.arch_combo.addItem(_(cls.label), name)
         saved = StudioSession.saved_tables().get("model", {})
         arch = saved.get("arch", "gpt") if saved.get("arch") in ARCHITECTURE_CONFIGS else "gpt"
         values = {k: v for k, v in saved.items() if k != "arch"}
         self.arch_combo.setCurrentIndex(self.arch_combo.findData(arch))
         self._build_form(arch, values)
         self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
-        self.preset_combo.currentTextChanged.connect(self._on_preset)
+        self.preset_combo.currentIndexChanged.connect(lambda _index: self._on_preset(self.preset_combo.currentData()))
         self.arch_combo.setEnabled(True)
         self.preset_combo.setEnabled(True)
 
@@ -102,7 +110,8 @@ class ModelPage(QWidget):
         self.form = ConfigForm(cls, {**defaults, **known})
         self.form.changed.connect(self._on_form_changed)
         self.form_layout.addWidget(self.form)
-        self.form_box.setTitle(f"{cls.label} settings")
+        # Translators: the title of an architecture's settings: "GPT-style decoder settings".
+        self.form_box.setTitle(_("{architecture} settings").format(architecture=_(cls.label)))
         self._on_form_changed()
 
     def _on_preset(self, name: str) -> None:
@@ -120,9 +129,9 @@ class ModelPage(QWidget):
     def _on_form_changed(self) -> None:
         if self.form is None:
             return
-        if not self._applying_preset and self.preset_combo.currentText() != CUSTOM:
+        if not self._applying_preset and self.preset_combo.currentData() != CUSTOM:
             self.preset_combo.blockSignals(True)
-            self.preset_combo.setCurrentText(CUSTOM)
+            self.preset_combo.setCurrentIndex(self.preset_combo.findData(CUSTOM))
             self.preset_combo.blockSignals(False)
         values, issues = self.form.raw_values()
         self.session.set_tables({"model": {"arch": self.arch_combo.currentData(), **values}}, issues)
@@ -146,11 +155,16 @@ class ModelPage(QWidget):
         except StudioError as e:
             self.memory_label.setText(str(e))
             return
-        where = "from the built data" if exact else "estimated; build the data for the exact figure"
-        self.param_label.setText(f"<b>{estimate.params:,}</b> (vocabulary {vocab:,}, {where})")
-        self.memory_label.setText(
-            f"about <b>{_human(estimate.total_bytes)}</b> for batch {self.session.train.batch_size} × {model.context_length} tokens: "
-            f"weights {_human(estimate.param_bytes)}, gradients {_human(estimate.grad_bytes)}, "
-            f"optimizer {_human(estimate.optimizer_bytes)}, activations {_human(estimate.activation_bytes)}"
-        )
+        if exact:
+            params = _("<b>{params}</b> (vocabulary {vocab}, from the built data)")
+        else:
+            params = _("<b>{params}</b> (vocabulary {vocab}, estimated; build the data for the exact figure)")
+        self.param_label.setText(params.format(params=number(estimate.params), vocab=number(vocab)))
+        # Translators: the training-memory estimate; {batch} × {context} is the batch size times the context length.
+        self.memory_label.setText(_(
+            "about <b>{total}</b> for batch {batch} × {context} tokens: weights {weights}, gradients {gradients}, "
+            "optimizer {optimizer}, activations {activations}"
+        ).format(total=_human(estimate.total_bytes), batch=number(self.session.train.batch_size), context=number(model.context_length),
+                 weights=_human(estimate.param_bytes), gradients=_human(estimate.grad_bytes), optimizer=_human(estimate.optimizer_bytes),
+                 activations=_human(estimate.activation_bytes)))
 

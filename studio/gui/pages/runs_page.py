@@ -34,9 +34,10 @@ from studio.gui.widgets.layout import wrapping_label
 # Short headings, each explained in its tooltip, so the eleven columns fit beside the details.
 # The columns by their English headings (translated where shown).
 # Translators: the Runs table's headings, kept short ("Arch": architecture, "Params": parameters); each has a tooltip.
-COLUMNS = [N_("Name"), N_("Arch"), N_("Task"), N_("Params"), N_("Data"), N_("Status"), N_("Valid loss"), N_("Metric"), N_("Duration"),
-           N_("Started"), N_("Tags")]
+COLUMNS = [N_("Name"), N_("Arch"), N_("Task"), N_("Params"), N_("Data"), N_("Status"), N_("Valid loss"), N_("Bits/char"), N_("Metric"),
+           N_("Duration"), N_("Started"), N_("Tags")]
 COLUMN_TIPS = {"Arch": N_("Architecture"), "Params": N_("Parameters"), "Data": N_("Corpus or task data"), "Valid loss": N_("Best validation loss"),
+               "Bits/char": N_("The best validation loss in bits per character, comparable between tokenizers (bits per byte in its tooltip)"),
                "Metric": N_("The task metric of a fine-tuning run"), "Duration": N_("Training time")}
 # Translators: the choices of the Runs page's status filter; the others are the statuses themselves.
 ANY_STATUS = N_("any status")
@@ -54,6 +55,14 @@ def _minutes(seconds: float | None) -> str:
 def _number_item(value: float | None, text: str) -> QStandardItem:
     item = QStandardItem(text)
     item.setData(value if value is not None else float("-inf"), Qt.ItemDataRole.UserRole + 1)  # sort key
+    return item
+
+
+def _bits_item(per_char: float | None, per_byte: float | None) -> QStandardItem:
+    """The best validation loss in bits per character; per byte in the tooltip."""
+    item = _number_item(per_char, number(per_char, 3) if per_char is not None else "")
+    if per_byte is not None:
+        item.setToolTip(_("{value} bits per byte").format(value=number(per_byte, 3)))
     return item
 
 
@@ -287,7 +296,7 @@ class RunsPage(QWidget):
             QStandardItem(r.name), QStandardItem(r.arch), QStandardItem(r.task),
             _number_item(r.parameters, number(r.parameters) if r.parameters else ""), QStandardItem(r.corpus),
             QStandardItem(_(r.status)), _number_item(r.best_valid_loss, number(r.best_valid_loss, 4) if r.best_valid_loss is not None else ""),
-            _number_item(r.metric, metric), _number_item(r.duration_s, duration), _number_item(r.started, moment(r.started)),
+            _bits_item(r.best_valid_bpc, r.best_valid_bpb), _number_item(r.metric, metric), _number_item(r.duration_s, duration), _number_item(r.started, moment(r.started)),
             QStandardItem(", ".join(r.tag_list)),
         ])
         items[0].setData(r.path, Qt.ItemDataRole.UserRole + 2)
@@ -311,8 +320,9 @@ class RunsPage(QWidget):
         items = self._sortable([
             name, QStandardItem(", ".join(archs)), QStandardItem(trials[0].task), _number_item(None, ""),
             QStandardItem(trials[0].corpus), QStandardItem(", ".join(_(s) for s in statuses)),
-            _number_item(best, number(best, 4) if best is not None else ""), _number_item(None, ""),
-            _number_item(duration, _minutes(duration)), _number_item(started, moment(started)),
+            _number_item(best, number(best, 4) if best is not None else ""),
+            _bits_item(min((r.best_valid_bpc for r in trials if r.best_valid_bpc is not None), default=None), None),
+            _number_item(None, ""), _number_item(duration, _minutes(duration)), _number_item(started, moment(started)),
             QStandardItem(""),
         ])
         for item in items:

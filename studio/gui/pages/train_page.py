@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
 
 from studio.core.config import OptimizerConfig, RunSection, ScheduleConfig, TrainConfig
 from studio.core.errors import ConfigError, ConfigIssue, StudioError
+from studio.core.i18n import _
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
 from studio.gui.widgets.layout import VerticalScrollWidget
@@ -29,7 +30,9 @@ class TrainPage(QWidget):
         self.forms: dict[str, ConfigForm] = {}
         forms_box = QWidget()
         fl = QVBoxLayout(forms_box)
-        for cls, title in ((TrainConfig, "Training"), (OptimizerConfig, "Optimizer"), (ScheduleConfig, "Learning-rate schedule"), (RunSection, "Run")):
+        # Translators: group boxes of the Train page; "Run" holds the run's name, device and threads.
+        for cls, title in ((TrainConfig, _("Training")), (OptimizerConfig, _("Optimizer")), (ScheduleConfig, _("Learning-rate schedule")),
+                           (RunSection, _("Run"))):
             try:
                 values = cls.from_dict(saved.get(cls.section, {})).to_dict()
             except StudioError:

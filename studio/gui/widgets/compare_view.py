@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.i18n import _, ngettext
 from studio.core.runs.compare import Curves, config_diff, load_curves, run_config_table
+from studio.gui.widgets.metrics_plots import X_MODE_CHOICES, X_MODES, locale_axes
 
 _COLOURS = ["#1f5fa8", "#d35400", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#2c3e50", "#b7950b"]
 
@@ -43,18 +45,19 @@ class CompareView(QWidget):
         self.runs: list[Path] = []
         self.curves: list[Curves] = []
         self.x_combo = QComboBox(objectName="compareXAxisCombo")
-        self.x_combo.addItems(["steps", "tokens", "time"])
-        self.log_check = QCheckBox("Log scale", objectName="compareLogCheck")
-        self.plot = pg.PlotWidget(title="Loss: training (smoothed, lines) and validation (dots)")
+        for mode, label in X_MODE_CHOICES.items():
+            self.x_combo.addItem(_(label), mode)
+        self.log_check = QCheckBox(_("Log scale"), objectName="compareLogCheck")
+        self.plot = pg.PlotWidget(title=_("Loss: training (smoothed, lines) and validation (dots)"), axisItems=locale_axes())
         self.plot.setObjectName("comparePlot")
         self.plot.setBackground("w")
         self.plot.addLegend(offset=(-10, 10))
-        self.plot.setLabel("left", "nats / token")
+        self.plot.setLabel("left", _("nats / token"))
         self.diff_table = QTableWidget(objectName="configDiffTable")
         self.diff_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.diff_label = QLabel("Select two or more runs and press Compare.")
+        self.diff_label = QLabel(_("Select two or more runs and press Compare."))
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("x-axis"))
+        bar.addWidget(QLabel(_("x-axis")))
         bar.addWidget(self.x_combo)
         bar.addWidget(self.log_check)
         bar.addStretch(1)
@@ -73,7 +76,7 @@ class CompareView(QWidget):
         split.addWidget(bottom)
         split.setSizes([400, 220])
         QVBoxLayout(self).addWidget(split)
-        self.x_combo.currentTextChanged.connect(lambda _: self.redraw())
+        self.x_combo.currentIndexChanged.connect(lambda _index: self.redraw())
         self.log_check.toggled.connect(lambda on: (self.plot.setLogMode(y=on), self.redraw()))
 
     def set_runs(self, runs: list[Path]) -> None:
@@ -84,8 +87,8 @@ class CompareView(QWidget):
 
     def redraw(self) -> None:
         self.plot.clear()
-        mode = self.x_combo.currentText()
-        self.plot.setLabel("bottom", {"steps": "step", "tokens": "tokens", "time": "time (s)"}[mode])
+        mode = self.x_combo.currentData()
+        self.plot.setLabel("bottom", _(X_MODES[mode]))
         for i, c in enumerate(self.curves):
             colour = _COLOURS[i % len(_COLOURS)]
             y = smooth(c.loss)
@@ -105,11 +108,14 @@ class CompareView(QWidget):
         rows = config_diff(tables)
         self.diff_table.clear()
         self.diff_table.setColumnCount(1 + len(self.runs))
-        self.diff_table.setHorizontalHeaderLabels(["setting", *(c.name for c in self.curves)])
+        self.diff_table.setHorizontalHeaderLabels([_("setting"), *(c.name for c in self.curves)])
         self.diff_table.setRowCount(len(rows))
         for r, (key, values) in enumerate(rows):
             self.diff_table.setItem(r, 0, QTableWidgetItem(key))
             for c, value in enumerate(values, start=1):
                 self.diff_table.setItem(r, c, QTableWidgetItem("—" if value is None else str(value)))
         self.diff_table.resizeColumnsToContents()
-        self.diff_label.setText(f"{len(rows)} setting(s) differ" if rows else "The configurations are identical.")
+        if rows:
+            self.diff_label.setText(ngettext("{n} setting differs", "{n} settings differ", len(rows)).format(n=len(rows)))
+        else:
+            self.diff_label.setText(_("The configurations are identical."))

@@ -1,5 +1,7 @@
 """A form generated from a config dataclass: one editor per field, with its label, unit, range and
-a one-line explanation, and an error line that the page fills when a value is invalid.
+a one-line explanation, and an error line that the page fills when a value is invalid. A setting
+with a side note in ``studio.core.explanations`` gets a "?" that opens it, and every editor is
+named for screen readers by its label.
 
 Everything the form knows about a setting comes from its metadata (``studio.core.settings``):
 choices and their labels, the choices a page offers from data (a file's columns, the trained
@@ -31,14 +33,18 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.errors import ConfigIssue
+from studio.core.explanations import has_notes, note_for_setting
 from studio.core.i18n import _
 from studio.core.settings import FieldSpec, Section
-from studio.gui.widgets.layout import wrapping_label
+from studio.gui.formatting import number
+from studio.gui.widgets.explanation import explain_button
+from studio.gui.widgets.layout import row_widget, wrapping_label
 
 _INVALID_STYLE = "border: 1px solid #c0392b;"
 _INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
@@ -107,7 +113,8 @@ class ChoiceCombo(QComboBox):
 
 def _file_filter(spec: FieldSpec) -> str:
     patterns = " ".join(spec.file_patterns)
-    return f"{_(spec.label)} ({patterns});;All files (*)" if patterns else "All files (*)"
+    everything = _("All files (*)")
+    return f"{_(spec.label)} ({patterns});;{everything}" if patterns else everything
 
 
 def _start_folder(path: str) -> str:
@@ -128,9 +135,9 @@ class PathListEdit(QWidget):
         self.setObjectName(object_name)
         self.line_edit = QLineEdit(objectName=f"{object_name}_edit")
         folders = spec.path in ("folder", "file_or_folder")
-        self.line_edit.setPlaceholderText("Files or folders, separated by ;" if folders else "Files, separated by ;")
-        self.files_button = QPushButton("Open files…", objectName=f"{object_name}_open_files")
-        self.folder_button = QPushButton("Open folder…", objectName=f"{object_name}_open_folder")
+        self.line_edit.setPlaceholderText(_("Files or folders, separated by ;") if folders else _("Files, separated by ;"))
+        self.files_button = QPushButton(_("Open files…"), objectName=f"{object_name}_open_files")
+        self.folder_button = QPushButton(_("Open folder…"), objectName=f"{object_name}_open_folder")
         self.folder_button.setVisible(folders)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
@@ -185,7 +192,7 @@ class PathChoiceEdit(QWidget):
         self.setObjectName(object_name)
         self.combo = ChoiceCombo(editable=True)
         self.combo.setObjectName(f"{object_name}_choice")
-        self.browse_button = QPushButton("Browse…", objectName=f"{object_name}_browse")
+        self.browse_button = QPushButton(_("Browse…"), objectName=f"{object_name}_browse")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.combo, 1)
@@ -235,6 +242,7 @@ class ConfigForm(QWidget):
         self.editors: dict[str, QWidget] = {}
         self.error_labels: dict[str, QLabel] = {}
         self.note_labels: dict[str, QLabel] = {}
+        self.explain_buttons: dict[str, QToolButton] = {}  # the "?" of settings that have a side note
         self._rows: dict[str, tuple[int, int]] = {}  # field -> (editor row, details row) in the layout
         self._shown: dict[str, bool] = {}
         self._context: dict[str, Any] = {}
@@ -259,11 +267,16 @@ class ConfigForm(QWidget):
         editor.setObjectName(self.object_name("field", spec))
         # The metadata is English (gettext's message ids), translated where it is shown.
         range_text = self._range_text(spec)
-        explanation = _(spec.help) + (f" ({range_text})" if range_text else "")
+        # Translators: a setting's explanation, then the values it takes ("0 to 10", "at least 1").
+        explanation = _("{help} ({range})").format(help=_(spec.help), range=range_text) if range_text else _(spec.help)
         editor.setToolTip(explanation)
         self.editors[spec.name] = editor
-        label = _(spec.label) + (f" ({_(spec.unit)})" if spec.unit else "")
-        self._layout.addRow(label, editor)
+        # Translators: a setting's name and its unit: "Context length (tokens)".
+        label = _("{label} ({unit})").format(label=_(spec.label), unit=_(spec.unit)) if spec.unit else _(spec.label)
+        # Screen readers name the editor by its label (a form row's label is not read with it).
+        editor.setAccessibleName(label)
+        editor.setAccessibleDescription(explanation)
+        self._layout.addRow(label, self._with_explanation(spec, editor, _(spec.label)))
         editor_row = self._layout.rowCount() - 1
         # The explanation, a note and any error span the whole row, so a narrow column stays readable.
         details = QWidget()
@@ -288,17 +301,31 @@ class ConfigForm(QWidget):
         self._shown[spec.name] = True
         self._show_rows(spec.name)
 
+    def _with_explanation(self, spec: FieldSpec, editor: QWidget, label: str) -> QWidget:
+        """The editor, with a "?" beside it where ``studio.core.explanations`` has a note for the
+        setting (or, for a choice, for its values: the optimizer chosen)."""
+        choices = spec.choices if spec.kind == "choice" else ()
+        if not has_notes(spec.key, choices):
+            return editor
+        value = (lambda: self._editor_value(spec)[0]) if choices else (lambda: None)
+        button = explain_button(self.object_name("explain", spec), label, lambda: note_for_setting(spec.key, value()))
+        self.explain_buttons[spec.name] = button
+        return row_widget(editor, button)
+
     @staticmethod
     def _range_text(spec: FieldSpec) -> str:
         if spec.kind not in ("int", "float") or (spec.min is None and spec.max is None):
             return ""
 
         def fmt(x: float) -> str:
-            return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
+            return number(int(x)) if float(x).is_integer() else f"{x:g}"
 
         lo = "" if spec.min is None else fmt(spec.min)
         hi = "" if spec.max is None else fmt(spec.max)
-        return f"{lo} to {hi}" if lo and hi else (f"at least {lo}" if lo else f"at most {hi}")
+        if lo and hi:
+            # Translators: the range of a number setting: "1 to 65,536".
+            return _("{low} to {high}").format(low=lo, high=hi)
+        return _("at least {low}").format(low=lo) if lo else _("at most {high}").format(high=hi)
 
     def _make_editor(self, spec: FieldSpec) -> QWidget:
         name = spec.name
@@ -330,7 +357,7 @@ class ConfigForm(QWidget):
             return chooser
         if spec.kind == "str" and (spec.suggestions or spec.choices_from):
             offered = ChoiceCombo(editable=spec.free_text)
-            offered.set_items(list(spec.suggestions))
+            offered.set_items([(s, _(spec.choice_label(s))) for s in spec.suggestions])
             if spec.free_text:
                 offered.currentTextChanged.connect(lambda *_args: self._on_edit(name))
             else:
@@ -338,7 +365,7 @@ class ConfigForm(QWidget):
             return offered
         edit = QLineEdit()  # floats (1e-4 reads better as text than in a spin box), text and lists
         if spec.kind == "str_list":
-            edit.setPlaceholderText("separate entries with ;")
+            edit.setPlaceholderText(_("separate entries with ;"))
         edit.textChanged.connect(lambda *_args: self._on_edit(name))
         return edit
 
@@ -386,7 +413,8 @@ class ConfigForm(QWidget):
         combo = editor.combo if isinstance(editor, PathChoiceEdit) else editor
         assert isinstance(combo, ChoiceCombo), f"{name} has no choices to offer"
         spec = next(s for s in self.specs if s.name == name)
-        combo.set_items([*items, *(s for s in spec.suggestions if s not in [i if isinstance(i, str) else i[0] for i in items])])
+        offered = [i if isinstance(i, str) else i[0] for i in items]
+        combo.set_items([*items, *((s, _(spec.choice_label(s))) for s in spec.suggestions if s not in offered)])
 
     def set_note(self, name: str, text: str) -> None:
         """A line under the field saying why it holds what it holds ("review: the longest text")."""
@@ -445,7 +473,7 @@ class ConfigForm(QWidget):
             try:
                 return float(text), None
             except ValueError:
-                return None, ConfigIssue(spec.key, f"{text!r} is not a number")
+                return None, ConfigIssue(spec.key, _("{text} is not a number").format(text=repr(text)))
         if spec.kind == "str_list":
             return _split_list(text), None
         return editor.text(), None

@@ -16,8 +16,13 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from studio.core.events import EvalLogged, StepLogged
+from studio.core.i18n import N_, _
+from studio.gui.formatting import metric_name, number
 
-X_MODES = {"steps": "step", "tokens": "tokens", "time": "time (s)"}
+# The x axis's label for each way of reading a run (translated where shown).
+X_MODES = {"steps": N_("step"), "tokens": N_("tokens"), "time": N_("time (s)")}
+# Translators: the choices of the x axis of the training plots.
+X_MODE_CHOICES = {"steps": N_("steps"), "tokens": N_("tokens"), "time": N_("time")}
 _METRIC_COLOURS = ["#d35400", "#16a085", "#8e44ad", "#2c3e50"]
 REDRAW_MS = 100
 
@@ -49,9 +54,51 @@ class SeriesBuffer:
         self.size = int(np.searchsorted(self.column(column), value, side="right"))
 
 
+LOG_LABEL_PX = 28  # the height of a tick label with a gap on either side
+
+
+class LocaleAxis(pg.AxisItem):
+    """Tick labels written as the language writes numbers (12,000 rather than 12000 or 1.2e+04).
+    Only asked for when the axis lays itself out again, so it costs nothing per frame."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 - pyqtgraph's name
+        if self.logMode or spacing <= 0:
+            return super().tickStrings(values, scale, spacing)
+        places = max(0, math.ceil(-math.log10(spacing * scale)))
+        strings = []
+        for v in values:
+            vs = v * scale
+            strings.append(f"{vs:g}" if 0 < abs(vs) < 0.001 else number(vs if places else round(vs), places))
+        return strings
+
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802, N803
+        """On a log axis pyqtgraph labels every 2, 3, ... 9 between decades, which overlapped in
+        the small plots: keep as many as fit (a label per LOG_LABEL_PX), the roundest first."""
+        levels = super().tickValues(minVal, maxVal, size)
+        if not self.logMode:
+            return levels
+        values = sorted({v for _spacing, level in levels for v in level})
+        room = max(2, int(size // LOG_LABEL_PX))
+        picked = values
+        for mantissas in ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 5), (1, 3), (1,)):
+            picked = [v for v in values if round(10 ** (v - math.floor(v + 1e-9))) in mantissas]
+            if len(picked) <= room:
+                break
+        if len(picked) > room:  # decades alone still too many: every n-th decade
+            picked = picked[:: math.ceil(len(picked) / room)]
+        return [(levels[0][0] if levels else 1.0, picked)]
+
+
+def locale_axes() -> dict[str, pg.AxisItem]:
+    """Axes for a new plot (``pg.PlotWidget(axisItems=locale_axes())``)."""
+    return {"left": LocaleAxis("left"), "bottom": LocaleAxis("bottom")}
+
+
 def _plot(object_name: str, title: str, y_label: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(title=title)
+    plot = pg.PlotWidget(title=title, axisItems=locale_axes())
     plot.setObjectName(object_name)
+    plot.setAccessibleName(title)  # a plot has no text of its own for a screen reader
     plot.setBackground("w")
     # No grid lines: on Qt's raster engine pyqtgraph's grid cost ~80 ms per redraw of these five
     # plots (measured), which starved the training thread of the GIL. Axes alone cost ~16 ms.
@@ -96,21 +143,25 @@ class MetricsPlotsWidget(QWidget):
         self._x_max = 0.0
         self._frame = 0
 
-        self.loss_plot = _plot(prefixed(name_prefix, "lossPlot"), "Loss", "nats / token")
+        # Translators: the unit of the loss axis (natural-log units per token).
+        self.loss_plot = _plot(prefixed(name_prefix, "lossPlot"), _("Loss"), _("nats / token"))
         self.loss_plot.addLegend(offset=(-10, 10))
-        self.train_raw = _curve(self.loss_plot, "#b9c7d6", "train", width=1)
-        self.train_smooth = _curve(self.loss_plot, "#1f5fa8", "train (smoothed)", width=2)
-        self.valid_curve = _curve(self.loss_plot, "#d35400", "validation", width=2, symbol="o")
-        self.perplexity_plot = _plot(prefixed(name_prefix, "perplexityPlot"), "Validation perplexity", "perplexity")
-        self.perplexity_curve = _curve(self.perplexity_plot, "#d35400", "perplexity", width=2, symbol="o")
-        self.lr_plot = _plot(prefixed(name_prefix, "lrPlot"), "Learning rate", "rate")
-        self.lr_curve = _curve(self.lr_plot, "#27ae60", "learning rate", width=2)
-        self.grad_plot = _plot(prefixed(name_prefix, "gradNormPlot"), "Gradient norm (before clipping)", "norm")
-        self.grad_curve = _curve(self.grad_plot, "#8e44ad", "gradient norm")
-        self.speed_plot = _plot(prefixed(name_prefix, "throughputPlot"), "Throughput", "tokens / s")
-        self.speed_curve = _curve(self.speed_plot, "#2c3e50", "tokens/s")
+        # Translators: the legend of the loss plot: the training loss, and the validation loss.
+        self.train_raw = _curve(self.loss_plot, "#b9c7d6", _("train"), width=1)
+        self.train_smooth = _curve(self.loss_plot, "#1f5fa8", _("train (smoothed)"), width=2)
+        self.valid_curve = _curve(self.loss_plot, "#d35400", _("validation"), width=2, symbol="o")
+        self.perplexity_plot = _plot(prefixed(name_prefix, "perplexityPlot"), _("Validation perplexity"), _("perplexity"))
+        self.perplexity_curve = _curve(self.perplexity_plot, "#d35400", _("perplexity"), width=2, symbol="o")
+        # Translators: the y axis of the learning-rate plot.
+        self.lr_plot = _plot(prefixed(name_prefix, "lrPlot"), _("Learning rate"), _("rate"))
+        self.lr_curve = _curve(self.lr_plot, "#27ae60", _("learning rate"), width=2)
+        # Translators: the y axis of the gradient-norm plot.
+        self.grad_plot = _plot(prefixed(name_prefix, "gradNormPlot"), _("Gradient norm (before clipping)"), _("norm"))
+        self.grad_curve = _curve(self.grad_plot, "#8e44ad", _("gradient norm"))
+        self.speed_plot = _plot(prefixed(name_prefix, "throughputPlot"), _("Throughput"), _("tokens / s"))
+        self.speed_curve = _curve(self.speed_plot, "#2c3e50", _("tokens/s"))
         # For fine-tuning runs the task metric (accuracy, BLEU, ...) takes the perplexity plot's place.
-        self.metric_plot = _plot(prefixed(name_prefix, "taskMetricPlot"), "Task metric (validation)", "%")
+        self.metric_plot = _plot(prefixed(name_prefix, "taskMetricPlot"), _("Task metric (validation)"), "%")
         self.metric_plot.addLegend(offset=(-10, 10))
         self.metric_plot.hide()
         self.metric_curves: dict[str, pg.PlotDataItem] = {}
@@ -153,7 +204,7 @@ class MetricsPlotsWidget(QWidget):
             if name not in self.metric_series:
                 self.metric_series[name] = SeriesBuffer(("step", "tokens", "time", "value"))
                 colour = _METRIC_COLOURS[len(self.metric_curves) % len(_METRIC_COLOURS)]
-                self.metric_curves[name] = _curve(self.metric_plot, colour, name, width=2, symbol="o")
+                self.metric_curves[name] = _curve(self.metric_plot, colour, metric_name(name), width=2, symbol="o")
                 self.perplexity_plot.hide()
                 self.metric_plot.show()
             self.metric_series[name].append(e.step, e.tokens_seen, e.elapsed_s, value)
@@ -181,6 +232,10 @@ class MetricsPlotsWidget(QWidget):
         self.dirty = True
         self.redraw()
 
+    def set_redraw_interval(self, ms: int) -> None:
+        """How often live curves are redrawn (Preferences > Plot refresh); takes effect at once."""
+        self.timer.setInterval(ms)
+
     def start_live(self) -> None:
         self.timer.start()
 
@@ -206,7 +261,7 @@ class MetricsPlotsWidget(QWidget):
 
     def _apply_axis_labels(self) -> None:
         for plot in self.plots:
-            plot.setLabel("bottom", X_MODES[self.x_mode])
+            plot.setLabel("bottom", _(X_MODES[self.x_mode]))
 
     # ---- drawing --------------------------------------------------------------------------
 

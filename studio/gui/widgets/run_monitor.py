@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.callbacks import describe
+from studio.core.callbacks import describe, describe_stage, split_name
 from studio.core.config import RunConfig
 from studio.core.events import (
     DataProgress,
@@ -44,7 +44,10 @@ from studio.core.events import (
     RunStarted,
     StepLogged,
 )
-from studio.gui.widgets.metrics_plots import MetricsPlotsWidget
+from studio.core.i18n import N_, _, ngettext
+from studio.core.preferences import Preferences
+from studio.gui.formatting import metric_name, number
+from studio.gui.widgets.metrics_plots import X_MODE_CHOICES, MetricsPlotsWidget
 from studio.gui.workers.training_worker import TrainingSession
 
 STATUS_COLORS = {"running": "#1f5fa8", "paused": "#b7950b", "finished": "#1e8449", "stopped": "#b7950b",
@@ -77,6 +80,7 @@ class RunMonitorWidget(QWidget):
         self.start_warning = ""
         self.run_dir: Path | None = None
         self.loaded_run: Path | None = None  # a stopped run opened from disk, for Resume
+        self.run_preferences = Preferences()  # the window sets the person's (device, CPU threads)
         self._step_times: list[tuple[float, int]] = []
         self._last_widget_update = 0.0
 
@@ -94,7 +98,7 @@ class RunMonitorWidget(QWidget):
         self.pause_button.clicked.connect(self.pause)
         self.resume_button.clicked.connect(self.resume)
         self.stop_button.clicked.connect(self.stop)
-        self.x_axis_combo.currentTextChanged.connect(self.plots.set_x_mode)
+        self.x_axis_combo.currentIndexChanged.connect(lambda _index: self.plots.set_x_mode(self.x_axis_combo.currentData()))
         self.log_check.toggled.connect(self.plots.set_log_y)
         self.update_buttons()
 
@@ -102,12 +106,13 @@ class RunMonitorWidget(QWidget):
 
     def _build_controls(self) -> QHBoxLayout:
         icon = self.style().standardIcon
-        self.start_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), "Start", objectName=self._name("startButton"))
-        self.pause_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPause), "Pause", objectName=self._name("pauseButton"))
-        self.resume_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekForward), "Resume", objectName=self._name("resumeButton"))
-        self.stop_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaStop), "Stop", objectName=self._name("stopButton"))
+        self.start_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), _("Start"), objectName=self._name("startButton"))
+        self.pause_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPause), _("Pause"), objectName=self._name("pauseButton"))
+        self.resume_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekForward), _("Resume"), objectName=self._name("resumeButton"))
+        self.stop_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaStop), _("Stop"), objectName=self._name("stopButton"))
         self.progress = QProgressBar(objectName=self._name("trainProgress"))
-        self.progress.setFormat("step %v / %m")
+        # Translators: the progress bar's text; Qt puts the current step for %v and the last for %m.
+        self.progress.setFormat(_("step %v / %m"))
         self.time_label = QLabel("", objectName=self._name("timeLabel"))
         controls = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
@@ -117,7 +122,7 @@ class RunMonitorWidget(QWidget):
         return controls
 
     def _build_status(self) -> QHBoxLayout:
-        self.status_label = QLabel("Not started", objectName=self._name("runStatusLabel"))
+        self.status_label = QLabel(_("Not started"), objectName=self._name("runStatusLabel"))
         self.status_label.setWordWrap(True)
         self.blocked_label = QLabel(objectName=self._name("startBlockedLabel"))
         self.blocked_label.setStyleSheet("color: #c0392b;")
@@ -130,10 +135,11 @@ class RunMonitorWidget(QWidget):
     def _build_plots(self) -> QWidget:
         self.plots = MetricsPlotsWidget(name_prefix=self._prefix)
         self.x_axis_combo = QComboBox(objectName=self._name("xAxisCombo"))
-        self.x_axis_combo.addItems(["steps", "tokens", "time"])
-        self.log_check = QCheckBox("Log scale", objectName=self._name("logScaleCheck"))
+        for mode, label in X_MODE_CHOICES.items():
+            self.x_axis_combo.addItem(_(label), mode)
+        self.log_check = QCheckBox(_("Log scale"), objectName=self._name("logScaleCheck"))
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("x-axis"))
+        bar.addWidget(QLabel(_("x-axis")))
         bar.addWidget(self.x_axis_combo)
         bar.addWidget(self.log_check)
         bar.addStretch(1)
@@ -147,16 +153,16 @@ class RunMonitorWidget(QWidget):
     def _build_tabs(self) -> QTabWidget:
         self.samples_view = QPlainTextEdit(objectName=self._name("samplesView"))
         self.samples_view.setReadOnly(True)
-        self.samples_view.setPlaceholderText("Text sampled from the model (or its answers to validation examples) appears here at each evaluation.")
+        self.samples_view.setPlaceholderText(_("Text sampled from the model (or its answers to validation examples) appears here at each evaluation."))
         self.log_view = QPlainTextEdit(objectName=self._name("logView"))
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
         self.results_table = QTableWidget(objectName=self._name("resultsTable"))
         self.results_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.tabs = QTabWidget(objectName=self._name("trainTabs"))
-        self.tabs.addTab(self.samples_view, "Samples")
-        self.tabs.addTab(self.log_view, "Log")
-        self.tabs.addTab(self.results_table, "Results")
+        self.tabs.addTab(self.samples_view, _("Samples"))
+        self.tabs.addTab(self.log_view, _("Log"))
+        self.tabs.addTab(self.results_table, _("Results"))
         return self.tabs
 
     def _name(self, base: str) -> str:
@@ -180,10 +186,10 @@ class RunMonitorWidget(QWidget):
         self.start_button.setEnabled(self.idle and not reason)
         if reason and self.idle:
             self.blocked_label.setStyleSheet("color: #c0392b;")
-            self.blocked_label.setText(f"Cannot start: {reason}")
+            self.blocked_label.setText(_("Cannot start: {reason}").format(reason=reason))
         elif self.start_warning and self.idle:
             self.blocked_label.setStyleSheet("color: #b9770e;")
-            self.blocked_label.setText(f"Note: {self.start_warning}")
+            self.blocked_label.setText(_("Note: {warning}").format(warning=self.start_warning))
         else:
             self.blocked_label.setText("")
         self.pause_button.setEnabled(self.state == "running")
@@ -197,7 +203,9 @@ class RunMonitorWidget(QWidget):
         if self.training.running:
             return
         self._begin()
-        self.training.start(config)
+        # The device and CPU threads from Preferences, where the run leaves them to Studio: they
+        # reach the training process in the configuration it is given.
+        self.training.start(self.run_preferences.apply_to_run(config))
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue a stopped or interrupted run from its last checkpoint."""
@@ -214,7 +222,7 @@ class RunMonitorWidget(QWidget):
             self.results_table.setRowCount(0)
         self.state = "preparing"
         self._step_times = []
-        self._set_status("running", "Starting the training process…")
+        self._set_status("running", _("Starting the training process…"))
         self.progress.setRange(0, 0)
         self.plots.start_live()
         self.update_buttons()
@@ -223,7 +231,7 @@ class RunMonitorWidget(QWidget):
         if self.state == "running":
             self.training.pause()
             self.pause_button.setEnabled(False)
-            self._set_status("paused", "Pausing after this step…")
+            self._set_status("paused", _("Pausing after this step…"))
 
     def resume(self) -> None:
         if self.state == "paused":
@@ -236,14 +244,16 @@ class RunMonitorWidget(QWidget):
             self.training.stop()
             self.stop_button.setEnabled(False)
             self.pause_button.setEnabled(False)
-            self._set_status("stopped", "Stopping after this step and saving a checkpoint…")
+            self._set_status("stopped", _("Stopping after this step and saving a checkpoint…"))
 
     # ---- engine events ----------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, DataProgress):
             if event.total:
-                self._set_status("running", f"Preparing data: {event.stage} {100 * event.done / event.total:.0f}%")
+                # Translators: {stage} is a stage of data preparation (scan, tokenizer, encode), {percent} a number.
+                self._set_status("running", _("Preparing data: {stage} {percent}%").format(
+                    stage=describe_stage(event.stage), percent=f"{100 * event.done / event.total:.0f}"))
             return
         line = describe(event)
         if line and not isinstance(event, StepLogged):
@@ -253,7 +263,12 @@ class RunMonitorWidget(QWidget):
         elif isinstance(event, EvalLogged):
             self.plots.add_eval(event)
             if event.sample:
-                self.samples_view.appendPlainText(f"— step {event.step}, valid loss {event.loss:.3f} —\n{event.sample.strip()}\n")
+                heading = _("— step {step}, valid loss {loss} —").format(step=number(event.step), loss=number(event.loss, 3))
+                if event.bits_per_char is not None:
+                    # Translators: the heading of a text sample, with the validation loss in bits per character.
+                    heading = _("— step {step}, valid loss {loss}, {bits} bits/char —").format(
+                        step=number(event.step), loss=number(event.loss, 3), bits=number(event.bits_per_char, 3))
+                self.samples_view.appendPlainText(f"{heading}\n{event.sample.strip()}\n")
         elif isinstance(event, MetricsReported):
             self._add_result(event)
         elif isinstance(event, RunStarted):
@@ -263,56 +278,77 @@ class RunMonitorWidget(QWidget):
             self.run_dir = Path(event.run_dir)
             self.progress.setRange(0, event.total_steps)
             self.progress.setValue(event.start_step)
-            self._set_status("running", f"Running: {event.name} · {event.parameters:,} parameters · {event.device}")
+            # Translators: {device} is where it trains, as PyTorch names it (cpu, cuda:0).
+            self._set_status("running", _("Running: {name} · {parameters} parameters · {device}").format(
+                name=event.name, parameters=number(event.parameters), device=event.device))
             self.run_started.emit(event.run_dir)
             self.update_buttons()
         elif isinstance(event, RunPaused):
             self.state = "paused"
-            self._set_status("paused", f"Paused at step {event.step}. Resume continues from here.")
+            self.progress.setValue(event.step)  # the bar may lag by the repaints it skipped
+            self._set_status("paused", _("Paused at step {step}. Resume continues from here.").format(step=number(event.step)))
             self.update_buttons()
         elif isinstance(event, RunResumed):
             self.state = "running"
-            self._set_status("running", f"Running (resumed at step {event.step})")
+            self._set_status("running", _("Running (resumed at step {step})").format(step=number(event.step)))
             self.update_buttons()
         elif isinstance(event, RunFinished):
+            step = number(event.step)
             texts = {
-                "finished": f"Finished: {event.step} steps, best valid loss {event.best_loss:.4f}",
-                "stopped": f"Stopped at step {event.step}; checkpoint saved. Resume continues from there.",
-                "early_stopped": f"Stopped early at step {event.step}: {event.reason}",
+                "finished": ngettext("Finished: {step} step, best valid loss {loss}", "Finished: {step} steps, best valid loss {loss}",
+                                     event.step).format(step=step, loss=number(event.best_loss, 4)),
+                "stopped": _("Stopped at step {step}; checkpoint saved. Resume continues from there.").format(step=step),
+                # Translators: {reason} says why (the validation loss stopped improving...), from the engine.
+                "early_stopped": _("Stopped early at step {step}: {reason}").format(step=step, reason=event.reason),
             }
-            text = f"Finished: {event.reason}" if event.status == "finished" and event.reason else texts[event.status]
+            finished = _("Finished: {reason}").format(reason=event.reason) if event.reason else ""
+            text = finished if event.status == "finished" and event.reason else texts[event.status]
+            if event.status == "finished" and event.best_bits_per_char is not None:
+                # Translators: put after the "Finished: ..." status; bits per character make runs with different
+                # tokenizers comparable.
+                text += _(" ({value} bits per character)").format(value=number(event.best_bits_per_char, 3))
             self._set_status(event.status, text)
         elif isinstance(event, RunFailed):
-            saved = f" Last good state: {event.checkpoint}" if event.checkpoint else ""
-            self._set_status("failed", f"Failed at step {event.step}: {event.error}.{saved}")
+            if event.checkpoint:
+                # Translators: {error} is the engine's message; {checkpoint} the folder of the last good checkpoint.
+                text = _("Failed at step {step}: {error}. Last good state: {checkpoint}").format(
+                    step=number(event.step), error=event.error, checkpoint=event.checkpoint)
+            else:
+                text = _("Failed at step {step}: {error}.").format(step=number(event.step), error=event.error)
+            self._set_status("failed", text)
 
     def _on_step(self, e: StepLogged) -> None:
         self.plots.add_step(e)
         now = time.monotonic()
-        self._step_times.append((now, e.step))
+        # The engine's training time, not the clock: a pause does not count, so the ETA stays put.
+        self._step_times.append((e.elapsed_s, e.step))
         # Widgets repaint at most ~10 times a second however fast the steps come.
         if now - self._last_widget_update < 0.1 and e.step != e.total_steps:
             return
         self._last_widget_update = now
         self.progress.setValue(e.step)
         self._step_times = self._step_times[-50:]
-        eta = ""
+        elapsed = format_duration(e.elapsed_s)
         (t0, s0), (t1, s1) = self._step_times[0], self._step_times[-1]
         if s1 > s0:
-            eta = f" · ETA {format_duration((e.total_steps - e.step) * (t1 - t0) / (s1 - s0))}"
-        self.time_label.setText(f"elapsed {format_duration(e.elapsed_s)}{eta}")
+            eta = format_duration((e.total_steps - e.step) * (t1 - t0) / (s1 - s0))
+            # Translators: the time a run has trained, and the estimated time left (ETA).
+            self.time_label.setText(_("elapsed {elapsed} · ETA {eta}").format(elapsed=elapsed, eta=eta))
+        else:
+            self.time_label.setText(_("elapsed {elapsed}").format(elapsed=elapsed))
         self.throughput.emit(e.tokens_per_s)
 
     def _add_result(self, e: MetricsReported) -> None:
         names = [name for name, _ in e.metrics]
-        headers = ["split", *names, "examples", "seconds"]
+        # Translators: headings of the results table: the data split, then each metric, the examples scored, the time taken.
+        headers = [_("split"), *(metric_name(n) for n in names), _("examples"), _("seconds")]
         # Every time, not only when the count changes: clearing the table for a new run also drops
         # its header items, and a run with as many metrics would otherwise show "1 2 3 4 5 6".
         self.results_table.setColumnCount(len(headers))
         self.results_table.setHorizontalHeaderLabels(headers)
         row = self.results_table.rowCount()
         self.results_table.insertRow(row)
-        values = [e.split, *(f"{v:.2f}" for _, v in e.metrics), f"{e.examples:,}", f"{e.seconds:.1f}"]
+        values = [split_name(e.split), *(number(v, 2) for _name, v in e.metrics), number(e.examples), number(e.seconds, 1)]
         for col, value in enumerate(values):
             self.results_table.setItem(row, col, QTableWidgetItem(value))
         self.results_table.resizeColumnsToContents()
@@ -321,7 +357,7 @@ class RunMonitorWidget(QWidget):
     def _on_finished(self, result: Any) -> None:
         self.plots.stop_live()
         if result.status == "failed" and self.status_label.property("state") != "failed":
-            self._set_status("failed", f"Failed: {result.error}")
+            self._set_status("failed", _("Failed: {error}").format(error=result.error))
         self.state = "ended"
         self.loaded_run = Path(result.run_dir) if result.status in ("stopped", "failed") and result.run_dir else None
         if self.progress.maximum() == 0:
@@ -331,7 +367,7 @@ class RunMonitorWidget(QWidget):
 
     def refuse_start(self, reason: str) -> None:
         """Say why a Start that was clicked cannot go ahead (the settings changed under it)."""
-        self._set_status("failed", f"Cannot start: {reason}")
+        self._set_status("failed", _("Cannot start: {reason}").format(reason=reason))
 
     def _set_status(self, state: str, text: str) -> None:
         self.status_label.setText(text)
@@ -354,21 +390,23 @@ class RunMonitorWidget(QWidget):
             elif isinstance(event, EvalLogged):
                 self.plots.add_eval(event)
                 if event.sample:
-                    self.samples_view.appendPlainText(f"— step {event.step} —\n{event.sample.strip()}\n")
+                    heading = _("— step {step} —").format(step=number(event.step))
+                    self.samples_view.appendPlainText(f"{heading}\n{event.sample.strip()}\n")
             elif isinstance(event, MetricsReported):
                 self._add_result(event)
         self.plots.dirty = True
         self.plots.redraw()
         info = run.read_info()
-        status = info.get("status", "unknown")
+        status = info.get("status", N_("unknown"))
         self.loaded_run = run.path if status in ("stopped", "interrupted", "failed") and run.checkpoint("last").exists() else None
         self.run_dir = run.path
         self.state = "ended"
         step, total = int(info.get("step", 0)), int(info.get("total_steps", 0) or 0)
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(step)
-        resumable = " (Resume continues it)" if self.loaded_run else ""
-        self._set_status(status if status in STATUS_COLORS else "idle", f"{run.name}: {status} at step {step}{resumable}")
+        # Translators: a run opened from disk: its name, its status (finished, stopped, ...) and its last step.
+        text = (_("{name}: {status} at step {step} (Resume continues it)") if self.loaded_run else _("{name}: {status} at step {step}"))
+        self._set_status(status if status in STATUS_COLORS else "idle", text.format(name=run.name, status=_(status), step=number(step)))
         self.update_buttons()
 
     def shutdown(self, timeout_ms: int = 120_000) -> bool:

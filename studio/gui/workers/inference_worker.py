@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.core.decoding.options import DecodingSettings
 from studio.core.errors import StudioError
+from studio.core.i18n import _, ngettext
 from studio.gui.workers.thread_job import ThreadJob
 
 
@@ -70,7 +71,7 @@ class InferenceWorker(QObject):
         for request in self.requests:
             if self.cancel_event.is_set():
                 # A pane whose turn never came says so, rather than "Loading the model…" for good.
-                self.pane_done.emit(request.pane, "cancelled")
+                self.pane_done.emit(request.pane, _("cancelled"))
                 continue
             try:
                 runner = self.cache.get(request.model_ref)
@@ -85,12 +86,12 @@ class InferenceWorker(QObject):
                 count = 0
                 for step in stream:
                     if self.cancel_event.is_set():
-                        self.pane_done.emit(request.pane, "cancelled")
+                        self.pane_done.emit(request.pane, _("cancelled"))
                         break
                     self.token.emit(request.pane, step.token_id, step.text, step.probability)
                     count += 1
                 else:
-                    self.pane_done.emit(request.pane, f"done ({count} token{'s' if count != 1 else ''})")
+                    self.pane_done.emit(request.pane, ngettext("done ({n} token)", "done ({n} tokens)", count).format(n=count))
             except StudioError as e:
                 self.failed.emit(request.pane, str(e))
             except Exception as e:  # noqa: BLE001 - shown in the pane, never a crash

@@ -17,6 +17,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal, Slot
 
 from studio.core.config import RunConfig
 from studio.core.events import RunEnded
+from studio.core.i18n import _
 from studio.core.runs.worker_protocol import WorkerClient, WorkerJob
 from studio.gui.workers.thread_job import ThreadJob
 
@@ -68,7 +69,7 @@ class TrainingSession(ThreadJob):
 
     @Slot()
     def _emit_finished(self) -> None:
-        result = self._result or RunEnded("failed", 0, None, "", "the training thread ended without a result")
+        result = self._result or RunEnded("failed", 0, None, "", _("the training thread ended without a result"))
         self._result = None
         self.finished.emit(result)
 

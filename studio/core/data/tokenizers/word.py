@@ -7,6 +7,7 @@ characters unless ``jieba`` is installed, in which case spaCy segments words wit
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -36,6 +37,15 @@ def spacy_tokenizer(language: str) -> Any:
             raise ConfigError(ConfigIssue("tokenizer.language", message)) from None
         _NLP_CACHE[language] = nlp.tokenizer
     return _NLP_CACHE[language]
+
+
+def segmentation_note(language: str) -> str:
+    """What a form should say when Chinese words cannot be segmented ('' when they can). Asks
+    whether jieba is installed without importing it, so a form can call this as a person types."""
+    if language == "zh" and importlib.util.find_spec("jieba") is None:
+        return _("jieba is not installed, so Chinese \"words\" are single characters, the same as the character "
+                 "tokenizer. Install it for word segmentation: pip install jieba")
+    return ""
 
 
 def _has_jieba() -> bool:
