@@ -91,7 +91,7 @@ def main() -> int:
     shoot("2-data-built")
     window.nav.setCurrentRow(1)
     window.model_page.set_architecture("gpt")
-    window.model_page.preset_combo.setCurrentText("small")
+    window.model_page.preset_combo.setCurrentIndex(window.model_page.preset_combo.findData("small"))
     shoot("3-model")
 
     # 3. A run in progress.
@@ -117,7 +117,7 @@ def main() -> int:
     tried.set_model(first_run)
     tried.tabs.setCurrentIndex(4)
     tried.inputs["generate"]["text"].setPlainText("ROMEO:\n")
-    tried.mode_combo.setCurrentText("sample")
+    tried.mode_combo.setCurrentIndex(tried.mode_combo.findData("sample"))
     tried.seed_spin.setValue(1)
     tried.max_tokens_spin.setValue(200)
     tried.run()

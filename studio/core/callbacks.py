@@ -204,10 +204,10 @@ def describe(event: Event) -> str | None:
                 return _("step {step}: valid loss {loss:.4f}{metrics}{best}").format(
                     step=event.step, loss=event.loss, metrics=metrics, best=best
                 )
-            # Translators: {best} is " (best)" or nothing, after the same loss in bits (", 1.842 bits/char, 1.790 bits/byte").
-            return _("step {step}: valid loss {loss:.4f}, perplexity {perplexity:.2f}{best}").format(
-                step=event.step, loss=event.loss, perplexity=event.perplexity,
-                best=describe_bits(event.bits_per_char, event.bits_per_byte) + best,
+            # Translators: {best} is " (best)" or nothing; {bits} is ", 1.842 bits/char, 1.790 bits/byte" or nothing.
+            return _("step {step}: valid loss {loss:.4f}, perplexity {perplexity:.2f}{bits}{best}").format(
+                step=event.step, loss=event.loss, perplexity=event.perplexity, bits=describe_bits(event.bits_per_char, event.bits_per_byte),
+                best=best,
             )
         case MetricsReported():
             shown = ", ".join(_("{name} {value:.2f}").format(name=name, value=value) for name, value in event.metrics)
@@ -237,8 +237,10 @@ def describe(event: Event) -> str | None:
             # Translators: put after "finished at step N after M s"; {loss} is the best validation loss.
             best = ""
             if math.isfinite(event.best_loss):
-                best = _(", best valid loss {loss:.4f}").format(loss=event.best_loss)
-                best += describe_bits(event.best_bits_per_char, event.best_bits_per_byte)
+                # Translators: {bits} is ", 1.842 bits/char, 1.790 bits/byte" or nothing.
+                best = _(", best valid loss {loss:.4f}{bits}").format(
+                    loss=event.best_loss, bits=describe_bits(event.best_bits_per_char, event.best_bits_per_byte)
+                )
             why = _(" ({reason})").format(reason=event.reason) if event.reason else ""
             # Translators: {outcome} is "finished", "stopped" or "stopped early"; {best} ", best valid loss 1.2345" or
             # nothing; {reason} " (why it stopped)" or nothing.

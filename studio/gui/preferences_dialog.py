@@ -55,6 +55,7 @@ class PreferencesDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("preferencesDialog")
         self.setWindowTitle(_("Preferences"))
+        self.setMinimumWidth(520)  # the data folder's path is readable, not elided after a few letters
         self.prefs = prefs
         form = QFormLayout()
         form.addRow(_("Data folder"), self._build_data_folder())

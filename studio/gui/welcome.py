@@ -48,6 +48,7 @@ class WelcomeDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("welcomeDialog")
         self.setWindowTitle(_("Welcome to Studio"))
+        self.setMinimumWidth(560)  # narrower, each "what happens next" line wrapped into a column of four words
         intro = QLabel(_("<h2>Welcome to Studio</h2><p>From raw text to a language model you trained yourself. "
                          "Where would you like to start?</p>"))
         intro.setWordWrap(True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import optuna
@@ -178,7 +179,13 @@ def test_a_search_with_a_time_budget_starts_no_trial_once_it_is_used(tiny_corpus
                    "time_budget": "1s", "trial_steps": 4, "set": ["train.eval_interval=2"]},
         "params": {"train.lr": {"min": 1e-3, "max": 1e-2, "log": True}},
     })
-    seen = Recorder()
+    class SlowAfterEachTrial(Recorder):
+        def on_event(self, event: Event) -> None:
+            super().on_event(event)
+            if isinstance(event, TrialFinished):
+                time.sleep(1.1)  # the budget is used up however fast the trial was
+
+    seen = SlowAfterEachTrial()
     board, _ = run_search(spec, [seen])
     assert len(board) == 1 and board[0].status == "finished" and board[0].steps == 4  # trial_steps: train.steps
     assert board[0].params == spec.settings()[0]  # random trials are the seeded draws, in order

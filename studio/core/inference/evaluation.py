@@ -37,10 +37,12 @@ class SplitScore:
                 return _("{split}: empty split").format(split=split)
             return _("{split}: no examples").format(split=split)
         if "loss" in self.metrics:
-            # Translators: {split} is train, valid or test.
-            return _("{split}: loss {loss:.4f}  perplexity {perplexity:.2f}  ({tokens:,} tokens, {seconds:.1f} s)").format(
-                split=split, loss=self.metrics["loss"], perplexity=self.metrics["perplexity"], tokens=self.size, seconds=self.seconds
-            ) + describe_bits(self.metrics.get("bits_per_char"), self.metrics.get("bits_per_byte"))
+            bits = describe_bits(self.metrics.get("bits_per_char"), self.metrics.get("bits_per_byte"))
+            # Translators: {split} is train, valid or test; {bits} is ", 1.842 bits/char, 1.790 bits/byte" or nothing.
+            return _("{split}: loss {loss:.4f}  perplexity {perplexity:.2f}{bits}  ({tokens:,} tokens, {seconds:.1f} s)").format(
+                split=split, loss=self.metrics["loss"], perplexity=self.metrics["perplexity"], bits=bits, tokens=self.size,
+                seconds=self.seconds
+            )
         shown = "  ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
         # Translators: {split} is valid or test; {metrics} the task's scores ("accuracy 93.50  f1 91.20").
         return _("{split}: {metrics}  ({examples:,} examples, {seconds:.1f} s)").format(
