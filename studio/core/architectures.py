@@ -33,6 +33,15 @@ class MemoryEstimate:
     def total_bytes(self) -> int:
         return self.param_bytes + self.grad_bytes + self.optimizer_bytes + self.activation_bytes
 
+    def breakdown(self) -> str:
+        """The parts without the total, for a sentence that already says it."""
+        # Translators: {params} is a count of parameters; the rest are sizes such as "1.2 GiB".
+        return _("{params:,} parameters: weights {weights}, gradients {gradients}, optimizer {optimizer}, "
+                 "activations {activations}").format(
+            params=self.params, weights=human_bytes(self.param_bytes), gradients=human_bytes(self.grad_bytes),
+            optimizer=human_bytes(self.optimizer_bytes), activations=human_bytes(self.activation_bytes),
+        )
+
     def describe(self) -> str:
         # Translators: a memory estimate; {total} and the parts are sizes such as "1.2 GiB".
         return _(

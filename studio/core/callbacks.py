@@ -258,6 +258,9 @@ def describe(event: Event) -> str | None:
             error = event.error.rstrip()
             if saved and not error.endswith((".", "!", "?", "。", "！", "？")):
                 error += "."
+            if event.step == 0 and not saved:  # refused by the pre-flight or the data: nothing trained
+                # Translators: {error} says what went wrong, before any training happened.
+                return _("FAILED before training started: {error}").format(error=error)
             # Translators: {error} says what went wrong; {saved} is " Last good state saved to <folder>." or nothing.
             return _("FAILED at step {step}: {error}{saved}").format(step=event.step, error=error, saved=saved)
     return None

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from babel import Locale, UnknownLocaleError
 
 from studio.core.config import RunConfig
 from studio.core.fileio import atomic_write_text
@@ -214,8 +215,6 @@ LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}
 def language_name(code: str) -> str:
     if code in LANGUAGE_NAMES:
         return LANGUAGE_NAMES[code]
-    from babel import Locale, UnknownLocaleError
-
     try:
         return str(Locale.parse(code).get_display_name(code) or code)
     except (ValueError, UnknownLocaleError):

@@ -10,7 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.config import RunConfig
-from studio.core.events import Event, RunStarted, StepLogged
+from studio.core.events import Event, RunStarted, StepLogged, TrialFinished, TrialStarted
 from studio.core.runs.index import RunIndex
 from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.run_dir import RunDir
@@ -174,3 +174,83 @@ def test_a_search_starts_from_the_current_settings_and_its_trials_are_grouped(qt
     runs.refresh()  # the page refreshes every few seconds: an opened search stays open
     search = next(runs.proxy.index(r, 0) for r in range(runs.proxy.rowCount()) if runs.proxy.rowCount(runs.proxy.index(r, 0)))
     assert runs.table.isExpanded(search)
+
+
+def _search_from_own_run(window: MainWindow, tiny_corpus: Path, strategy: str, trials: int, every: str):
+    """The Search page set to start from the run "first" (the user's own corpus), with a learning
+    rate range and a depth list."""
+    make_runs(tiny_corpus)
+    page = window.search_page
+    window.show_page("Search")
+    index = next(i for i in range(page.base_combo.count()) if page.base_combo.itemText(i).startswith("Run: first"))
+    page.base_combo.setCurrentIndex(index)
+    page.strategy_combo.setCurrentIndex(page.strategy_combo.findData(strategy))
+    page.trials_spin.setValue(trials)
+    page.set_edit.setText(every)
+    page.params_table.setRowCount(0)
+    page.add_param("train.lr", "1e-4 .. 3e-2 log")
+    page.add_param("model.n_layers", "1, 2")
+    return page
+
+
+def _report_of(qtbot, page, trials: int):
+    qtbot.waitUntil(lambda: page.report is not None and len(page.report.trials) == trials and not page.reports.running, timeout=60_000)
+    return page.report
+
+
+def test_a_tpe_search_from_an_own_run_shows_what_mattered(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+    import pyqtgraph as pg
+
+    page = _search_from_own_run(window, tiny_corpus, "tpe", 4, "train.steps=4; train.eval_interval=2; train.sample_tokens=0")
+    page.pruner_combo.setCurrentIndex(page.pruner_combo.findData("hyperband"))
+    assert page.spec_table()["search"]["pruner"] == "hyperband" and page.spec_table()["search"]["strategy"] == "tpe"
+    with qtbot.waitSignal(page.search_ended, timeout=300_000) as ended:
+        click(qtbot, page.start_button)
+    assert ended.args == ["finished"], page.status.text()
+    assert page.progress.maximum() == 4 and page.progress.value() == 4
+    assert page.board.rowCount() == 4
+    trial = RunConfig.load(Path(page.trials[0].run_dirs[0]) / "config.toml")
+    assert trial.data.paths == [str(tiny_corpus)]  # the run's own corpus
+    report = _report_of(qtbot, page, 4)
+    assert page.folder is not None and report.folder == page.folder
+
+    bars = [i for i in page.importance_plot.listDataItems() if isinstance(i, pg.BarGraphItem)]
+    assert len(bars) == 1 and set(report.importances) == {"train.lr", "model.n_layers"}
+    assert abs(sum(bars[0].opts["height"]) - 1.0) < 1e-6
+    lines = [i for i in page.parallel_plot.listDataItems() if isinstance(i, pg.PlotDataItem)]
+    assert len(lines) == 4  # one polyline a trial
+    assert all(len(line.getData()[0]) == 3 for line in lines)  # two parameters and the metric
+    ticks = [name for _x, name in page.parallel_plot.getAxis("bottom")._tickLevels[0]]
+    assert sorted(ticks[:2]) == ["model.n_layers", "train.lr"] and ticks[2] == "valid_loss"  # an axis a parameter, and the metric
+    curves = [i.name() for i in page.best_median_plot.listDataItems() if isinstance(i, pg.PlotDataItem)]
+    assert f"best: trial {report.best.trial}" in curves and any(c.startswith("median: trial") for c in curves)
+    scatter = next(i for i in page.scatter.listDataItems() if isinstance(i, pg.PlotDataItem))
+    assert scatter.scatter.opts["hoverable"]  # exact values on hover
+    assert any("trial" in str(p.data()) and "train.lr" in str(p.data()) for p in scatter.scatter.points())
+
+
+def test_a_stopped_search_resumes_without_rerunning_finished_trials(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+    page = _search_from_own_run(window, tiny_corpus, "tpe", 3, "train.steps=40; train.eval_interval=20; train.sample_tokens=0")
+    events: list[Event] = []
+    page.session.event.connect(events.append)
+    ended: list[str] = []
+    page.search_ended.connect(ended.append)
+    click(qtbot, page.start_button)
+    qtbot.waitUntil(lambda: any(isinstance(e, TrialFinished) for e in events), timeout=180_000)
+    click(qtbot, page.stop_button)
+    qtbot.waitUntil(lambda: ended == ["stopped"], timeout=180_000)
+    finished_before = {e.trial for e in events if isinstance(e, TrialFinished) and e.status == "finished"}
+    assert finished_before and page.folder is not None
+    folder = page.folder
+    events.clear()
+
+    assert page.resume_button.isEnabled()
+    with qtbot.waitSignal(page.search_ended, timeout=300_000) as resumed:
+        click(qtbot, page.resume_button)  # the page's stopped search: no folder dialog
+    assert resumed.args == ["finished"], page.status.text()
+    started = {e.trial for e in events if isinstance(e, TrialStarted)}
+    assert started and not started & finished_before  # no finished trial ran again
+    report = _report_of(qtbot, page, len(page.trials))
+    assert report.folder == folder and report.counts["finished"] == 3
+    assert page.board.rowCount() == len(report.trials)  # the trials before the stop too
+    assert page.progress.value() == 3

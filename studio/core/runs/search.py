@@ -381,6 +381,8 @@ def _write_hparams(run_dir: Path, params: dict[str, Any], fold: int | None, stat
 
 
 def _storage_errors() -> tuple[type[BaseException], ...]:
+    # Deferred: SQLAlchemy's exceptions module alone takes ~0.35 s to import, and Optuna loads
+    # SQLAlchemy only when a study is opened; a search that never failed never needs it.
     import sqlalchemy.exc
 
     return (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, optuna.exceptions.StorageInternalError)

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
 from studio.core.durations import format_duration
 from studio.core.errors import ConfigError
 from studio.core.i18n import _, ngettext
@@ -124,6 +127,8 @@ def load_report(folder: Path | str, importance: bool = True) -> SearchReport:
     except (OSError, ValueError, TypeError, KeyError) as e:  # a study readable at first, damaged further in
         raise book.damaged(e) from None
     except Exception as e:
+        # Deferred: SQLAlchemy's exceptions module alone takes ~0.35 s to import, and Optuna loads
+        # SQLAlchemy only when a study is opened; a search that never failed never needs it.
         import sqlalchemy.exc
 
         if isinstance(e, sqlalchemy.exc.SQLAlchemyError):
@@ -134,8 +139,6 @@ def load_report(folder: Path | str, importance: bool = True) -> SearchReport:
 
 
 def _report(folder: Path, spec: SearchSpec, book: SearchStudy, importance: bool) -> SearchReport:
-    from optuna.trial import TrialState
-
     results = book.results()
     board = leaderboard(results, spec.minimize)
     counts = {"finished": 0, "pruned": 0, "failed": 0, "stopped": 0}
@@ -166,8 +169,6 @@ def _report(folder: Path, spec: SearchSpec, book: SearchStudy, importance: bool)
 
 
 def _importances(book: SearchStudy, spec: SearchSpec, finished: int) -> tuple[dict[str, float], str]:
-    import optuna
-
     if len(spec.params) < 2:
         return {k: 1.0 for k in spec.params}, ""  # one parameter explains everything it can
     complete = book.frozen((optuna.trial.TrialState.COMPLETE,))

@@ -48,6 +48,8 @@ class StudyError(StudioError):
 
 
 def _damage() -> tuple[type[BaseException], ...]:
+    # Deferred: SQLAlchemy's exceptions module alone takes ~0.35 s to import, and Optuna loads
+    # SQLAlchemy only when a study is opened; a search that never failed never needs it.
     import sqlalchemy.exc
 
     return (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, sqlite3.Error, RuntimeError, KeyError, ValueError,

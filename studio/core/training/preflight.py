@@ -64,7 +64,7 @@ def memory_verdict(estimate: MemoryEstimate, device_type: str = "cpu", index: in
     else:
         # Translators: {what} is the work being checked ("training this model"); {estimate} its breakdown.
         detail = _("{what} needs about {need} ({estimate}), and {free} of memory is available")
-    detail = detail.format(what=what, need=human_bytes(need), estimate=estimate.describe(), free=human_bytes(free))
+    detail = detail.format(what=what, need=human_bytes(need), estimate=estimate.breakdown(), free=human_bytes(free))
     # Translators: the model.* and train.* words are setting names, kept as is.
     advice = _("Lower model width or depth (model.d_model, model.n_layers, model.hidden_size), train.batch_size "
                "(raise train.grad_accum_steps to keep the effective batch) or model.context_length")

@@ -1,6 +1,10 @@
-"""Search page: hyperparameter search with grid or random trials, median pruning and k-fold
-cross-validation; a live leaderboard, a scatter of any parameter against the metric, and a button
-that promotes the best configuration to a full run."""
+"""Search page: hyperparameter search (grid, random, TPE, CMA-ES or a Gaussian process) with
+pruning and k-fold cross-validation, resumable; a live leaderboard, what mattered (parameter
+importance, parallel coordinates, a scatter of any parameter against the metric, the best trial's
+curve against the median trial's), and a button that promotes the best configuration to a full run.
+
+The report behind the plots (``studio.core.runs.search_report``) opens the Optuna study and fits
+fANOVA's forest, so it is read off the GUI thread (``SearchReportJob``) after every trial."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 import tomli_w
@@ -17,6 +21,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -29,6 +34,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -50,11 +56,19 @@ from studio.gui.formatting import metric_name, number
 from studio.gui.widgets.config_form import ChoiceCombo
 from studio.gui.widgets.layout import wrapping_label
 from studio.gui.widgets.metrics_plots import locale_axes
+from studio.gui.workers.search_report_worker import SearchReportJob
 from studio.gui.workers.training_worker import TrainingSession
 
+if TYPE_CHECKING:
+    from studio.core.runs.search_report import SearchReport
+
 DEFAULT_PARAMS = [("train.lr", "3e-4 .. 1e-2 log"), ("model.n_layers", "1, 2, 4")]
-# Translators: search strategies: trials drawn at random, or every combination (a grid).
-STRATEGIES = {"random": N_("random"), "grid": N_("grid")}
+# Translators: search strategies: trials drawn at random, every combination (a grid), or each trial chosen from
+# the trials so far: TPE, CMA-ES and Gaussian process are the names of methods.
+STRATEGIES = {"random": N_("random"), "grid": N_("grid"), "tpe": N_("TPE (Bayesian)"), "cmaes": N_("CMA-ES"),
+              "gp": N_("Gaussian process")}
+# Translators: pruners, which stop unpromising trials early: successive halving and Hyperband are the names of methods.
+PRUNERS = {"median": N_("median"), "halving": N_("successive halving"), "hyperband": N_("Hyperband")}
 METRICS = ("valid_loss", "accuracy", "f1", "bleu", "chrf", "exact_match", "rougeL")
 
 
@@ -84,6 +98,8 @@ def parse_values(text: str) -> Any:
 
 
 CURRENT = "@current"  # the base combo's item for the settings on the other pages
+ENDED = ("finished", "early_stopped", "pruned", "failed", "stopped")  # a trial's statuses once it has ended
+MAX_LINES = 300  # parallel coordinates draw the best trials only: one plot item a line
 
 
 class SearchPage(QWidget):
@@ -103,6 +119,9 @@ class SearchPage(QWidget):
         self.current_config: Callable[[], RunConfig] | None = None
         self.base_picked = False  # until a person picks a base, the default follows what is offered
         self._spec_file: Path | None = None
+        self.report: SearchReport | None = None  # the latest report of the search shown
+        self.last_status = ""  # how the page's last search ended: a stopped one can be resumed
+        self.reports = SearchReportJob(self)
 
         left = QWidget()
         col = QVBoxLayout(left)
@@ -114,13 +133,17 @@ class SearchPage(QWidget):
         split.addWidget(self._build_results())
         split.setSizes([420, 860])
         QVBoxLayout(self).addWidget(split)
+        self._connect()
+        self._fill_presets()
 
+    def _connect(self) -> None:
         self.start_button.clicked.connect(self.start)
+        self.resume_button.clicked.connect(lambda: self.resume())
         self.stop_button.clicked.connect(self.session.stop)
         self.promote_button.clicked.connect(self.promote)
         self.scatter_combo.currentTextChanged.connect(lambda _: self._draw_scatter())
         self.base_combo.activated.connect(lambda _: setattr(self, "base_picked", True))
-        self._fill_presets()
+        self.reports.done.connect(self._on_report)
 
     # ---- layout -------------------------------------------------------------------------------
 
@@ -136,8 +159,15 @@ class SearchPage(QWidget):
         self.metric_combo.setEditable(True)
         self.metric_combo.set_items([(m, metric_name(m)) for m in METRICS])
         self.metric_combo.set_value(METRICS[0])
-        self.prune_check = QCheckBox(_("Prune trials worse than the median"), objectName="searchPruneCheck")
+        self.prune_check = QCheckBox(_("Prune unpromising trials"), objectName="searchPruneCheck")
         self.prune_check.setChecked(True)
+        self.pruner_combo = QComboBox(objectName="searchPrunerCombo")
+        for pruner, label in PRUNERS.items():
+            self.pruner_combo.addItem(_(label), pruner)
+        self.prune_startup_spin = QSpinBox(objectName="searchPruneStartupSpin", minimum=0, maximum=100, value=5)
+        self.prune_startup_spin.setToolTip(_("finished trials before any trial is pruned"))
+        self.prune_check.toggled.connect(self.pruner_combo.setEnabled)
+        self.prune_check.toggled.connect(self.prune_startup_spin.setEnabled)
         self.folds_spin = QSpinBox(objectName="searchFoldsSpin", minimum=0, maximum=20)
         self.folds_spin.setToolTip(_("k-fold cross-validation for classification tasks; 0 turns it off"))
         self.set_edit = QLineEdit("train.steps=200; train.eval_interval=50; train.sample_tokens=0", objectName="searchSetEdit")
@@ -145,7 +175,8 @@ class SearchPage(QWidget):
         form = QFormLayout(box)
         # Translators: "Every trial" holds settings every trial gets (train.steps=200; ...).
         for label, widget in ((_("Start from"), self.base_combo), (_("Strategy"), self.strategy_combo),
-                              (_("Trials (random)"), self.trials_spin), (_("Metric"), self.metric_combo), ("", self.prune_check),
+                              (_("Trials (not grid)"), self.trials_spin), (_("Metric"), self.metric_combo), ("", self.prune_check),
+                              (_("Pruner"), self.pruner_combo), (_("Prune after finished trials"), self.prune_startup_spin),
                               (_("Cross-validation folds"), self.folds_spin), (_("Every trial"), self.set_edit)):
             form.addRow(label, widget)
         return box
@@ -173,6 +204,8 @@ class SearchPage(QWidget):
         self.start_button = QPushButton(_("Start search"), objectName="startSearchButton")
         self.stop_button = QPushButton(_("Stop"), objectName="stopSearchButton")
         self.stop_button.setEnabled(False)
+        self.resume_button = QPushButton(_("Resume…"), objectName="searchResumeButton")
+        self.resume_button.setToolTip(_("Continue this page's stopped search, or choose a search folder; finished trials are not run again"))
         self.progress = QProgressBar(objectName="searchProgress")
         # Translators: the progress bar's text; Qt puts the current trial for %v and the number of trials for %m.
         self.progress.setFormat(_("trial %v / %m"))
@@ -182,6 +215,7 @@ class SearchPage(QWidget):
         col.setContentsMargins(0, 0, 0, 0)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.stop_button)
         col.addLayout(buttons)
         col.addWidget(self.progress)
@@ -206,11 +240,26 @@ class SearchPage(QWidget):
         col.addWidget(QLabel("<b>{}</b>".format(_("Leaderboard"))))
         col.addWidget(self.board, 2)
         col.addLayout(promote_row)
-        col.addLayout(self._build_plots(), 2)
+        col.addWidget(self._build_plots(), 2)
         col.addWidget(self.log_view, 1)
         return right
 
-    def _build_plots(self) -> QHBoxLayout:
+    def _build_plots(self) -> QTabWidget:
+        self.plot_tabs = QTabWidget(objectName="searchPlotTabs")
+        self.plot_tabs.addTab(self._build_scatter(), _("Parameter and metric"))
+        self.importance_plot = _plot("importancePlot", _("Parameter importance (fANOVA)"))
+        self.importance_plot.setMouseEnabled(x=False, y=False)
+        self.plot_tabs.addTab(self.importance_plot, _("Importance"))
+        self.parallel_plot = _plot("parallelPlot", _("Parallel coordinates (colour: the metric, yellow is best)"))
+        self.parallel_plot.getAxis("left").setTicks([[(0.0, _("low")), (1.0, _("high"))]])
+        self.plot_tabs.addTab(self.parallel_plot, _("Parallel coordinates"))
+        self.best_median_plot = _plot("bestMedianPlot", _("The best trial against the median trial"))
+        self.best_median_plot.setLabel("bottom", _("step"))
+        self.best_median_plot.addLegend()
+        self.plot_tabs.addTab(self.best_median_plot, _("Best and median"))
+        return self.plot_tabs
+
+    def _build_scatter(self) -> QWidget:
         self.scatter_combo = QComboBox(objectName="scatterParamCombo")
         self.scatter = pg.PlotWidget(title=_("Parameter against metric"), axisItems=locale_axes())
         self.scatter.setObjectName("searchScatterPlot")
@@ -228,9 +277,11 @@ class SearchPage(QWidget):
         scatter = QVBoxLayout()
         scatter.addLayout(scatter_row)
         scatter.addWidget(self.scatter)
-        plots = QHBoxLayout()
-        plots.addLayout(scatter)
-        plots.addWidget(self.trial_plot)
+        plots = QWidget()
+        row = QHBoxLayout(plots)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addLayout(scatter)
+        row.addWidget(self.trial_plot)
         return plots
 
     def _fill_presets(self) -> None:
@@ -306,7 +357,8 @@ class SearchPage(QWidget):
             "search": {
                 "name": "gui", "base": self.base_value(), "strategy": self.strategy_combo.currentData(),
                 "trials": self.trials_spin.value(), "metric": self.metric_combo.value(),
-                "prune": self.prune_check.isChecked(), "prune_after": 1, "folds": self.folds_spin.value(),
+                "prune": self.prune_check.isChecked(), "prune_after": 1, "pruner": self.pruner_combo.currentData(),
+                "prune_startup": self.prune_startup_spin.value(), "folds": self.folds_spin.value(),
                 "set": [s.strip() for s in self.set_edit.text().split(";") if s.strip()],
             },
             "params": params,
@@ -336,19 +388,56 @@ class SearchPage(QWidget):
         os.close(fd)
         self._spec_file = Path(name)
         self._spec_file.write_text(tomli_w.dumps(table), encoding="utf-8")
+        self.folder = None  # the search process names it; the first trial's run tells (see _on_report)
+        self._begin(spec)
+        self.session.start(None, search_spec=self._spec_file)
+
+    def resume(self, folder: Path | None = None) -> None:
+        """Continue a search: ``folder``, else this page's last stopped search, else one chosen
+        in a folder dialog. Its finished trials stay; an interrupted one runs again."""
+        from studio.core.paths import data_dir
+        from studio.core.runs.trials import SearchSpec
+
+        if self.session.running:
+            return
+        if folder is None and self.folder is not None and self.last_status == "stopped":
+            folder = self.folder
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, _("Resume a search"), str(data_dir() / "searches"))
+            if not chosen:
+                return
+            folder = Path(chosen)
+        if not (folder / "study.db").is_file():
+            self._say(_("{folder} holds no search to resume (no study.db)").format(folder=folder), error=True)
+            return
+        try:
+            spec = SearchSpec.load(folder / "spec.toml")
+        except StudioError as e:
+            self._say(str(e), error=True)
+            return
+        self.folder = folder
+        self._spec_file = None
+        self._begin(spec)
+        self.reports.load(folder)  # the trials it already has, on the board and the plots at once
+        self.session.start(None, search_folder=folder)
+
+    def _begin(self, spec: Any) -> None:
+        self.spec = spec
         self.trials = []
+        self.report = None
         self.board.clear()
         self.board.setRowCount(0)
-        self.scatter.clear()
+        for plot in (self.scatter, self.importance_plot, self.parallel_plot, self.best_median_plot):
+            plot.clear()
         self.scatter_combo.clear()
         self.scatter_combo.addItems(list(spec.params))
-        self.progress.setRange(0, len(spec.settings()))
+        self.progress.setRange(0, spec.planned_trials)
         self.progress.setValue(0)
         self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.promote_button.setEnabled(False)
         self._say(_("Starting the search process…"))
-        self.session.start(None, search_spec=self._spec_file)
 
     # ---- events ----------------------------------------------------------------------------------
 
@@ -378,9 +467,11 @@ class SearchPage(QWidget):
             self.log_view.appendPlainText(f"  {line}".rstrip())
             self._fill_board()
             self._draw_scatter()
+            self.reports.load(self.folder, event.run_dir)
         elif isinstance(event, SearchFinished):
             self.folder = Path(event.folder)
             self.promote_button.setEnabled(event.best_trial >= 0)
+            self.reports.load(self.folder)
         elif isinstance(event, TrialPruned):
             self.log_view.appendPlainText("  " + (describe(event) or ""))
 
@@ -407,25 +498,142 @@ class SearchPage(QWidget):
         self.scatter.clear()
         key = self.scatter_combo.currentText()
         points = []
+        metric = metric_name(self.spec.metric) if self.spec else _("value")
         for t in self.trials:
             if t.value is None or key not in t.params:
                 continue
             try:
-                points.append((float(t.params[key]), float(t.value)))
+                points.append((float(t.params[key]), float(t.value), self._tip(t, key)))
             except (TypeError, ValueError):
                 continue
         if not points:
             return
-        xs, ys = zip(*points, strict=True)
+        xs, ys, tips = zip(*points, strict=True)
         log_x = min(xs) > 0 and max(xs) / max(min(xs), 1e-12) > 20
         self.scatter.setLogMode(x=log_x, y=False)
-        self.scatter.plot(list(xs), list(ys), pen=None, symbol="o", symbolSize=9, symbolBrush="#d35400")
+        item = self.scatter.plot(list(xs), list(ys), pen=None, symbol="o", symbolSize=9, symbolBrush="#d35400", data=list(tips))
+        item.scatter.opts.update(hoverable=True, tip=_tip_text)  # exact values on hover
         self.scatter.setLabel("bottom", key)
-        self.scatter.setLabel("left", metric_name(self.spec.metric) if self.spec else "")
+        self.scatter.setLabel("left", metric)
+
+    def _tip(self, t: TrialResult, first: str = "") -> str:
+        """A trial's exact values, for a tooltip: its number and status, its metric, its settings."""
+        metric = metric_name(self.spec.metric) if self.spec else _("value")
+        value = "—" if t.value is None else f"{t.value:.6g}"
+        keys = sorted(t.params, key=lambda k: k != first)
+        lines = [_("trial {trial} ({status})").format(trial=t.trial, status=_(t.status)), f"{metric} = {value}"]
+        return "\n".join(lines + [f"{k} = {_shown(t.params[k])}" for k in keys])
+
+    # ---- what mattered (the report, read off the GUI thread) ------------------------------------
+
+    def _on_report(self, folder: Path | None, report: SearchReport | None, error: str) -> None:
+        if folder is not None and self.folder is None:
+            self.folder = folder
+        if report is None:
+            if error:
+                self.log_view.appendPlainText(_("The search's report cannot be read: {error}").format(error=error))
+            return
+        if self.folder is not None and Path(report.folder) != self.folder:
+            return  # a late report of an earlier search
+        self.report = report
+        merged = {t.trial: t for t in self.trials}
+        merged.update({t.trial: t for t in report.trials if t.status in ENDED})
+        self.trials = sorted(merged.values(), key=lambda t: t.trial)
+        counted = sum(report.counts.get(k, 0) for k in ("finished", "pruned", "failed"))
+        self.progress.setValue(min(self.progress.maximum(), max(self.progress.value(), counted)))
+        self._fill_board()
+        self._draw_scatter()
+        self._draw_importance(report)
+        self._draw_parallel(report)
+        self._draw_best_median(report)
+
+    def _draw_importance(self, report: SearchReport) -> None:
+        plot = self.importance_plot
+        plot.clear()
+        if not report.importances:
+            plot.addItem(pg.TextItem(report.importance_note, color="#555"))
+            plot.setToolTip(report.importance_note)
+            return
+        names, shares = list(report.importances), list(report.importances.values())
+        plot.addItem(pg.BarGraphItem(x=list(range(len(names))), height=shares, width=0.6, brush="#1f5fa8"))
+        plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        plot.setYRange(0, max(shares) * 1.1, padding=0)
+        plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+        plot.setLabel("left", _("share of the metric's variance"))
+        plot.setToolTip("\n".join(_("{param}: {share} %").format(param=k, share=number(100 * v, 1)) for k, v in report.importances.items()))
+
+    def _draw_parallel(self, report: SearchReport) -> None:
+        """One polyline per trial across an axis per parameter and one for the metric; its colour
+        is the metric (yellow best). Axes are scaled to the spec's ranges (choices evenly spaced)."""
+        plot = self.parallel_plot
+        plot.clear()
+        values = [line.value for line in report.lines if line.value is not None and math.isfinite(line.value)]
+        if not report.axes:
+            return
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        names = [a.name for a in report.axes] + [metric_name(report.spec.metric)]
+        plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        for i, a in enumerate(report.axes):
+            ends = (_shown(a.choices[0]), _shown(a.choices[-1])) if a.kind == "choice" and a.choices else (_shown(a.low), _shown(a.high))
+            self._axis_marks(i, *ends)
+        self._axis_marks(len(report.axes), f"{low:.4g}", f"{high:.4g}")
+        colours = pg.colormap.get("viridis")
+        trials = {t.trial: t for t in report.trials}
+        ranked = sorted(report.lines, key=lambda ln: (ln.value is None, (ln.value or 0.0) * (1 if report.spec.minimize else -1)))
+        xs_all: list[float] = []
+        ys_all: list[float] = []
+        tips: list[str] = []
+        for line in reversed(ranked[:MAX_LINES]):  # the best drawn last, on top
+            if line.value is not None and math.isfinite(line.value):
+                where = 0.5 if high == low else (line.value - low) / (high - low)
+                quality = 1.0 - where if report.spec.minimize else where
+                pen = pg.mkPen(colours.map(quality, mode="qcolor"), width=2)
+            else:
+                where, pen = math.nan, pg.mkPen("#aaaaaa", width=1, style=Qt.PenStyle.DashLine)
+            ys = [math.nan if p is None else p for p in line.positions] + [where]
+            xs = [float(i) for i in range(len(ys))]
+            plot.plot(xs, ys, pen=pen, connect="finite")
+            tip = self._tip(trials[line.trial]) if line.trial in trials else _("trial {trial} ({status})").format(
+                trial=line.trial, status=_(line.status))
+            for x, y in zip(xs, ys, strict=True):
+                if math.isfinite(y):
+                    xs_all.append(x)
+                    ys_all.append(y)
+                    tips.append(tip)
+        plot.addItem(pg.ScatterPlotItem(xs_all, ys_all, data=tips, size=6, brush="#333333", hoverable=True, tip=_tip_text))
+        plot.setYRange(-0.08, 1.08, padding=0)
+
+    def _axis_marks(self, x: int, low: str, high: str) -> None:
+        plot = self.parallel_plot
+        plot.addItem(pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen("#999999")))
+        for text, y, anchor in ((low, 0.0, (0.5, 0.0)), (high, 1.0, (0.5, 1.0))):
+            mark = pg.TextItem(text, color="#333", anchor=anchor)
+            mark.setPos(x, y)
+            plot.addItem(mark, ignoreBounds=True)
+
+    def _draw_best_median(self, report: SearchReport) -> None:
+        plot = self.best_median_plot
+        plot.clear()
+        plot.setLabel("left", metric_name(report.spec.metric))
+        shown = []
+        if report.best_curve is not None:
+            shown.append((report.best_curve, _("best: trial {trial}"), pg.mkPen("#1f5fa8", width=2)))
+        if report.median_curve is not None and (report.best_curve is None or report.median_curve.trial != report.best_curve.trial):
+            shown.append((report.median_curve, _("median: trial {trial}"), pg.mkPen("#d35400", width=2, style=Qt.PenStyle.DashLine)))
+        for curve, label, pen in shown:
+            name = label.format(trial=curve.trial)
+            plot.plot(list(curve.steps), list(curve.values), pen=pen, name=name)
+            tips = [f"{name}\n{_('step')} {number(s)}: {v:.6g}" for s, v in zip(curve.steps, curve.values, strict=True)]
+            plot.addItem(pg.ScatterPlotItem(list(curve.steps), list(curve.values), data=tips, size=6, pen=pen, brush="w",
+                                            hoverable=True, tip=_tip_text))
 
     def _on_finished(self, result: Any) -> None:
         self.start_button.setEnabled(True)
+        self.resume_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        self.last_status = result.status
+        if self.folder is None and result.run_dir and Path(result.run_dir).is_dir():
+            self.folder = Path(result.run_dir)  # the search's folder, also when no trial got to finish
         if self._spec_file is not None:
             self._spec_file.unlink(missing_ok=True)
         if result.status == "failed":
@@ -463,6 +671,22 @@ class SearchPage(QWidget):
 
     def shutdown(self) -> None:
         self.session.stop_and_wait()
+        self.reports.cancel_and_wait()
+
+
+def _plot(name: str, title: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(title=title, axisItems=locale_axes())
+    plot.setObjectName(name)
+    plot.setBackground("w")
+    return plot
+
+
+def _tip_text(x: float, y: float, data: Any) -> str:
+    return str(data)  # each point carries its exact values as text (see SearchPage._tip)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _typed(text: str) -> Any:

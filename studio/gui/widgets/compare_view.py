@@ -3,39 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QPushButton,
+    QSlider,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.core.i18n import _, ngettext
-from studio.core.runs.compare import Curves, config_diff, load_curves, run_config_table
+from studio.core.fileio import atomic_write_bytes, describe_os_error
+from studio.core.i18n import N_, _, ngettext
+from studio.core.runs.compare import (
+    METRIC_PREFIX,
+    Curves,
+    config_diff,
+    csv_rows,
+    differing_keys,
+    group_band,
+    group_runs,
+    load_curves,
+    nearest_value,
+    run_config_table,
+    runs_table,
+    smooth,
+    write_csv,
+)
 from studio.gui.widgets.metrics_plots import X_MODE_CHOICES, X_MODES, locale_axes
 
 _COLOURS = ["#1f5fa8", "#d35400", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#2c3e50", "#b7950b"]
 
 
-def smooth(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
-    """Bias-corrected exponential moving average, NaN-safe."""
-    out = np.empty_like(values)
-    ema = weight = 0.0
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            ema = (1 - alpha) * ema + alpha * v
-            weight = (1 - alpha) * weight + alpha
-        out[i] = ema / weight if weight else np.nan
-    return out
+# Translators: the smoothing choices of the Compare plot.
+SMOOTHING_CHOICES = {"none": N_("no smoothing"), "ema": N_("EMA"), "mean": N_("running average"),
+                     "gaussian": N_("Gaussian")}
+# Translators: the spread drawn around a group's mean curve.
+BAND_CHOICES = {"minmax": N_("min–max band"), "std": N_("± std band"), "none": N_("no band")}
+HOVER_RATE = 30  # hover updates per second at most: each one looks up every visible curve
 
 
 class CompareView(QWidget):
@@ -44,15 +60,41 @@ class CompareView(QWidget):
         self.setObjectName("compareView")
         self.runs: list[Path] = []
         self.curves: list[Curves] = []
+        self.configs: list[dict[str, Any]] = []
+        # What is drawn now, as (label, x, y): what hover reads and the CSV export writes.
+        self.series: list[tuple[str, np.ndarray, np.ndarray]] = []
         self.x_combo = QComboBox(objectName="compareXAxisCombo")
         for mode, label in X_MODE_CHOICES.items():
             self.x_combo.addItem(_(label), mode)
         self.log_check = QCheckBox(_("Log scale"), objectName="compareLogCheck")
+        self.smoothing_combo = QComboBox(objectName="smoothingCombo")
+        for method, label in SMOOTHING_CHOICES.items():
+            self.smoothing_combo.addItem(_(label), method)
+        self.smoothing_combo.setCurrentIndex(1)
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
+        self.smoothing_slider.setRange(0, 100)
+        self.smoothing_slider.setValue(60)
+        self.smoothing_slider.setMaximumWidth(160)
+        self.smoothing_slider.setToolTip(_("Smoothing strength"))
+        self.smoothing_slider.setAccessibleName(_("Smoothing strength"))
+        self.group_combo = QComboBox(objectName="groupByCombo")
+        self.group_combo.addItem(_("no grouping"), "")
+        self.band_combo = QComboBox(objectName="bandCombo")
+        for kind, label in BAND_CHOICES.items():
+            self.band_combo.addItem(_(label), kind)
+        self.png_button = QPushButton(_("Export PNG…"), objectName="exportPngButton")
+        self.csv_button = QPushButton(_("Export CSV…"), objectName="exportCsvButton")
+        self.hover_label = QLabel(objectName="compareHoverLabel")
+        self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.plot = pg.PlotWidget(title=_("Loss: training (smoothed, lines) and validation (dots)"), axisItems=locale_axes())
         self.plot.setObjectName("comparePlot")
         self.plot.setBackground("w")
         self.plot.addLegend(offset=(-10, 10))
         self.plot.setLabel("left", _("nats / token"))
+        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
+        self.runs_table = QTableWidget(objectName="compareRunsTable")
+        self.runs_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.runs_table.setSortingEnabled(True)
         self.diff_table = QTableWidget(objectName="configDiffTable")
         self.diff_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.diff_label = QLabel(_("Select two or more runs and press Compare."))
@@ -60,17 +102,31 @@ class CompareView(QWidget):
         bar.addWidget(QLabel(_("x-axis")))
         bar.addWidget(self.x_combo)
         bar.addWidget(self.log_check)
+        bar.addWidget(QLabel(_("Smoothing")))
+        bar.addWidget(self.smoothing_combo)
+        bar.addWidget(self.smoothing_slider)
+        bar.addWidget(QLabel(_("Group by")))
+        bar.addWidget(self.group_combo)
+        bar.addWidget(self.band_combo)
         bar.addStretch(1)
+        bar.addWidget(self.png_button)
+        bar.addWidget(self.csv_button)
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(bar)
         tl.addWidget(self.plot, 1)
+        tl.addWidget(self.hover_label)
+        self.message = QLabel(objectName="compareMessageLabel")
+        tl.addWidget(self.message)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
         bl.setContentsMargins(0, 0, 0, 0)
         bl.addWidget(self.diff_label)
-        bl.addWidget(self.diff_table, 1)
+        self.bottom_tabs = QTabWidget(objectName="compareTabs")
+        self.bottom_tabs.addTab(self.diff_table, _("Settings that differ"))
+        self.bottom_tabs.addTab(self.runs_table, _("Runs"))
+        bl.addWidget(self.bottom_tabs, 1)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
@@ -78,26 +134,172 @@ class CompareView(QWidget):
         QVBoxLayout(self).addWidget(split)
         self.x_combo.currentIndexChanged.connect(lambda _index: self.redraw())
         self.log_check.toggled.connect(lambda on: (self.plot.setLogMode(y=on), self.redraw()))
+        self.smoothing_combo.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.smoothing_slider.valueChanged.connect(lambda _value: self.redraw())
+        self.group_combo.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.band_combo.currentIndexChanged.connect(lambda _index: self.redraw())
+        self.png_button.clicked.connect(lambda: self.export_png())
+        self.csv_button.clicked.connect(lambda: self.export_csv())
+        # Throttled: a mouse move looks up every visible curve, so at most HOVER_RATE a second.
+        self.hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=HOVER_RATE, slot=self._mouse_moved)
 
     def set_runs(self, runs: list[Path]) -> None:
         self.runs = [Path(r) for r in runs]
         self.curves = [load_curves(r) for r in self.runs]
+        self.configs = [run_config_table(r) for r in self.runs]
+        self._fill_choices()
         self.redraw()
         self._fill_diff()
+        self._fill_runs_table()
+
+    def _fill_choices(self) -> None:
+        """The metrics one can put on the x axis and the settings one can group by, for these runs."""
+        mode, key = self.x_combo.currentData(), self.group_combo.currentData()
+        for combo in (self.x_combo, self.group_combo):
+            combo.blockSignals(True)
+        while self.x_combo.count() > len(X_MODE_CHOICES):
+            self.x_combo.removeItem(self.x_combo.count() - 1)
+        for name in sorted({n for c in self.curves for n in c.metric_names()}):
+            self.x_combo.addItem(_("metric: {name}").format(name=name), METRIC_PREFIX + name)
+        while self.group_combo.count() > 1:
+            self.group_combo.removeItem(1)
+        for k in differing_keys(self.configs):
+            if k != "run.name":  # one run per group: the same as no grouping
+                self.group_combo.addItem(k, k)
+        self.x_combo.setCurrentIndex(max(0, self.x_combo.findData(mode)))
+        self.group_combo.setCurrentIndex(max(0, self.group_combo.findData(key)))
+        for combo in (self.x_combo, self.group_combo):
+            combo.blockSignals(False)
+
+    def _y(self, y: np.ndarray) -> np.ndarray:
+        return np.where(y > 0, y, np.nan) if self.log_check.isChecked() else y
 
     def redraw(self) -> None:
         self.plot.clear()
-        mode = self.x_combo.currentData()
-        self.plot.setLabel("bottom", _(X_MODES[mode]))
-        for i, c in enumerate(self.curves):
-            colour = _COLOURS[i % len(_COLOURS)]
-            y = smooth(c.loss)
-            if self.log_check.isChecked():
-                y = np.where(y > 0, y, np.nan)
-            self.plot.plot(c.x(mode), y, pen=pg.mkPen(colour, width=2), name=c.name, connect="finite")
-            if len(c.eval_loss):
-                self.plot.plot(c.x(mode, evaluation=True), c.eval_loss, pen=None, symbol="o", symbolSize=7,
-                               symbolBrush=colour, symbolPen=None)
+        self.series = []
+        self.band_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+        mode = self.x_combo.currentData() or "steps"
+        self.plot.setLabel("bottom", _(X_MODES[mode]) if mode in X_MODES else self.x_combo.currentText())
+        method = self.smoothing_combo.currentData()
+        strength = self.smoothing_slider.value() / 100
+        self.smoothing_slider.setEnabled(method != "none")
+        key = self.group_combo.currentData()
+        self.band_combo.setEnabled(bool(key))
+        if key:
+            self._draw_groups(key, mode, method, strength)
+        else:
+            for i, c in enumerate(self.curves):
+                colour = _COLOURS[i % len(_COLOURS)]
+                x, y = c.x(mode), smooth(c.loss, method, strength)
+                self.plot.plot(x, self._y(y), pen=pg.mkPen(colour, width=2), name=c.name, connect="finite")
+                self.series.append((c.name, x, y))
+                if len(c.eval_loss):
+                    ex = c.x(mode, evaluation=True)
+                    self.plot.plot(ex, self._y(c.eval_loss), pen=None, symbol="o", symbolSize=7,
+                                   symbolBrush=colour, symbolPen=None)
+                    self.series.append((_("{name} (validation)").format(name=c.name), ex, c.eval_loss))
+        self.plot.addItem(self.vline, ignoreBounds=True)
+        self.vline.hide()
+        self.hover_label.clear()
+
+    def _draw_groups(self, key: str, mode: str, method: str, strength: float) -> None:
+        """One mean curve per value of ``key``, with its band; validation means as dots."""
+        kind = self.band_combo.currentData()
+        for g, (value, members) in enumerate(group_runs(self.configs, key).items()):
+            colour = _COLOURS[g % len(_COLOURS)]
+            label = ngettext("{key} = {value} ({n} run)", "{key} = {value} ({n} runs)", len(members)).format(
+                key=key, value=value, n=len(members))
+            band = group_band(label, [(self.curves[i].x(mode), smooth(self.curves[i].loss, method, strength))
+                                      for i in members], kind)
+            if kind != "none":
+                lo, hi = self._y(band.lo), self._y(band.hi)
+                ok = np.isfinite(band.x) & np.isfinite(lo) & np.isfinite(hi)  # a fill cannot span gaps
+                edge = pg.mkPen(colour, width=0.5)
+                low_item = self.plot.plot(band.x[ok], lo[ok], pen=edge)
+                high_item = self.plot.plot(band.x[ok], hi[ok], pen=edge)
+                self.plot.addItem(pg.FillBetweenItem(low_item, high_item, brush=pg.mkBrush(colour + "40")))
+                self.band_series += [(_("{label} low").format(label=label), band.x, band.lo),
+                                     (_("{label} high").format(label=label), band.x, band.hi)]
+            self.plot.plot(band.x, self._y(band.mean), pen=pg.mkPen(colour, width=2), name=label, connect="finite")
+            self.series.append((label, band.x, band.mean))
+            evals = [(self.curves[i].x(mode, evaluation=True), self.curves[i].eval_loss)
+                     for i in members if len(self.curves[i].eval_loss)]
+            if evals:
+                ev = group_band(label, evals, "none")
+                self.plot.plot(ev.x, self._y(ev.mean), pen=None, symbol="o", symbolSize=7, symbolBrush=colour, symbolPen=None)
+                self.series.append((_("{name} (validation)").format(name=label), ev.x, ev.mean))
+
+    def band_count(self) -> int:
+        """Spread bands drawn (what tests check)."""
+        return sum(isinstance(item, pg.FillBetweenItem) for item in self.plot.getPlotItem().items)
+
+    # ---- hover ----------------------------------------------------------------------------
+
+    def _mouse_moved(self, event: tuple[QPointF]) -> None:
+        vb = self.plot.getPlotItem().getViewBox()
+        if vb.sceneBoundingRect().contains(event[0]):
+            self.hover_at(vb.mapSceneToView(event[0]).x())
+
+    def hover_at(self, x: float) -> str:
+        """Show every visible curve's value at the point nearest ``x``; returns the text shown."""
+        locale = self.locale()
+        lines = []
+        for label, xs, ys in self.series:
+            hit = nearest_value(xs, ys, x)
+            if hit is not None:
+                lines.append(_("{name}: {value} at {x}").format(
+                    name=label, value=locale.toString(hit[1], "g", 5), x=locale.toString(hit[0], "g", 6)))
+        self.vline.setPos(x)
+        self.vline.setVisible(bool(lines))
+        text = "\n".join(lines)
+        self.hover_label.setText("  ·  ".join(lines))
+        self.hover_label.setToolTip(text)
+        self.plot.setToolTip(text)
+        return text
+
+    # ---- export ---------------------------------------------------------------------------
+
+    def export_png(self, path: Path | None = None) -> Path | None:
+        if path is None:
+            target, _chosen = QFileDialog.getSaveFileName(self, _("Export the comparison as PNG"), "comparison.png",
+                                                          _("PNG image (*.png)"))
+            if not target:
+                return None
+            path = Path(target)
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.plot.grab().save(buffer, "PNG")
+        buffer.close()
+        try:
+            atomic_write_bytes(path, bytes(data.data()))
+        except OSError as e:
+            self.message.setText(_("Export failed: {error}").format(error=describe_os_error(e)))
+            return None
+        self.message.setText(_("Exported to {path}").format(path=path))
+        return path
+
+    def csv_data(self) -> tuple[list[str], list[list[str]]]:
+        """What is drawn: one row per point (series, x, loss), bands' edges included."""
+        mode = self.x_combo.currentData() or "steps"
+        x_name = mode[len(METRIC_PREFIX):] if mode.startswith(METRIC_PREFIX) else mode
+        return ["series", x_name, "loss"], csv_rows(self.series + self.band_series)
+
+    def export_csv(self, path: Path | None = None) -> Path | None:
+        if path is None:
+            target, _chosen = QFileDialog.getSaveFileName(self, _("Export the comparison as CSV"), "comparison.csv",
+                                                          _("CSV file (*.csv)"))
+            if not target:
+                return None
+            path = Path(target)
+        header, rows = self.csv_data()
+        try:
+            write_csv(path, header, rows)
+        except OSError as e:
+            self.message.setText(_("Export failed: {error}").format(error=describe_os_error(e)))
+            return None
+        self.message.setText(_("Exported to {path}").format(path=path))
+        return path
 
     def curve_count(self) -> int:
         """Training-loss curves drawn (what tests check)."""
@@ -119,3 +321,24 @@ class CompareView(QWidget):
             self.diff_label.setText(ngettext("{n} setting differs", "{n} settings differ", len(rows)).format(n=len(rows)))
         else:
             self.diff_label.setText(_("The configurations are identical."))
+
+    def _fill_runs_table(self) -> None:
+        """Name, every differing setting, best validation loss and last metrics; numbers sort as numbers."""
+        header, rows = runs_table(self.runs, self.configs, self.curves)
+        titles = {"name": _("name"), "best_valid_loss": _("best valid loss")}
+        t = self.runs_table
+        t.setSortingEnabled(False)  # else each inserted item re-sorts the rows under us
+        t.clear()
+        t.setColumnCount(len(header))
+        t.setHorizontalHeaderLabels([titles.get(h, h) for h in header])
+        t.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                item = QTableWidgetItem()
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    item.setData(Qt.ItemDataRole.DisplayRole, float(value))
+                else:
+                    item.setText("—" if value is None else str(value))
+                t.setItem(r, c, item)
+        t.resizeColumnsToContents()
+        t.setSortingEnabled(True)

@@ -55,11 +55,11 @@ class TrainingSession(ThreadJob):
         self.ended.connect(self._emit_finished)
 
     def start(self, config: RunConfig | None, *, out: Path | None = None, resume_run: Path | None = None,
-              search_spec: Path | None = None) -> None:
+              search_spec: Path | None = None, search_folder: Path | None = None) -> None:
         if self.running:
             raise RuntimeError("a run is already in progress")
         self._result = None
-        worker = TrainingWorker(WorkerJob(config, out, resume_run, search_spec))
+        worker = TrainingWorker(WorkerJob(config, out, resume_run, search_spec, search_folder))
         # Kept from the worker's thread as it ends (a direct call), handed on once the thread is gone.
         worker.finished.connect(self._keep_result, Qt.ConnectionType.DirectConnection)
         self._launch(worker, [worker.finished], ["event"])
