@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_import_linter_contract_holds() -> None:
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
     assert exe, "import-linter is not installed (it is in the test extra)"
-    result = subprocess.run([exe], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run([exe], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 kept, 0 broken" in result.stdout
 
@@ -25,7 +25,7 @@ def test_engine_imports_without_qt() -> None:
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph') or m.startswith('studio.gui')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

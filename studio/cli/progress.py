@@ -63,6 +63,8 @@ class TerminalProgress:
             if self.bar is not None and not self.bar.disable:
                 self.bar.update(event.step - self.bar.n)
                 extra = {} if left is None else {_("left"): format_duration(left)}
+                if event.mfu is not None:
+                    extra["MFU"] = f"{event.mfu:.0%}"
                 self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.1e}", tok_s=f"{event.tokens_per_s:,.0f}", **extra,
                                      refresh=False)
             elif self._plain_line_due(event, left):
@@ -72,6 +74,10 @@ class TerminalProgress:
                 line = _("step {step}/{total}  loss {loss:.4f}  lr {lr:.2e}  {speed:,.0f} tokens/s").format(
                     step=event.step, total=event.total_steps, loss=event.loss, lr=event.lr, speed=event.tokens_per_s
                 )
+                if event.mfu is not None:
+                    # Translators: put after the progress line; MFU is model FLOPs utilisation, the share of this
+                    # machine's measured peak arithmetic speed that training uses (kept as is, or the usual abbreviation).
+                    line += _("  MFU {percent}%").format(percent=f"{100 * event.mfu:.0f}")
                 if left is not None:
                     # Translators: put after the progress line; {left} and {budget} are durations (1m30s, 3m).
                     line += _("  {left} of {budget} left").format(left=format_duration(left), budget=format_duration(self._budget or 0.0))

@@ -72,6 +72,7 @@ class StepLogged(Event):
     tokens_per_s: float
     tokens_seen: int
     elapsed_s: float
+    mfu: float | None = None  # model FLOPs utilisation, 0..1, against the measured peak (studio.core.training.mfu)
 
 
 @dataclass(frozen=True)

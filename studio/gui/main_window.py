@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
@@ -30,11 +31,7 @@ from studio.core.paths import data_dir, runs_dir
 from studio.core.preferences import Preferences, load_preferences, save_preferences, use_data_folder
 from studio.gui.formatting import number
 from studio.gui.pages.data_page import DataPage
-from studio.gui.pages.finetune_page import FinetunePage
 from studio.gui.pages.model_page import ModelPage
-from studio.gui.pages.runs_page import RunsPage
-from studio.gui.pages.search_page import SearchPage
-from studio.gui.pages.train_page import TrainPage
 from studio.gui.pages.try_page import TryPage
 from studio.gui.preferences import apply_theme, restart_studio
 from studio.gui.preferences_dialog import PreferencesDialog
@@ -42,9 +39,23 @@ from studio.gui.session import StudioSession
 from studio.gui.shortcuts import SHORTCUTS, ShortcutsDialog, keys_of, page_action_name, page_keys
 from studio.gui.welcome import DemoRun, WelcomeDialog, no_runs_yet
 from studio.gui.widgets.config_form import PathListEdit
-from studio.gui.widgets.run_monitor import RunMonitorWidget
+
+if TYPE_CHECKING:
+    from studio.gui.pages.finetune_page import FinetunePage
+    from studio.gui.pages.runs_page import RunsPage
+    from studio.gui.pages.search_page import SearchPage
+    from studio.gui.pages.train_page import TrainPage
+    from studio.gui.widgets.run_monitor import RunMonitorWidget
 
 MAX_RECENT = 8
+# The pages in navigation order: their English names (what show_page takes, shown translated) and
+# the attributes that hold them.
+PAGE_TITLES = (N_("Data"), N_("Model"), N_("Train"), N_("Fine-tune"), N_("Try"), N_("Runs"), N_("Search"))
+PAGE_ATTRS = ("data_page", "model_page", "train_page", "finetune_page", "try_page", "runs_page", "search_page")
+# Made once the window is on screen, one per turn of the event loop, or when first needed. With
+# their plots (pyqtgraph: importing it alone took 0.3-0.4 s) and forms they were half of the time
+# before the first paint. Each stands in the page stack as an empty placeholder until then.
+DEFERRED_PAGES = ("train_page", "finetune_page", "runs_page", "search_page")
 
 
 class EngineLoadWorker(QObject):
@@ -52,10 +63,16 @@ class EngineLoadWorker(QObject):
 
     loaded = Signal(str)  # a description of the compute device
     failed = Signal(str)
+    plotting_ready = Signal()  # pyqtgraph is imported: the pages with plots can be made
 
     @Slot()
     def run(self) -> None:
         try:
+            # First the plotting library, which the pages still to be made need; on this thread its
+            # import leaves the GUI thread free (at most ~70 ms waits for the interpreter lock).
+            import pyqtgraph  # noqa: F401
+
+            self.plotting_ready.emit()
             import torch
 
             import studio.core.models.registry  # noqa: F401
@@ -92,19 +109,12 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(objectName="pageStack")
         self.data_page = DataPage(self.session)
         self.model_page = ModelPage(self.session)
-        self.train_page = TrainPage(self.session)
-        self.finetune_page = FinetunePage(self.session)
         self.try_page = TryPage()
-        self.runs_page = RunsPage()
-        self.search_page = SearchPage()
-        # The pages by their English names (what show_page takes), shown translated in the navigation.
-        self.pages = {N_("Data"): self.data_page, N_("Model"): self.model_page, N_("Train"): self.train_page,
-                      N_("Fine-tune"): self.finetune_page, N_("Try"): self.try_page, N_("Runs"): self.runs_page,
-                      N_("Search"): self.search_page}
-        for title, page in self.pages.items():
+        self._built: dict[str, Any] = {}  # the deferred pages made so far, by attribute
+        for title, attr in zip(PAGE_TITLES, PAGE_ATTRS, strict=True):
             self.nav.addItem(_(title))
-            self.stack.addWidget(page)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+            self.stack.addWidget(QWidget(objectName=f"{attr}Placeholder") if attr in DEFERRED_PAGES else getattr(self, attr))
+        self.nav.currentRowChanged.connect(self._show_row)
         self.nav.setStyleSheet("QListWidget { font-size: 15px; } QListWidget::item { padding: 10px 12px; }")
 
         central = QWidget()
@@ -123,22 +133,129 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_first_hour()
 
-        for monitor in (self.train_page.monitor, self.finetune_page.monitor):
-            monitor.run_started.connect(lambda d: self.run_status.setText(_("Run: {name} (running)").format(name=Path(d).name)))
-            monitor.throughput.connect(lambda v: self.throughput_status.setText(_("{n} tokens/s").format(n=number(v, 0))))
-            monitor.run_ended.connect(lambda status, m=monitor: self._on_run_ended(m, status))
-            monitor.state_changed.connect(self._sync_actions)
         self.session.changed.connect(self._sync_actions)
         self.nav.currentRowChanged.connect(lambda _row: self._sync_actions())
         self.try_page.go_to_finetune.connect(lambda: self.show_page("Fine-tune"))
-        self.runs_page.open_curves.connect(self.load_run)
-        self.runs_page.resume_run.connect(self.resume_run)
-        self.runs_page.finetune_from.connect(lambda path: (self.finetune_page.set_base(path), self.show_page("Fine-tune")))
-        self.runs_page.try_run.connect(lambda path: (self.try_page.set_model(path), self.show_page("Try")))
-        self.search_page.promote_requested.connect(self.start_promoted)
-        self.search_page.current_config = self.session.run_config
         self._restore()
         self._sync_actions()
+
+    # ---- pages made after the first paint -----------------------------------------------------
+
+    @property
+    def train_page(self) -> TrainPage:
+        return self._page("train_page")  # type: ignore[no-any-return]
+
+    @property
+    def finetune_page(self) -> FinetunePage:
+        return self._page("finetune_page")  # type: ignore[no-any-return]
+
+    @property
+    def runs_page(self) -> RunsPage:
+        return self._page("runs_page")  # type: ignore[no-any-return]
+
+    @property
+    def search_page(self) -> SearchPage:
+        return self._page("search_page")  # type: ignore[no-any-return]
+
+    @property
+    def pages(self) -> dict[str, QWidget]:
+        """Every page by its English name, in navigation order (makes the deferred ones)."""
+        return {title: getattr(self, attr) for title, attr in zip(PAGE_TITLES, PAGE_ATTRS, strict=True)}
+
+    def _page(self, attr: str) -> Any:
+        page = self._built.get(attr)
+        if page is None:
+            page = self._built[attr] = self._make_page(attr)
+            index = PAGE_ATTRS.index(attr)
+            placeholder = self.stack.widget(index)
+            current = self.stack.currentIndex() == index
+            self.stack.insertWidget(index, page)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            if current:
+                self.stack.setCurrentIndex(index)
+            self._name_plots(page)
+            self._sync_actions()
+        return page
+
+    def _make_page(self, attr: str) -> Any:
+        """Import, make and connect one deferred page."""
+        if attr == "train_page":
+            from studio.gui.pages.train_page import TrainPage
+
+            page: Any = TrainPage(self.session)
+            self._connect_monitor(page.monitor)
+        elif attr == "finetune_page":
+            from studio.gui.pages.finetune_page import FinetunePage
+
+            page = FinetunePage(self.session)
+            self._connect_monitor(page.monitor)
+        elif attr == "runs_page":
+            from studio.gui.pages.runs_page import RunsPage
+
+            page = RunsPage()
+            page.open_curves.connect(self.load_run)
+            page.resume_run.connect(self.resume_run)
+            page.finetune_from.connect(lambda path: (self.finetune_page.set_base(path), self.show_page("Fine-tune")))
+            page.try_run.connect(lambda path: (self.try_page.set_model(path), self.show_page("Try")))
+        elif attr == "search_page":
+            from studio.gui.pages.search_page import SearchPage
+
+            page = SearchPage()
+            page.promote_requested.connect(self.start_promoted)
+            page.current_config = self.session.run_config
+        else:
+            raise AssertionError(attr)
+        return page
+
+    def _connect_monitor(self, monitor: RunMonitorWidget) -> None:
+        monitor.run_started.connect(lambda d: self.run_status.setText(_("Run: {name} (running)").format(name=Path(d).name)))
+        monitor.throughput.connect(lambda v: self.throughput_status.setText(_("{n} tokens/s").format(n=number(v, 0))))
+        monitor.run_ended.connect(lambda status, m=monitor: self._on_run_ended(m, status))
+        monitor.state_changed.connect(self._sync_actions)
+        preferences = getattr(self, "preferences", None)  # None while the window itself is being made
+        if preferences is not None:
+            monitor.plots.set_redraw_interval(preferences.plot_refresh_ms)
+            monitor.run_preferences = preferences
+
+    def _built_monitors(self) -> list[RunMonitorWidget]:
+        return [self._built[a].monitor for a in ("train_page", "finetune_page") if a in self._built]
+
+    def _show_row(self, row: int) -> None:
+        if 0 <= row < len(PAGE_ATTRS):
+            getattr(self, PAGE_ATTRS[row])  # a deferred page is made before it is shown
+        self.stack.setCurrentIndex(row)
+
+    def _build_deferred_step(self) -> None:
+        """Make the next part of the window that waited for the first paint; then the next, at the
+        next turn of the event loop, so that none holds the GUI thread for long."""
+        if self.data_page.needs_histogram():
+            self.data_page.make_histogram()
+            self._name_plots(self.data_page)
+        else:
+            remaining = [a for a in DEFERRED_PAGES if a not in self._built]
+            if not remaining:
+                return
+            getattr(self, remaining[0])
+        QTimer.singleShot(0, self, self._build_deferred_step)
+
+    def build_deferred(self) -> None:
+        """Make at once whatever is still deferred (before "ready": tests and automation find every page)."""
+        if self.data_page.needs_histogram():
+            self.data_page.make_histogram()
+            self._name_plots(self.data_page)
+        for attr in DEFERRED_PAGES:
+            getattr(self, attr)
+
+    @staticmethod
+    def _name_plots(root: QWidget) -> None:
+        """A plot has no text of its own to read out: screen readers get its title."""
+        pg = sys.modules.get("pyqtgraph")
+        if pg is None:  # not imported yet: there are no plots
+            return
+        for plot in root.findChildren(pg.PlotWidget):
+            if not plot.accessibleName():
+                plot.setAccessibleName(plot.getPlotItem().titleLabel.text)
 
     # ---- menus --------------------------------------------------------------------------------
 
@@ -182,13 +299,18 @@ class MainWindow(QMainWindow):
 
     def active_monitor(self) -> RunMonitorWidget:
         """The Run menu drives the Fine-tune page's run when that page is shown, else the Train page's."""
-        return self.finetune_page.monitor if self.stack.currentWidget() is self.finetune_page else self.train_page.monitor
+        finetune = self._built.get("finetune_page")
+        return finetune.monitor if finetune is not None and self.stack.currentWidget() is finetune else self.train_page.monitor
 
     def show_page(self, title: str) -> None:
-        self.nav.setCurrentRow(list(self.pages).index(title))
+        self.nav.setCurrentRow(PAGE_TITLES.index(title))
 
     def _sync_actions(self) -> None:
-        if not hasattr(self, "start_action"):
+        if not hasattr(self, "pause_resume_action"):
+            return
+        if "train_page" not in self._built:  # for the moment before it is made
+            for action in (self.start_action, self.pause_action, self.resume_action, self.stop_action, self.pause_resume_action):
+                action.setEnabled(False)
             return
         m = self.active_monitor()
         self.start_action.setEnabled(m.start_button.isEnabled())
@@ -203,9 +325,7 @@ class MainWindow(QMainWindow):
         """Beyond the pages: the preferences applied, names for screen readers, the demo run the
         welcome screen starts (studio/gui/welcome.py)."""
         self.nav.setAccessibleName(_("Pages"))
-        for plot in self.findChildren(pg.PlotWidget):  # a plot has no text of its own to read out
-            if not plot.accessibleName():
-                plot.setAccessibleName(plot.getPlotItem().titleLabel.text)
+        self._name_plots(self)
         self.demo_run = DemoRun(self)
         self.welcome_dialog: WelcomeDialog | None = None
         self._welcome_checked = False
@@ -257,10 +377,11 @@ class MainWindow(QMainWindow):
             self._save_preferences()
             if prefs.data_folder != previous.data_folder:
                 use_data_folder(prefs.data_folder, previous.data_folder)  # new runs go there
-                self.runs_page.refresh()
+                if "runs_page" in self._built:  # one made later lists the new folder's runs itself
+                    self.runs_page.refresh()
         if not startup or prefs.theme != "system":  # at startup "system" is what Qt already shows
             apply_theme(prefs.theme)
-        for monitor in (self.train_page.monitor, self.finetune_page.monitor):
+        for monitor in self._built_monitors():  # the others get them when they are made
             monitor.plots.set_redraw_interval(prefs.plot_refresh_ms)
             monitor.run_preferences = prefs
         if not startup and prefs.language != previous.language:
@@ -330,6 +451,7 @@ class MainWindow(QMainWindow):
         self._engine_worker.failed.connect(self._engine_thread.quit, Qt.ConnectionType.DirectConnection)
         self._engine_worker.loaded.connect(self._on_engine_loaded)
         self._engine_worker.failed.connect(self._on_engine_failed)
+        self._engine_worker.plotting_ready.connect(self._build_deferred_step)
         self._engine_thread.start()
 
     def _finish_engine_thread(self) -> None:
@@ -339,6 +461,7 @@ class MainWindow(QMainWindow):
 
     def _on_engine_loaded(self, device: str) -> None:
         self._finish_engine_thread()
+        self.build_deferred()
         self.engine_ready = True
         self.session.engine_ready = True
         self.device_status.setText(_("Device: {device}").format(device=device))
@@ -462,18 +585,20 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
-        monitors = [m for m in (self.train_page.monitor, self.finetune_page.monitor) if m.training.running]
-        if monitors or self.search_page.session.running:
+        # Only the pages that were made: one that never was has nothing running.
+        monitors = [m for m in self._built_monitors() if m.training.running]
+        search = self._built.get("search_page")
+        if monitors or (search is not None and search.session.running):
             if not self.confirm_close_during_run():
                 event.ignore()
                 return
             self.statusBar().showMessage(_("Stopping the run and saving a checkpoint…"))
             for m in monitors:
                 m.shutdown()
-        self.train_page.shutdown()
-        self.finetune_page.shutdown()
+        for attr in ("train_page", "finetune_page", "search_page"):
+            if attr in self._built:
+                self._built[attr].shutdown()
         self.try_page.shutdown()
-        self.search_page.shutdown()
         self.data_page.shutdown()
         self._finish_engine_thread()
         self.save_settings()

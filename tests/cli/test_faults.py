@@ -25,6 +25,7 @@ import pytest
 
 from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.run_dir import RunDir
+from tests.cli.test_cli import Lines
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and mounts")
 
@@ -293,9 +294,12 @@ def test_a_killed_window_leaves_its_run_stopped_and_saved(tmp_path: Path, tiny_c
     )
     window = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
     assert window.stdout is not None
-    child = int(window.stdout.readline())
+    lines = Lines(window.stdout)  # every read times out: a hung child fails the test, not the suite
+    first = lines.next()
+    assert first is not None, "the window script ended before starting its child"
+    child = int(first)
     try:
-        assert window.stdout.readline().strip() == "training"
+        assert (lines.next() or "").strip() == "training"
         window.kill()  # the window dies without a word to its child
         window.wait(timeout=30)
         deadline = time.monotonic() + 120

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from studio.core.events import EvalLogged, RunPaused, RunResumed, StepLogged
 from studio.core.training.checkpoint import load_checkpoint
@@ -272,6 +272,22 @@ def test_eta_ignores_a_pause_and_pause_shows_the_step_reached(qtbot, window: Mai
     step(201, 50.0)  # still 0.25 s per step of training: 799 left take 199.75 s
     assert monitor.progress.value() == 201
     assert "ETA 3:19" in monitor.time_label.text(), monitor.time_label.text()
+
+
+def test_the_train_page_shows_tokens_per_second_and_mfu(qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.core.config import RunConfig
+
+    monitor = window.train_page.monitor
+    monkeypatch.setattr(monitor.training, "start", lambda *a, **k: None)
+    monitor.start(RunConfig())
+    label = window.findChild(QLabel, "speedLabel")
+    assert label is monitor.speed_label
+    monitor._last_widget_update = 0.0
+    monitor.training.event.emit(StepLogged(5, 1000, 2.0, 1e-3, 1.0, 23456.0, 500, 1.0, mfu=0.418))
+    assert label.text() == "23,456 tokens/s · MFU 42%"
+    monitor._last_widget_update = 0.0
+    monitor.training.event.emit(StepLogged(6, 1000, 2.0, 1e-3, 1.0, 900.0, 600, 1.2))  # no probe (MPS): speed only
+    assert label.text() == "900 tokens/s"
 
 
 def test_log_axis_labels_do_not_overlap_in_a_small_plot(qtbot, window: MainWindow) -> None:

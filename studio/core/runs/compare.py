@@ -133,13 +133,15 @@ def smooth(values: np.ndarray, method: str = "ema", strength: float = 0.6) -> np
     filled = np.where(finite, y, 0.0)
     if method == "ema":
         w = min(strength, MAX_EMA_WEIGHT)
-        out = np.empty_like(y)
+        result: list[float] = []
         ema = weight = 0.0
-        for i in range(len(y)):  # a few thousand points: a plain loop is well under a millisecond per run
-            if finite[i]:
-                ema = w * ema + (1 - w) * filled[i]
+        # A recurrence: a plain loop over Python floats (about 1 ms per few thousand points).
+        for v, ok in zip(filled.tolist(), finite.tolist(), strict=True):
+            if ok:
+                ema = w * ema + (1 - w) * v
                 weight = w * weight + (1 - w)
-            out[i] = ema / weight if weight else np.nan
+            result.append(ema / weight if weight else np.nan)
+        out = np.array(result, dtype=float)
         out[~finite] = np.nan
         return out
     if method == "mean":
@@ -261,9 +263,10 @@ def csv_rows(series: list[tuple[str, np.ndarray, np.ndarray]]) -> list[list[str]
     """Long-format rows (series, x, y) of every finite point, with ``repr`` precision."""
     rows: list[list[str]] = []
     for name, x, y in series:
-        for xv, yv in zip(np.asarray(x, dtype=float), np.asarray(y, dtype=float), strict=True):
-            if np.isfinite(xv) and np.isfinite(yv):
-                rows.append([name, repr(float(xv)), repr(float(yv))])
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        xs, ys = [repr(v) for v in x[keep].tolist()], [repr(v) for v in y[keep].tolist()]  # fastest to-text
+        rows.extend([name, a, b] for a, b in zip(xs, ys, strict=True))
     return rows
 
 

@@ -52,7 +52,7 @@ from studio.core.models.base import LanguageModel
 from studio.core.models.registry import build_model
 from studio.core.paths import runs_dir
 from studio.core.tasks.model import count_parameters, language_model_of
-from studio.core.training import preflight, tensorboard
+from studio.core.training import mfu, preflight, tensorboard
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from studio.core.training.checkpoint_commit import committed_checkpoint, recover_checkpoints
 from studio.core.training.device import DeviceChoice, choose_device, torch_threads
@@ -342,6 +342,9 @@ class Trainer:
         if cfg.run.compile:
             emit(LogMessage("info", _("compiling the model (torch.compile); the first steps are slow")))
             loss_module = torch.compile(loss_module)  # type: ignore[assignment]
+        # Per device: tokens/s counts every rank's tokens, the peak is one device's.
+        flops_per_token = mfu.training_flops_per_token(model, cfg.model) / self.dist.world_size
+        peak = mfu.peak_flops(device, torch.get_num_threads())
         params = [q for q in model.parameters() if q.requires_grad]
         clip = cfg.train.grad_clip if cfg.train.grad_clip > 0 else math.inf
         accum = cfg.train.grad_accum_steps
@@ -399,7 +402,8 @@ class Trainer:
             p.recent.append((dt, step_tokens))
             step_loss = self.dist.mean(loss_total / accum, device)
             tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
-            emit(StepLogged(p.step, total_steps, step_loss, lr, grad_norm, tokens_per_s, p.tokens_seen, p.elapsed_s))
+            emit(StepLogged(p.step, total_steps, step_loss, lr, grad_norm, tokens_per_s, p.tokens_seen, p.elapsed_s,
+                            mfu.mfu(flops_per_token, tokens_per_s, peak)))
             fault_point("train:step")
 
             # Under torchrun every rank must stop at the same step: the first rank out of time stops them all.

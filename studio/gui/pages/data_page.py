@@ -8,9 +8,8 @@ histogram of tokens per line; they are cleared as soon as the settings no longer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -38,9 +37,11 @@ from studio.gui.formatting import number
 from studio.gui.session import StudioSession
 from studio.gui.widgets.config_form import ConfigForm
 from studio.gui.widgets.layout import VerticalScrollWidget, wrapping_label
-from studio.gui.widgets.metrics_plots import locale_axes
 from studio.gui.widgets.token_chips import TokenChipsWidget
 from studio.gui.workers.data_worker import DataBuild
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 # DataConfig split over two boxes: where the text comes from, and how it is split.
 CORPUS_FIELDS = ("dataset", "paths", "format", "column", "json_field", "encoding", "skip_bad_rows")
@@ -168,12 +169,13 @@ class DataPage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.stats_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.summary_label = wrapping_label("", "statsSummaryLabel")
-        self.histogram = pg.PlotWidget(title=_("Tokens per line / row"), axisItems=locale_axes())
-        self.histogram.setObjectName("lengthHistogram")
-        self.histogram.setBackground("w")
-        self.histogram.setLabel("bottom", _("tokens"))
-        self.histogram.setLabel("left", _("lines / rows"))
-        self.histogram.setMinimumHeight(160)
+        # The histogram is a pyqtgraph plot, made once the window is on screen (MainWindow's deferred
+        # steps) or when first needed: importing pyqtgraph before the first paint cost 0.3-0.4 s.
+        self._histogram: pg.PlotWidget | None = None
+        self._histogram_host = QWidget(objectName="lengthHistogramHost")
+        self._histogram_host.setMinimumHeight(160)
+        host_layout = QVBoxLayout(self._histogram_host)
+        host_layout.setContentsMargins(0, 0, 0, 0)
         self._bars: pg.BarGraphItem | None = None
         box = QWidget()
         col = QVBoxLayout(box)
@@ -182,9 +184,34 @@ class DataPage(QWidget):
         col.addWidget(self.summary_label)
         row = QHBoxLayout()
         row.addWidget(self.stats_table, 1)
-        row.addWidget(self.histogram, 1)
+        row.addWidget(self._histogram_host, 1)
         col.addLayout(row)
         return box
+
+    def needs_histogram(self) -> bool:
+        return self._histogram is None
+
+    def make_histogram(self) -> None:
+        import pyqtgraph as pg
+
+        from studio.gui.widgets.metrics_plots import locale_axes
+
+        title = _("Tokens per line / row")
+        plot = pg.PlotWidget(title=title, axisItems=locale_axes())
+        plot.setObjectName("lengthHistogram")
+        plot.setBackground("w")
+        plot.setLabel("bottom", _("tokens"))
+        plot.setLabel("left", _("lines / rows"))
+        plot.setMinimumHeight(160)
+        self._histogram_host.layout().addWidget(plot)
+        self._histogram = plot
+
+    @property
+    def histogram(self) -> pg.PlotWidget:
+        if self._histogram is None:
+            self.make_histogram()
+        assert self._histogram is not None
+        return self._histogram
 
     def _connect(self) -> None:
         self.build.progress.connect(self._on_progress)
@@ -470,6 +497,8 @@ class DataPage(QWidget):
         if self._bars is not None:
             self.histogram.removeItem(self._bars)
         width = float(edges[1] - edges[0])
+        import pyqtgraph as pg
+
         self._bars = pg.BarGraphItem(x0=edges[:-1], width=width, height=counts, brush="#1f5fa8", pen=None)
         self.histogram.addItem(self._bars)
         self.histogram.autoRange()

@@ -122,6 +122,7 @@ class SearchPage(QWidget):
         self.report: SearchReport | None = None  # the latest report of the search shown
         self.last_status = ""  # how the page's last search ended: a stopped one can be resumed
         self.reports = SearchReportJob(self)
+        self.search_number = 0  # which of the page's searches a report belongs to
 
         left = QWidget()
         col = QVBoxLayout(left)
@@ -418,10 +419,11 @@ class SearchPage(QWidget):
         self.folder = folder
         self._spec_file = None
         self._begin(spec)
-        self.reports.load(folder)  # the trials it already has, on the board and the plots at once
+        self.reports.load(folder, token=self.search_number)  # the trials it already has, on the board and plots at once
         self.session.start(None, search_folder=folder)
 
     def _begin(self, spec: Any) -> None:
+        self.search_number += 1
         self.spec = spec
         self.trials = []
         self.report = None
@@ -467,11 +469,11 @@ class SearchPage(QWidget):
             self.log_view.appendPlainText(f"  {line}".rstrip())
             self._fill_board()
             self._draw_scatter()
-            self.reports.load(self.folder, event.run_dir)
+            self.reports.load(self.folder, event.run_dir, self.search_number)
         elif isinstance(event, SearchFinished):
             self.folder = Path(event.folder)
             self.promote_button.setEnabled(event.best_trial >= 0)
-            self.reports.load(self.folder)
+            self.reports.load(self.folder, token=self.search_number)
         elif isinstance(event, TrialPruned):
             self.log_view.appendPlainText("  " + (describe(event) or ""))
 
@@ -526,15 +528,15 @@ class SearchPage(QWidget):
 
     # ---- what mattered (the report, read off the GUI thread) ------------------------------------
 
-    def _on_report(self, folder: Path | None, report: SearchReport | None, error: str) -> None:
+    def _on_report(self, folder: Path | None, report: SearchReport | None, error: str, token: int) -> None:
+        if token != self.search_number:
+            return  # a late report of an earlier search
         if folder is not None and self.folder is None:
             self.folder = folder
         if report is None:
             if error:
                 self.log_view.appendPlainText(_("The search's report cannot be read: {error}").format(error=error))
             return
-        if self.folder is not None and Path(report.folder) != self.folder:
-            return  # a late report of an earlier search
         self.report = report
         merged = {t.trial: t for t in self.trials}
         merged.update({t.trial: t for t in report.trials if t.status in ENDED})

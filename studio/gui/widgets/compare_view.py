@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -55,6 +56,8 @@ HOVER_RATE = 30  # hover updates per second at most: each one looks up every vis
 
 
 class CompareView(QWidget):
+    csv_exported = Signal(str)  # the message to show, from the thread that wrote the file
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("compareView")
@@ -63,6 +66,12 @@ class CompareView(QWidget):
         self.configs: list[dict[str, Any]] = []
         # What is drawn now, as (label, x, y): what hover reads and the CSV export writes.
         self.series: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.band_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+        # Curves and dots are reused across redraws (making and adding plot items is what costs
+        # most); band edges and fills, a few per group, are made anew each time.
+        self._pool: list[pg.PlotDataItem] = []
+        self._used = 0
+        self._transient: list[pg.GraphicsObject] = []
         self.x_combo = QComboBox(objectName="compareXAxisCombo")
         for mode, label in X_MODE_CHOICES.items():
             self.x_combo.addItem(_(label), mode)
@@ -75,6 +84,7 @@ class CompareView(QWidget):
         self.smoothing_slider.setRange(0, 100)
         self.smoothing_slider.setValue(60)
         self.smoothing_slider.setMaximumWidth(160)
+        self.smoothing_slider.setTracking(False)  # redraw once on release, not for every pixel dragged
         self.smoothing_slider.setToolTip(_("Smoothing strength"))
         self.smoothing_slider.setAccessibleName(_("Smoothing strength"))
         self.group_combo = QComboBox(objectName="groupByCombo")
@@ -91,6 +101,9 @@ class CompareView(QWidget):
         self.plot.setBackground("w")
         self.plot.addLegend(offset=(-10, 10))
         self.plot.setLabel("left", _("nats / token"))
+        # Thousands of points per run: draw only what is in view, at most about one per pixel.
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
         self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
         self.runs_table = QTableWidget(objectName="compareRunsTable")
         self.runs_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -140,6 +153,7 @@ class CompareView(QWidget):
         self.band_combo.currentIndexChanged.connect(lambda _index: self.redraw())
         self.png_button.clicked.connect(lambda: self.export_png())
         self.csv_button.clicked.connect(lambda: self.export_csv())
+        self.csv_exported.connect(self.message.setText)
         # Throttled: a mouse move looks up every visible curve, so at most HOVER_RATE a second.
         self.hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=HOVER_RATE, slot=self._mouse_moved)
 
@@ -174,10 +188,43 @@ class CompareView(QWidget):
     def _y(self, y: np.ndarray) -> np.ndarray:
         return np.where(y > 0, y, np.nan) if self.log_check.isChecked() else y
 
-    def redraw(self) -> None:
-        self.plot.clear()
+    def _draw(self, x: np.ndarray, y: np.ndarray, colour: str, name: str | None = None, dots: bool = False) -> None:
+        opts: dict[str, Any] = (
+            {"pen": None, "symbol": "o", "symbolSize": 7, "symbolBrush": colour, "symbolPen": None, "name": None}
+            if dots else {"pen": pg.mkPen(colour, width=2), "symbol": None, "name": name, "connect": "finite"})
+        if self._used < len(self._pool):
+            item = self._pool[self._used]
+            item.setData(x, y, **opts)
+            item.show()
+        else:
+            item = pg.PlotDataItem(x, y, **opts)
+            self.plot.addItem(item)
+            self._pool.append(item)
+        self._used += 1
+
+    def _begin_redraw(self) -> None:
+        for item in self._transient:
+            if isinstance(item, pg.FillBetweenItem) and item.curves:
+                for curve in item.curves:  # else the old fill keeps following reused curves
+                    curve.sigPlotChanged.disconnect(item.curveChanged)
+            self.plot.removeItem(item)
+        self._transient = []
+        self._used = 0
         self.series = []
-        self.band_series: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.band_series = []
+
+    def _end_redraw(self) -> None:
+        for item in self._pool[self._used:]:
+            item.setData([], [], name=None)
+            item.hide()
+        legend = self.plot.getPlotItem().legend
+        legend.clear()
+        for item in self._pool[:self._used]:
+            if item.name():
+                legend.addItem(item, item.name())
+
+    def redraw(self) -> None:
+        self._begin_redraw()
         mode = self.x_combo.currentData() or "steps"
         self.plot.setLabel("bottom", _(X_MODES[mode]) if mode in X_MODES else self.x_combo.currentText())
         method = self.smoothing_combo.currentData()
@@ -191,14 +238,15 @@ class CompareView(QWidget):
             for i, c in enumerate(self.curves):
                 colour = _COLOURS[i % len(_COLOURS)]
                 x, y = c.x(mode), smooth(c.loss, method, strength)
-                self.plot.plot(x, self._y(y), pen=pg.mkPen(colour, width=2), name=c.name, connect="finite")
+                self._draw(x, self._y(y), colour, name=c.name)
                 self.series.append((c.name, x, y))
                 if len(c.eval_loss):
                     ex = c.x(mode, evaluation=True)
-                    self.plot.plot(ex, self._y(c.eval_loss), pen=None, symbol="o", symbolSize=7,
-                                   symbolBrush=colour, symbolPen=None)
+                    self._draw(ex, self._y(c.eval_loss), colour, dots=True)
                     self.series.append((_("{name} (validation)").format(name=c.name), ex, c.eval_loss))
-        self.plot.addItem(self.vline, ignoreBounds=True)
+        self._end_redraw()
+        if self.vline.scene() is None:
+            self.plot.addItem(self.vline, ignoreBounds=True)
         self.vline.hide()
         self.hover_label.clear()
 
@@ -213,20 +261,26 @@ class CompareView(QWidget):
                                       for i in members], kind)
             if kind != "none":
                 lo, hi = self._y(band.lo), self._y(band.hi)
+                if self.log_check.isChecked():  # a bare curve item is not log-mapped by the plot
+                    with np.errstate(invalid="ignore"):
+                        lo, hi = np.log10(lo), np.log10(hi)
                 ok = np.isfinite(band.x) & np.isfinite(lo) & np.isfinite(hi)  # a fill cannot span gaps
                 edge = pg.mkPen(colour, width=0.5)
-                low_item = self.plot.plot(band.x[ok], lo[ok], pen=edge)
-                high_item = self.plot.plot(band.x[ok], hi[ok], pen=edge)
-                self.plot.addItem(pg.FillBetweenItem(low_item, high_item, brush=pg.mkBrush(colour + "40")))
+                low_item = pg.PlotCurveItem(band.x[ok], lo[ok], pen=edge)
+                high_item = pg.PlotCurveItem(band.x[ok], hi[ok], pen=edge)
+                fill = pg.FillBetweenItem(low_item, high_item, brush=pg.mkBrush(colour + "40"))
+                for item in (low_item, high_item, fill):
+                    self.plot.addItem(item)
+                    self._transient.append(item)
                 self.band_series += [(_("{label} low").format(label=label), band.x, band.lo),
                                      (_("{label} high").format(label=label), band.x, band.hi)]
-            self.plot.plot(band.x, self._y(band.mean), pen=pg.mkPen(colour, width=2), name=label, connect="finite")
+            self._draw(band.x, self._y(band.mean), colour, name=label)
             self.series.append((label, band.x, band.mean))
             evals = [(self.curves[i].x(mode, evaluation=True), self.curves[i].eval_loss)
                      for i in members if len(self.curves[i].eval_loss)]
             if evals:
                 ev = group_band(label, evals, "none")
-                self.plot.plot(ev.x, self._y(ev.mean), pen=None, symbol="o", symbolSize=7, symbolBrush=colour, symbolPen=None)
+                self._draw(ev.x, self._y(ev.mean), colour, dots=True)
                 self.series.append((_("{name} (validation)").format(name=label), ev.x, ev.mean))
 
     def band_count(self) -> int:
@@ -292,18 +346,28 @@ class CompareView(QWidget):
             if not target:
                 return None
             path = Path(target)
-        header, rows = self.csv_data()
-        try:
-            write_csv(path, header, rows)
-        except OSError as e:
-            self.message.setText(_("Export failed: {error}").format(error=describe_os_error(e)))
-            return None
-        self.message.setText(_("Exported to {path}").format(path=path))
+        mode = self.x_combo.currentData() or "steps"
+        header = ["series", mode[len(METRIC_PREFIX):] if mode.startswith(METRIC_PREFIX) else mode, "loss"]
+        series = self.series + self.band_series  # arrays a redraw replaces, never changes: safe to share
+
+        def write() -> None:
+            # Off the GUI thread: tens of thousands of numbers take a few hundred ms to turn into text.
+            try:
+                write_csv(target, header, csv_rows(series))
+            except OSError as e:
+                self.csv_exported.emit(_("Export failed: {error}").format(error=describe_os_error(e)))
+                return
+            self.csv_exported.emit(_("Exported to {path}").format(path=target))
+
+        target = path
+        self.message.setText(_("Exporting…"))
+        threading.Thread(target=write, name="compare-csv", daemon=True).start()
         return path
 
     def curve_count(self) -> int:
         """Training-loss curves drawn (what tests check)."""
-        return sum(1 for item in self.plot.listDataItems() if item.opts.get("pen") is not None and item.name())
+        return sum(1 for item in self.plot.listDataItems()
+                   if item.isVisible() and item.opts.get("pen") is not None and item.name())
 
     def _fill_diff(self) -> None:
         tables = [run_config_table(r) for r in self.runs]

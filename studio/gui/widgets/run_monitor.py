@@ -114,11 +114,13 @@ class RunMonitorWidget(QWidget):
         # Translators: the progress bar's text; Qt puts the current step for %v and the last for %m.
         self.progress.setFormat(_("step %v / %m"))
         self.time_label = QLabel("", objectName=self._name("timeLabel"))
+        self.speed_label = QLabel("", objectName=self._name("speedLabel"))
         controls = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
             controls.addWidget(b)
         controls.addWidget(self.progress, 1)
         controls.addWidget(self.time_label)
+        controls.addWidget(self.speed_label)
         return controls
 
     def _build_status(self) -> QHBoxLayout:
@@ -336,6 +338,12 @@ class RunMonitorWidget(QWidget):
             self.time_label.setText(_("elapsed {elapsed} · ETA {eta}").format(elapsed=elapsed, eta=eta))
         else:
             self.time_label.setText(_("elapsed {elapsed}").format(elapsed=elapsed))
+        speed = _("{n} tokens/s").format(n=number(e.tokens_per_s, 0))
+        if e.mfu is not None:
+            # Translators: put after the speed; MFU is model FLOPs utilisation, the share of this machine's
+            # measured peak arithmetic speed that training uses (kept as is, or the usual abbreviation).
+            speed += _(" · MFU {percent}%").format(percent=number(100 * e.mfu, 0))
+        self.speed_label.setText(speed)
         self.throughput.emit(e.tokens_per_s)
 
     def _add_result(self, e: MetricsReported) -> None:

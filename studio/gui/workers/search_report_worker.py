@@ -31,12 +31,13 @@ def folder_of_trial(run_dir: str) -> Path | None:
 
 
 class SearchReportWorker(QObject):
-    done = Signal(object, object, str)  # the search folder (or None), the SearchReport (or None), an error
+    done = Signal(object, object, str, int)  # the search folder (or None), the SearchReport (or None), an error, the token
 
-    def __init__(self, folder: Path | None, run_dir: str):
+    def __init__(self, folder: Path | None, run_dir: str, token: int):
         super().__init__()
         self.folder = folder
         self.run_dir = run_dir
+        self.token = token
 
     @Slot()
     def run(self) -> None:
@@ -44,38 +45,39 @@ class SearchReportWorker(QObject):
 
         folder = self.folder or (folder_of_trial(self.run_dir) if self.run_dir else None)
         if folder is None:
-            self.done.emit(None, None, "")
+            self.done.emit(None, None, "", self.token)
             return
         try:
-            self.done.emit(folder, load_report(folder), "")
+            self.done.emit(folder, load_report(folder), "", self.token)
         except (StudioError, OSError) as e:
-            self.done.emit(folder, None, str(e))
+            self.done.emit(folder, None, str(e), self.token)
         except Exception as e:  # noqa: BLE001 - a report that cannot be read must not take the window down
-            self.done.emit(folder, None, str(e) or type(e).__name__)
+            self.done.emit(folder, None, str(e) or type(e).__name__, self.token)
 
 
 class SearchReportJob(ThreadJob):
-    """One report at a time; asking while one is read reads once more after it (the latest trials)."""
+    """One report at a time; asking while one is read reads once more after it (the latest trials).
+    ``token`` comes back with the report, so a page can tell a late report of an earlier search."""
 
-    done = Signal(object, object, str)
+    done = Signal(object, object, str, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__("searchReportThread", parent)
-        self._pending: tuple[Path | None, str] | None = None
+        self._pending: tuple[Path | None, str, int] | None = None
         self.ended.connect(self._next)
 
-    def load(self, folder: Path | None, run_dir: str = "") -> None:
+    def load(self, folder: Path | None, run_dir: str = "", token: int = 0) -> None:
         if self.running:
-            self._pending = (folder, run_dir)
+            self._pending = (folder, run_dir, token)
             return
-        worker = SearchReportWorker(folder, run_dir)
+        worker = SearchReportWorker(folder, run_dir, token)
         self._launch(worker, [worker.done], ["done"])
 
     def _next(self) -> None:
         if self._pending is not None:
-            folder, run_dir = self._pending
+            folder, run_dir, token = self._pending
             self._pending = None
-            self.load(folder, run_dir)
+            self.load(folder, run_dir, token)
 
     def cancel(self) -> None:
         self._pending = None  # the read itself only reads; it ends within seconds

@@ -1,0 +1,162 @@
+"""Threads, OpenMP's wait policy and a busy machine: tokens/s of the baby Shakespeare GPT.
+
+    python benchmarks/threads.py [--steps 150] [--repeats 3] [--data PATH]
+
+The model is the shipped ``shakespeare-char-gpt`` recipe (4 layers, 4 heads, 128 wide, context 64,
+batch 12). Each measurement is a fresh process (OpenMP reads its environment once, at start):
+
+- ``engine``: ``Trainer.fit`` with the engine's defaults, at 1 or 2 threads or auto (run.threads=0),
+  with libgomp's default wait policy (spin, then sleep) or ``OMP_WAIT_POLICY=PASSIVE``;
+- ``plain``: a tutorial-style loop on the same model, data and batch (``torch.randint`` offsets, a
+  list of slices stacked, ``AdamW`` with PyTorch's defaults, ``loss.item()`` every step), at
+  PyTorch's default thread count and wait policy.
+
+Each is run idle and beside a competing busy process (one Python spinning on a core, as a GUI
+or another program does), interleaved: every repeat runs every configuration once, in the same
+order. Printed: median tokens/s over the repeats, the spread (min-max), and the ratio to the plain
+loop under the same load. Only ratios within one run mean anything on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "lm" / "tinyshakespeare" / "input.txt"
+WARMUP = 20
+
+
+def engine(data: Path, threads: int, steps: int) -> float:
+    from studio.core.config import RunConfig
+    from studio.core.events import Event, StepLogged
+    from studio.core.resources import find_config
+    from studio.core.training.trainer import Trainer
+
+    total = steps + WARMUP
+    config = RunConfig.load(find_config("shakespeare-char-gpt"), [
+        f'data.paths=["{data}"]', f"run.threads={threads}", "train.sample_tokens=0", f"train.steps={total}",
+        f"train.eval_interval={total}", "train.eval_batches=1",
+    ])
+    seen: dict[int, StepLogged] = {}
+
+    class Keep:
+        def on_event(self, e: Event) -> None:
+            if isinstance(e, StepLogged) and e.step in (WARMUP, total):
+                seen[e.step] = e
+
+    Trainer(config, out=Path(tempfile.mkdtemp(prefix="threads-"))).fit([Keep()])
+    a, b = seen[WARMUP], seen[total]
+    return (b.tokens_seen - a.tokens_seen) / (b.elapsed_s - a.elapsed_s)
+
+
+def plain(data: Path, steps: int) -> float:
+    """What a PyTorch tutorial writes: nothing tuned."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from studio.core.architectures import GPTConfig
+    from studio.core.models.registry import build_model
+
+    text = data.read_text(encoding="utf-8")
+    chars = sorted(set(text))
+    lookup = {c: i for i, c in enumerate(chars)}
+    ids = np.array([lookup[c] for c in text], dtype=np.int64)
+    train = ids[: int(0.9 * len(ids))]
+    block, batch = 64, 12
+    torch.manual_seed(0)
+    model = build_model(GPTConfig(n_layers=4, n_heads=4, d_model=128, context_length=block, dropout=0.0), len(chars))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    t0 = 0.0
+    for step in range(steps + WARMUP):
+        if step == WARMUP:
+            t0 = time.perf_counter()
+        ix = torch.randint(len(train) - block - 1, (batch,))
+        x = torch.stack([torch.from_numpy(train[i : i + block]) for i in ix])
+        y = torch.stack([torch.from_numpy(train[i + 1 : i + 1 + block]) for i in ix])
+        logits = model(x)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # the tutorial prints it
+    return steps * batch * block / (time.perf_counter() - t0)
+
+
+def measure(kind: str, threads: int, policy: str, steps: int, data: Path, cache: Path) -> float:
+    env = {**os.environ, "STUDIO_CACHE_DIR": str(cache), "STUDIO_DATA_DIR": str(cache.parent / "data")}
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "STUDIO_OPENMP_DEFAULTS"):
+        env.pop(name, None)
+    if policy == "passive":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    out = subprocess.run([sys.executable, __file__, "--one", kind, str(threads), str(steps), "--data", str(data)],
+                         env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["tokens_per_s"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--loads", default="idle,busy")
+    parser.add_argument("--configs", default="plain:0:default,engine:1:default,engine:2:default,engine:1:passive,"
+                                             "engine:2:passive,engine:0:auto")
+    parser.add_argument("--one", nargs=3, metavar=("KIND", "THREADS", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        kind, threads, steps = args.one[0], int(args.one[1]), int(args.one[2])
+        if kind == "engine" and threads == 0 and "OMP_WAIT_POLICY" not in os.environ:
+            # "auto": what `studio worker` and the CLI do at start, before torch starts OpenMP.
+            from studio.core.training.device import quiet_openmp_environment
+
+            os.environ.update(quiet_openmp_environment(os.environ))
+        value = engine(args.data, threads, steps) if kind == "engine" else plain(args.data, steps)
+        print(json.dumps({"tokens_per_s": value}))
+        return 0
+    if not args.data.is_file():
+        print(f"benchmark: {args.data} not found", file=sys.stderr)
+        return 2
+    cache = Path(tempfile.mkdtemp(prefix="studio-threads-")) / "cache"
+    configs = [(k, int(t), p) for k, t, p in (c.split(":") for c in args.configs.split(","))]
+    loads = args.loads.split(",")
+    results: dict[tuple[str, str, int, str], list[float]] = {}
+    measure("engine", 1, "default", 5, args.data, cache)  # builds the token cache once, untimed
+    for _ in range(args.repeats):
+        for load in loads:
+            busy = None
+            if load == "busy":
+                busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                for kind, threads, policy in configs:
+                    results.setdefault((load, kind, threads, policy), []).append(
+                        measure(kind, threads, policy, args.steps, args.data, cache))
+            finally:
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
+    print(f"cores {os.cpu_count()}, {args.steps} steps after {WARMUP} warm-up, median of {args.repeats} (min-max), "
+          f"load average at the end {os.getloadavg()[0]:.2f}")
+    for load in loads:
+        base = statistics.median(results[(load, "plain", 0, "default")])
+        for kind, threads, policy in configs:
+            values = results[(load, kind, threads, policy)]
+            med = statistics.median(values)
+            label = f"{kind} threads={threads or 'auto'} wait={policy}"
+            print(f"{load:5s} {label:34s} {med:8,.0f} tokens/s ({min(values):,.0f}-{max(values):,.0f})  "
+                  f"{med / base:.2f}x plain")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
