@@ -87,6 +87,9 @@ def test_group_four_runs_by_lr_into_two_mean_curves_with_bands(qtbot, window: Ma
     table.sortByColumn(best, Qt.SortOrder.AscendingOrder)
     values = [float(table.item(r, best).text()) for r in range(4)]
     assert values == sorted(values)
+    seed = headers.index("train.seed")
+    next(a for a in view.column_menu().actions() if a.text() == "train.seed").trigger()  # the column chooser
+    assert table.isColumnHidden(seed) and not table.isColumnHidden(best)
 
     png, data = tiny_corpus.parent / "view.png", tiny_corpus.parent / "view.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(png), "")))

@@ -139,8 +139,8 @@ def test_tokens_are_drawn_in_batches(qtbot) -> None:
 
 def test_try_page_draws_a_fast_stream_in_few_batches(qtbot, window: MainWindow, base_run: Path,  # noqa: F811
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """A real model writing 300 tokens through the real worker: far fewer draws than tokens, and
-    the same text as the engine gives for the same seed."""
+    """A real model's 300 tokens through the real worker and signals, arriving as fast as they can
+    be sent: far fewer draws than tokens, and the same text as the engine gives for the seed."""
     from studio.core.decoding.options import DecodingSettings
     from studio.core.inference import runner as tasks
     from studio.core.inference.loading import load_model
@@ -149,8 +149,9 @@ def test_try_page_draws_a_fast_stream_in_few_batches(qtbot, window: MainWindow, 
     real_stream = tasks.stream_tokens
 
     def no_eos(model: object, tokenizer: object, prompt: object, settings: DecodingSettings) -> Iterator[object]:
-        # All 300 tokens, even if the tiny model would write <eos> early.
-        return real_stream(model, tokenizer, prompt, dataclasses.replace(settings, stop_at_eos=False))  # type: ignore[arg-type]
+        # All 300 tokens, even if the tiny model would write <eos> early; decided first, then sent
+        # back to back, so how many draws they take does not depend on how busy the machine is.
+        return iter(list(real_stream(model, tokenizer, prompt, dataclasses.replace(settings, stop_at_eos=False))))  # type: ignore[arg-type]
 
     monkeypatch.setattr(tasks, "stream_tokens", no_eos)
     page = window.try_page
@@ -169,4 +170,4 @@ def test_try_page_draws_a_fast_stream_in_few_batches(qtbot, window: MainWindow, 
     expected = "".join(t.text for t in TaskRunner(load_model(base_run)).stream("generate", decoding))
     assert out.text() == expected
     assert 0 < len(out.spans) <= 300  # one per token that adds text (a character each here)
-    assert 1 <= out.draws <= 100, f"{out.draws} draws for 300 tokens"
+    assert 1 <= out.draws <= 30, f"{out.draws} draws for 300 tokens"  # one each before the fix

@@ -44,6 +44,7 @@ from studio.core.events import Event, RunEnded, RunFailed, RunFinished, event_fr
 from studio.core.fileio import describe_os_error
 from studio.core.i18n import _
 from studio.core.paths import cache_dir, studio_command
+from studio.core.training.cpu_threads import quiet_openmp_environment
 
 COMMANDS = ("pause", "resume", "stop")
 
@@ -62,6 +63,14 @@ class WorkerJob:
     resume_run: Path | None = None
     search_spec: Path | None = None
     search_folder: Path | None = None
+
+
+def child_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The training child's environment: ``env`` (or this process's) with OpenMP's idle threads
+    told to sleep rather than spin, since the window shares the cores (``cpu_threads``)."""
+    child = dict(os.environ if env is None else env)
+    child.update(quiet_openmp_environment(child))
+    return child
 
 
 class WorkerClient:
@@ -131,7 +140,7 @@ class WorkerClient:
             try:
                 proc = subprocess.Popen(
                     self._args(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    text=True, encoding="utf-8", bufsize=1, env=self.env,
+                    text=True, encoding="utf-8", bufsize=1, env=child_environment(self.env),
                 )
             except OSError as e:
                 message = _("could not start the training process: {reason}").format(reason=e)

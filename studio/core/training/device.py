@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,6 +11,18 @@ import torch
 from studio.core.config import RunSection
 from studio.core.errors import ConfigError, ConfigIssue
 from studio.core.i18n import _
+
+# Kept in a module without torch, so the window can set up a training child without importing it.
+from studio.core.training.cpu_threads import (
+    QUIET_OPENMP,
+    default_threads,
+    load_average,
+    quiet_openmp_environment,
+    usable_cores,
+)
+
+__all__ = ["QUIET_OPENMP", "DeviceChoice", "choose_device", "default_threads", "load_average",
+           "quiet_openmp_environment", "supported_devices", "supports_fast_bf16", "torch_threads", "usable_cores"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +44,6 @@ class DeviceChoice:
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
-
-
-def default_threads() -> int:
-    """One fewer than the cores: with every core busy, OpenMP's spin barriers collapse throughput."""
-    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def choose_device(run: RunSection, local_rank: int | None = None) -> DeviceChoice:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSlider,
     QSplitter,
@@ -82,7 +83,7 @@ class CompareView(QWidget):
         self.smoothing_combo.setCurrentIndex(1)
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
         self.smoothing_slider.setRange(0, 100)
-        self.smoothing_slider.setValue(60)
+        self.smoothing_slider.setValue(95)  # the EMA weight this view always had (alpha 0.05)
         self.smoothing_slider.setMaximumWidth(160)
         self.smoothing_slider.setTracking(False)  # redraw once on release, not for every pixel dragged
         self.smoothing_slider.setToolTip(_("Smoothing strength"))
@@ -108,6 +109,11 @@ class CompareView(QWidget):
         self.runs_table = QTableWidget(objectName="compareRunsTable")
         self.runs_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.runs_table.setSortingEnabled(True)
+        self.hidden_columns: set[str] = set()  # kept across comparisons, by column title
+        header = self.runs_table.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.setToolTip(_("Click a column title to sort; right-click to choose the columns."))
+        header.customContextMenuRequested.connect(lambda pos: self.column_menu().exec(header.mapToGlobal(pos)))
         self.diff_table = QTableWidget(objectName="configDiffTable")
         self.diff_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.diff_label = QLabel(_("Select two or more runs and press Compare."))
@@ -404,5 +410,24 @@ class CompareView(QWidget):
                 else:
                     item.setText("—" if value is None else str(value))
                 t.setItem(r, c, item)
+        for c in range(t.columnCount()):
+            t.setColumnHidden(c, t.horizontalHeaderItem(c).text() in self.hidden_columns)
         t.resizeColumnsToContents()
         t.setSortingEnabled(True)
+
+    def column_menu(self) -> QMenu:
+        """The runs table's column chooser: one checkable entry per column."""
+        menu = QMenu(self)
+        menu.setObjectName("compareColumnsMenu")
+        t = self.runs_table
+        for c in range(t.columnCount()):
+            title = t.horizontalHeaderItem(c).text()
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(not t.isColumnHidden(c))
+            action.toggled.connect(lambda on, c=c, title=title: self._show_column(c, title, on))
+        return menu
+
+    def _show_column(self, column: int, title: str, shown: bool) -> None:
+        self.runs_table.setColumnHidden(column, not shown)
+        (self.hidden_columns.discard if shown else self.hidden_columns.add)(title)
