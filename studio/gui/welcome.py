@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QCommandLinkButton,
@@ -76,7 +76,7 @@ class WelcomeDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.button(QDialogButtonBox.StandardButton.Close).setObjectName("welcomeCloseButton")
         buttons.rejected.connect(self.reject)
-        col.addWidget(self.dont_show)
+        col.addWidget(self.dont_show, 0, Qt.AlignmentFlag.AlignLeft)  # as wide as its text: a click beside it does nothing
         col.addWidget(buttons)
 
 

@@ -77,6 +77,8 @@ ALLOWED_WORDS = {
     "tanh", "nan", "imdb", "tiny", "shakespeare", "python", "charset", "normalizer",
     # values a person types as they are: search ranges (1e-4 .. 1e-2 log int), LoRA target layers,
     # and the roles of a task's field mapping (text=review)
+    # methods and formats known by these names in Chinese texts too
+    "png", "tpe", "cma", "es", "hyperband", "fanova", "optuna", "tensorboard", "mfu",
     "log", "int", "qkv", "kv", "proj", "fc", "out",
     "text", "label", "source", "target", "context", "question", "answer", "document", "summary",
 }
