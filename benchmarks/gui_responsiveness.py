@@ -22,7 +22,9 @@ All from the real main window, in a scratch data and cache folder:
   model is loaded) to its last token; the ratio is of their medians. Also the totals: the window's
   first click after choosing the model (which loads it; PyTorch is already imported) and the
   CLI's whole process. The texts must be the same. Targets (issue 12): ratio <= 1.2, no GUI stall
-  over 100 ms.
+  over 100 ms. A round during which other processes kept more than ``--max-other-load`` cores
+  busy is done again: on 2 cores a busy neighbour slows PyTorch's two threads many times over
+  (150 tokens: 0.4 s quiet, 7-17 s beside a test run), which says nothing about the code.
 
 The Chinese text is ../shared/data/tasks/lm_zh/train.txt (Romance of the Three Kingdoms) when it
 is there, else text made here from about 4,000 common CJK characters.
@@ -103,6 +105,31 @@ class Heartbeat:
     @property
     def worst_ms(self) -> float:
         return max(self.lateness, default=0.0)
+
+
+class OtherLoad:
+    """How many cores other processes kept busy since it was made (Linux's /proc/stat; None
+    elsewhere). On a shared 2-core machine a busy neighbour slows PyTorch's two threads many
+    times over, so a round that had one says so instead of passing for the code's speed."""
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float] | None:
+        try:
+            values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        own = os.times()  # this process and its finished children (the CLI once waited for)
+        busy = (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+        return time.perf_counter(), busy, own.user + own.system + own.children_user + own.children_system
+
+    def cores(self) -> float | None:
+        end = self._read()
+        if self._start is None or end is None or end[0] <= self._start[0]:
+            return None
+        return max(0.0, (end[1] - self._start[1]) - (end[2] - self._start[2])) / (end[0] - self._start[0])
 
 
 def wait_for(signal: Any, extra_ms: int = 0) -> None:
@@ -275,7 +302,8 @@ def cli_generate(run_dir: Path, prompt: str, tokens: int, seed: int, beam: int) 
     return total, last_token_at[-1] - loaded_at[0], text
 
 
-def run_try(window: Any, run_dir: Path, source: str, heartbeat: Heartbeat, tokens: int, rounds: int) -> None:
+def run_try(window: Any, run_dir: Path, source: str, heartbeat: Heartbeat, tokens: int, rounds: int,
+            max_other: float) -> None:
     from PySide6.QtWidgets import QComboBox
 
     from studio.core.inference.loading import load_model
@@ -317,14 +345,22 @@ def run_try(window: Any, run_dir: Path, source: str, heartbeat: Heartbeat, token
         stalls.clear()
         page.job.cache.clear()  # the first click loads the model, as after choosing it
         first, _text = in_window()
-        windows, clis, cli_totals, same = [], [], [], True
-        for _round in range(rounds):  # alternating, so a busy moment on the machine hits both sides
+        windows, clis, cli_totals, same, others, tries = [], [], [], True, [], 0
+        # Alternating, so a busy moment hits both sides; a round in which other processes kept more
+        # than --max-other-load cores busy is done again (up to three times the rounds).
+        while len(windows) < rounds and tries < 3 * rounds:
+            tries += 1
+            load = OtherLoad()
             total, generation, cli_text = cli_generate(run_dir, prompt, tokens, seed, beams if mode == "beam" else 0)
             seconds, text = in_window()
+            other = load.cores()
+            same = same and text == cli_text
+            if other is not None and other > max_other and tries < 3 * rounds:
+                continue
             windows.append(seconds)
             clis.append(generation)
             cli_totals.append(total)
-            same = same and text == cli_text
+            others.append(other or 0.0)
         ratio = statistics.median(windows) / statistics.median(clis)
         stall = max(stalls)
         settings = f"seed {seed}, temperature 0.8" if mode == "sample" else f"{beams} beams"
@@ -335,7 +371,8 @@ def run_try(window: Any, run_dir: Path, source: str, heartbeat: Heartbeat, token
             f"total: window first click {first:.2f} s (loads the model; PyTorch already imported), studio generate "
             f"{statistics.median(cli_totals):.2f} s (whole process); max GUI stall {stall:.0f} ms "
             f"(target <= {STALL_TARGET_MS:.0f} ms: {verdict(stall <= STALL_TARGET_MS)}); same text: {'yes' if same else 'NO'} "
-            f"(medians of {rounds} alternating rounds, platform {os.environ['QT_QPA_PLATFORM']})",
+            f"(medians of {len(windows)} alternating rounds, {tries - len(windows)} redone for other processes' load, "
+            f"which was {max(others):.2f} cores at most in those kept; platform {os.environ['QT_QPA_PLATFORM']})",
             flush=True,
         )
 
@@ -349,6 +386,8 @@ def main() -> int:
     parser.add_argument("--try-tokens", type=int, default=150, help="try: tokens to generate")
     parser.add_argument("--try-rounds", type=int, default=3, help="try: alternating rounds per decoding mode")
     parser.add_argument("--zh-text", type=Path, default=SHARED_ZH, help="build and try: the Chinese corpus")
+    parser.add_argument("--max-other-load", type=float, default=0.2,
+                        help="try: redo a round in which other processes kept more cores than this busy")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     unknown = parts - {"training", "build", "try"}
@@ -382,7 +421,7 @@ def main() -> int:
         run_build(window, corpus, source, heartbeat)
     if "try" in parts:
         run_dir = train_chinese_gpt(corpus, scratch, args.try_steps)
-        run_try(window, run_dir, source, heartbeat, args.try_tokens, args.try_rounds)
+        run_try(window, run_dir, source, heartbeat, args.try_tokens, args.try_rounds, args.max_other_load)
     heartbeat.stop()
     window.close()
     app.processEvents()

@@ -1,6 +1,6 @@
 """Threads, OpenMP's wait policy and a busy machine: tokens/s of the baby Shakespeare GPT.
 
-    python benchmarks/threads.py [--steps 150] [--repeats 3] [--data PATH]
+    python benchmarks/threads.py [--steps 80] [--repeats 3] [--timeout 60] [--data PATH]
 
 The model is the shipped ``shakespeare-char-gpt`` recipe (4 layers, 4 heads, 128 wide, context 64,
 batch 12). Each measurement is a fresh process (OpenMP reads its environment once, at start):
@@ -49,8 +49,12 @@ def engine(data: Path, threads: int, steps: int) -> float:
 
     class Keep:
         def on_event(self, e: Event) -> None:
-            if isinstance(e, StepLogged) and e.step in (WARMUP, total):
+            if isinstance(e, StepLogged) and e.step == WARMUP:
                 seen[e.step] = e
+            elif isinstance(e, StepLogged) and e.step > WARMUP and (e.step % 10 == 0 or e.step == total):
+                seen[total] = e
+                a = seen[WARMUP]
+                _report((e.tokens_seen - a.tokens_seen) / (e.elapsed_s - a.elapsed_s))
 
     Trainer(config, out=Path(tempfile.mkdtemp(prefix="threads-"))).fit([Keep()])
     a, b = seen[WARMUP], seen[total]
@@ -88,28 +92,43 @@ def plain(data: Path, steps: int) -> float:
         loss.backward()
         optimizer.step()
         loss.item()  # the tutorial prints it
+        if step >= WARMUP and (step + 1 - WARMUP) % 10 == 0:
+            _report((step + 1 - WARMUP) * batch * block / (time.perf_counter() - t0))
     return steps * batch * block / (time.perf_counter() - t0)
 
 
-def measure(kind: str, threads: int, policy: str, steps: int, data: Path, cache: Path) -> float:
+def _report(tokens_per_s: float) -> None:
+    """The rate so far, so a run cut off by --timeout still says how fast it went."""
+    print(json.dumps({"tokens_per_s": tokens_per_s}), flush=True)
+
+
+def measure(kind: str, threads: int, policy: str, steps: int, data: Path, cache: Path, timeout: float = 600) -> float:
     env = {**os.environ, "STUDIO_CACHE_DIR": str(cache), "STUDIO_DATA_DIR": str(cache.parent / "data")}
     for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "STUDIO_OPENMP_DEFAULTS"):
         env.pop(name, None)
     if policy == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    out = subprocess.run([sys.executable, __file__, "--one", kind, str(threads), str(steps), "--data", str(data)],
-                         env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["tokens_per_s"])
+    command = [sys.executable, __file__, "--one", kind, str(threads), str(steps), "--data", str(data)]
+    try:
+        out = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=timeout)
+        stdout = out.stdout
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-2000:])
+    except subprocess.TimeoutExpired as e:  # a collapsed run: its rate so far is the figure
+        raw = e.stdout or b""
+        stdout = raw.decode() if isinstance(raw, bytes) else raw
+        if not stdout.strip():
+            return 0.0
+    return float(json.loads(stdout.strip().splitlines()[-1])["tokens_per_s"])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--loads", default="idle,busy")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds a measurement may take (a collapse is cut off)")
     parser.add_argument("--configs", default="plain:0:default,engine:1:default,engine:2:default,engine:1:passive,"
                                              "engine:2:passive,engine:0:auto")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "THREADS", "STEPS"), help=argparse.SUPPRESS)
@@ -139,8 +158,9 @@ def main() -> int:
                 busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
             try:
                 for kind, threads, policy in configs:
-                    results.setdefault((load, kind, threads, policy), []).append(
-                        measure(kind, threads, policy, args.steps, args.data, cache))
+                    value = measure(kind, threads, policy, args.steps, args.data, cache, args.timeout)
+                    results.setdefault((load, kind, threads, policy), []).append(value)
+                    print(f"  ({load} {kind} threads={threads} wait={policy}: {value:,.0f})", flush=True)
             finally:
                 if busy is not None:
                     busy.kill()
@@ -153,8 +173,9 @@ def main() -> int:
             values = results[(load, kind, threads, policy)]
             med = statistics.median(values)
             label = f"{kind} threads={threads or 'auto'} wait={policy}"
-            print(f"{load:5s} {label:34s} {med:8,.0f} tokens/s ({min(values):,.0f}-{max(values):,.0f})  "
-                  f"{med / base:.2f}x plain")
+            ratio = f"{med / base:.2f}x plain" if base else "(plain collapsed)"
+            print(f"{load:5s} {label:34s} {med:8,.0f} tokens/s ({min(values):,.0f}-{max(values):,.0f})  {ratio}")
+    print("0 tokens/s: not 10 steps past the warm-up within --timeout (a collapse)")
     return 0
 
 

@@ -59,14 +59,14 @@ class RunSection(Section):
     threads: int = setting(
         0,
         label=N_("CPU threads"),
-        help=N_("Threads for PyTorch's CPU math. 0 picks one fewer than the cores: two threads on two busy cores spin-wait and slow down 20x."),
+        help=N_("Threads for PyTorch's CPU math. 0 picks the cores other programs leave free when training starts (from the load average): more threads than free cores run slower, not faster."),
         min=0,
         max=512,
         advanced=True,
     )
     tags: list[str] = setting([], label=N_("Tags"), help=N_("Labels for finding the run in the library."), advanced=True)
     compile: bool = setting(
-        False, label=N_("torch.compile"), help=N_("Compile the model first. Costs a minute up front; measure before relying on it."), advanced=True
+        False, label=N_("torch.compile"), help=N_("Compile the model first. Costs a minute up front; measure before relying on it. If compiling fails, training goes on without it."), advanced=True
     )
 
     def check(self) -> list[ConfigIssue]:

@@ -109,3 +109,11 @@ def test_the_progress_line_shows_tokens_per_second_and_mfu() -> None:
     lines = [s for s in stream.getvalue().splitlines() if s.startswith("step 20/20")]
     assert "12,345 tokens/s  MFU 37%" in lines[0]
     assert "MFU" not in lines[1]
+
+
+def test_the_probe_leaves_the_global_random_state_alone() -> None:
+    """A run's dropout and batches must not depend on whether the peak was cached."""
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    mfu.measure_peak_flops(torch.device("cpu"), torch.float32, seconds=0.01)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 # threads spin for a while before sleeping: on a machine whose cores are all busy (another
 # program, the window itself) a spinning thread holds a core the thread it waits for needs, and
 # two threads ran slower than one. PASSIVE makes them sleep at once; KMP_BLOCKTIME is the same
-# for Intel's and LLVM's OpenMP (other builds, macOS). benchmarks/threads.py measures it.
+# for Intel's and LLVM's OpenMP (other builds, macOS). Measured (benchmarks/threads.py, 2 cores):
+# beside a busy process, 2 threads went from 5,319 to 9,554 tokens/s with it; on free cores it
+# cost 2 threads 37% (22,726 -> 14,345). So the window's training child, which shares the cores
+# with the window, gets it; the headless CLI, which picks its threads from the load, does not.
 QUIET_OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
 

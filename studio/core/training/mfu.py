@@ -83,8 +83,10 @@ def _key(device: torch.device, dtype: torch.dtype, threads: int) -> str:
 def measure_peak_flops(device: torch.device, dtype: torch.dtype, seconds: float = 0.15) -> float:
     """The best FLOP/s of square matmuls over about ``seconds``, at the current thread count."""
     n = 4096 if device.type == "cuda" else 512
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+    # Its own generator: drawing from the global one would change a run's dropout and batches.
+    generator = torch.Generator(device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
 
     def sync() -> None:  # CUDA runs asynchronously: time the work, not its launch
         if device.type == "cuda":

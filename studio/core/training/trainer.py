@@ -92,6 +92,34 @@ class _LossModule(nn.Module):
         return self.workload.loss(self.model, batch)
 
 
+class _CompiledOrEager:
+    """``torch.compile`` of a module that falls back to the module itself, with a warning, if
+    compiling fails (no C compiler, an unsupported operation): a speed option must never be the
+    reason a run fails. Compilation happens on the first call, so that is where it is caught."""
+
+    def __init__(self, module: nn.Module, emit: Emit):
+        self.eager = module
+        self.compiled: nn.Module | None = torch.compile(module)  # type: ignore[assignment]
+        self.emit = emit
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(batch)
+            except torch.OutOfMemoryError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any compiler failure: train uncompiled instead
+                self.compiled = None
+                reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                # Translators: run.compile is a setting's name, kept as is.
+                self.emit(LogMessage("warning", _("torch.compile failed ({reason}); training without it. "
+                                                  "Set run.compile = false to skip the attempt").format(reason=reason)))
+        return self.eager(batch)
+
+    def __getattr__(self, name: str) -> object:  # no_sync() and the like, from the module (DDP)
+        return getattr(self.eager, name)
+
+
 @dataclass
 class _Progress:
     """Counters that go into every checkpoint."""
@@ -341,7 +369,7 @@ class Trainer:
             loss_module = nn.parallel.DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None)
         if cfg.run.compile:
             emit(LogMessage("info", _("compiling the model (torch.compile); the first steps are slow")))
-            loss_module = torch.compile(loss_module)  # type: ignore[assignment]
+            loss_module = _CompiledOrEager(loss_module, emit)  # type: ignore[assignment]
         # Per device: tokens/s counts every rank's tokens, the peak is one device's.
         flops_per_token = mfu.training_flops_per_token(model, cfg.model) / self.dist.world_size
         peak = mfu.peak_flops(device, torch.get_num_threads())
