@@ -233,10 +233,15 @@ class MainWindow(QMainWindow):
             self.data_page.make_histogram()
             self._name_plots(self.data_page)
         else:
-            remaining = [a for a in DEFERRED_PAGES if a not in self._built]
-            if not remaining:
+            for attr in DEFERRED_PAGES:
+                if attr not in self._built:
+                    getattr(self, attr)
+                    break
+                monitor = getattr(self._built[attr], "monitor", None)  # its six plots, one per step
+                if monitor is not None and monitor.plots.make_next_plot():
+                    break
+            else:
                 return
-            getattr(self, remaining[0])
         QTimer.singleShot(0, self, self._build_deferred_step)
 
     def build_deferred(self) -> None:

@@ -94,6 +94,28 @@ def test_cancel_in_the_middle_of_a_build_leaves_no_half_built_cache(tmp_path: Pa
     assert not list(cache.glob("*/meta.json"))
 
 
+@pytest.mark.parametrize("stage", ["tokenizer", "encode"])
+def test_a_cancel_late_in_a_small_build_still_cancels(tmp_path: Path, stage: str) -> None:
+    """A file under a MiB is one record: the stop checks once per flush let a Cancel that came
+    after the first record go unseen, and the build then succeeded (a flaky GUI test on CI)."""
+    corpus = tmp_path / "small.txt"
+    corpus.write_text("the quick brown fox jumps\n" * 20_000, encoding="utf-8")  # 500 kB: one record
+    cache = tmp_path / "cache"
+    control = RunControl()
+    stages: list[str] = []
+
+    def progress(name: str, done: int, total: int) -> None:
+        stages.append(name)
+        if name == stage and done == total:  # the stage's last report: nothing is left to check after it but the commit
+            control.request_stop()
+
+    with pytest.raises(Cancelled):
+        prepare_corpus(DataConfig(paths=[str(corpus)]), TokenizerConfig(kind="char"), control=control,
+                       cache_root=cache, progress=progress)
+    assert stage in stages
+    assert not list(cache.glob("*/meta.json")) and not list(cache.glob(".build-*"))
+
+
 def test_leftovers_of_a_killed_build_are_swept_and_live_builds_kept(tiny_corpus: Path, tmp_path: Path) -> None:
     from filelock import FileLock
 

@@ -498,14 +498,16 @@ def _build(
             pending_chars[split] = 0
 
         for split, record in _routed_records(corpora, splitter):
+            # Checked at every record, not only at a flush: a record is up to a MiB of text, so a
+            # small file is a handful of records and a Cancel could otherwise go unseen to the end.
+            if control is not None:
+                control.raise_if_stopped()
             pending[split].append(record)
             pending_chars[split] += len(record.text)
             done += counter.step(record)
-            if len(pending[split]) >= FLUSH_RECORDS or pending_chars[split] >= FLUSH_CHARS:
+            if len(pending[split]) >= FLUSH_RECORDS or pending_chars[split] >= FLUSH_CHARS or len(record.text) > 100_000:
                 flush(split)
                 progress("encode", min(done, total_units), total_units)
-                if control is not None:
-                    control.raise_if_stopped()
         for split in SPLITS:
             flush(split)
             if open_line[split]:  # the split ends inside a line that the next split continues
@@ -547,6 +549,8 @@ def _build(
         corpus_stats = CorpusStats(tokenizer.vocab_size, tokenizer.describe(), files, stats)
         meta = {"format_version": CACHE_FORMAT_VERSION, "dtype": dtype.name, "stats": corpus_stats.to_json()}
         (work / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
+        if control is not None:  # a Cancel that came during the last flush still cancels
+            control.raise_if_stopped()
         if final.exists() and not (final / "meta.json").exists():  # an incomplete leftover from a crash
             shutil.rmtree(final, ignore_errors=True)
         try:
@@ -600,10 +604,10 @@ def _train_texts(
     for split, record in _routed_records(corpora, splitter):
         n += 1
         done += counter.step(record)
+        if control is not None:  # every record (see _build): cheap, and a record can be a MiB
+            control.raise_if_stopped()
         if n % 5000 == 0 or len(record.text) > 100_000:
             progress("tokenizer", min(done, counter.total), counter.total)
-            if control is not None:
-                control.raise_if_stopped()
         if split != "train":
             continue
         if not isinstance(record, Lines):

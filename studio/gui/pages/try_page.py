@@ -1,6 +1,7 @@
 """Try page: use a model for what it was trained for (Translate, Ask, Summarize, Classify,
-Generate), with greedy, beam or sampled decoding; output streams token by token, shaded by the
-model's confidence, with each token's probability on hover; two checkpoints side by side."""
+Generate), with greedy, beam or sampled decoding; output streams as it is written (drawn in
+batches), shaded by the model's confidence, with each token's probability on hover; two
+checkpoints side by side."""
 
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ class TokenOutputView(QTextEdit):
     """Generated text; each token's background shows the model's confidence, hover shows it."""
 
     # Tokens are drawn in batches at most this often. Drawing each one as it came (a layout and a
-    # repaint per token, about 1 ms for CJK text) took CPU from the generating thread on 2 cores:
-    # 150 Chinese tokens ran 1.5x slower in the window than in `studio generate`.
+    # repaint per token, about 1 ms for CJK text, twice English's) took CPU from the generating
+    # thread on 2 cores: 150 Chinese tokens took 0.86 s in the window against 0.36 s in
+    # `studio generate` (benchmarks/gui_responsiveness.py).
     DRAW_INTERVAL_MS = 40
 
     def __init__(self, object_name: str, parent: QWidget | None = None):

@@ -181,49 +181,97 @@ class MetricsPlotsWidget(QWidget):
         self._x_max = 0.0
         self._frame = 0
         self._decimations: dict[int, PeakDecimation] = {}  # by id() of the curve item
-
-        # Translators: the unit of the loss axis (natural-log units per token).
-        self.loss_plot = _plot(prefixed(name_prefix, "lossPlot"), _("Loss"), _("nats / token"))
-        self.loss_plot.addLegend(offset=(-10, 10))
-        # Translators: the legend of the loss plot: the training loss, and the validation loss.
-        self.train_raw = _curve(self.loss_plot, "#b9c7d6", _("train"), width=1)
-        self.train_smooth = _curve(self.loss_plot, "#1f5fa8", _("train (smoothed)"), width=2)
-        self.valid_curve = _curve(self.loss_plot, "#d35400", _("validation"), width=2, symbol="o")
-        self.perplexity_plot = _plot(prefixed(name_prefix, "perplexityPlot"), _("Validation perplexity"), _("perplexity"))
-        self.perplexity_curve = _curve(self.perplexity_plot, "#d35400", _("perplexity"), width=2, symbol="o")
-        # Translators: the y axis of the learning-rate plot.
-        self.lr_plot = _plot(prefixed(name_prefix, "lrPlot"), _("Learning rate"), _("rate"))
-        self.lr_curve = _curve(self.lr_plot, "#27ae60", _("learning rate"), width=2)
-        # Translators: the y axis of the gradient-norm plot.
-        self.grad_plot = _plot(prefixed(name_prefix, "gradNormPlot"), _("Gradient norm (before clipping)"), _("norm"))
-        self.grad_curve = _curve(self.grad_plot, "#8e44ad", _("gradient norm"))
-        self.speed_plot = _plot(prefixed(name_prefix, "throughputPlot"), _("Throughput"), _("tokens / s"))
-        self.speed_curve = _curve(self.speed_plot, "#2c3e50", _("tokens/s"))
-        # For fine-tuning runs the task metric (accuracy, BLEU, ...) takes the perplexity plot's place.
-        self.metric_plot = _plot(prefixed(name_prefix, "taskMetricPlot"), _("Task metric (validation)"), "%")
-        self.metric_plot.addLegend(offset=(-10, 10))
-        self.metric_plot.hide()
-        self.metric_curves: dict[str, pg.PlotDataItem] = {}
         self.metric_series: dict[str, SeriesBuffer] = {}
-        self.plots = [self.loss_plot, self.perplexity_plot, self.metric_plot, self.lr_plot, self.grad_plot, self.speed_plot]
 
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.loss_plot, 0, 0, 1, 2)
-        grid.addWidget(self.perplexity_plot, 1, 0)
-        grid.addWidget(self.metric_plot, 1, 0)
-        grid.addWidget(self.speed_plot, 1, 1)
-        grid.addWidget(self.lr_plot, 2, 0)
-        grid.addWidget(self.grad_plot, 2, 1)
-        grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
-        grid.setRowStretch(2, 2)
-        self._apply_axis_labels()
+        # The six plots are made one at a time when asked (make_next_plot: the window's steps after
+        # its first paint), all at once when shown or when one of them is used: each takes 20-45 ms,
+        # and making the six together held the GUI thread for 130-650 ms.
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setRowStretch(0, 3)
+        self._grid.setRowStretch(1, 2)
+        self._grid.setRowStretch(2, 2)
+        self._made: list[pg.PlotWidget] = []  # the plots made so far
+        self._to_make = [self._make_loss, self._make_perplexity, self._make_metric, self._make_speed, self._make_lr, self._make_grad]
 
         self.timer = QTimer(self)
         self.timer.setObjectName(prefixed(name_prefix, "plotRedrawTimer"))
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self.redraw)
+
+    # ---- making the plots -----------------------------------------------------------------
+
+    # What exists only once the plots are made: asking for any of them makes them all.
+    _PLOT_ATTRS = frozenset({"loss_plot", "train_raw", "train_smooth", "valid_curve", "perplexity_plot", "perplexity_curve",
+                             "metric_plot", "metric_curves", "lr_plot", "lr_curve", "grad_plot", "grad_curve", "speed_plot",
+                             "speed_curve", "plots"})
+
+    def __getattr__(self, name: str) -> object:
+        if name in MetricsPlotsWidget._PLOT_ATTRS and self.__dict__.get("_to_make"):
+            self.make_plots()
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def make_next_plot(self) -> bool:
+        """Make one more plot; False when all were made already."""
+        if not self._to_make:
+            return False
+        self._to_make.pop(0)()
+        if not self._to_make:
+            self.plots = [self.loss_plot, self.perplexity_plot, self.metric_plot, self.lr_plot, self.grad_plot, self.speed_plot]
+        return True
+
+    def make_plots(self) -> None:
+        while self.make_next_plot():
+            pass
+
+    def _add(self, plot: pg.PlotWidget, row: int, column: int, columns: int = 1) -> pg.PlotWidget:
+        """A new plot in its place, with the axis, scale and range the others have by now."""
+        self._grid.addWidget(plot, row, column, 1, columns)
+        plot.setLabel("bottom", _(X_MODES[self.x_mode]))
+        if self.log_y:
+            plot.setLogMode(x=False, y=True)
+        if self._x_max:
+            plot.setXRange(0, self._x_max, padding=0.02)
+        self._made.append(plot)
+        self.dirty = True
+        return plot
+
+    def _make_loss(self) -> None:
+        # Translators: the unit of the loss axis (natural-log units per token).
+        self.loss_plot = self._add(_plot(prefixed(self._prefix, "lossPlot"), _("Loss"), _("nats / token")), 0, 0, 2)
+        self.loss_plot.addLegend(offset=(-10, 10))
+        # Translators: the legend of the loss plot: the training loss, and the validation loss.
+        self.train_raw = _curve(self.loss_plot, "#b9c7d6", _("train"), width=1)
+        self.train_smooth = _curve(self.loss_plot, "#1f5fa8", _("train (smoothed)"), width=2)
+        self.valid_curve = _curve(self.loss_plot, "#d35400", _("validation"), width=2, symbol="o")
+
+    def _make_perplexity(self) -> None:
+        plot = _plot(prefixed(self._prefix, "perplexityPlot"), _("Validation perplexity"), _("perplexity"))
+        self.perplexity_plot = self._add(plot, 1, 0)
+        self.perplexity_curve = _curve(self.perplexity_plot, "#d35400", _("perplexity"), width=2, symbol="o")
+
+    def _make_metric(self) -> None:
+        # For fine-tuning runs the task metric (accuracy, BLEU, ...) takes the perplexity plot's place.
+        self.metric_plot = self._add(_plot(prefixed(self._prefix, "taskMetricPlot"), _("Task metric (validation)"), "%"), 1, 0)
+        self.metric_plot.addLegend(offset=(-10, 10))
+        self.metric_plot.hide()
+        self.metric_curves: dict[str, pg.PlotDataItem] = {}
+
+    def _make_speed(self) -> None:
+        self.speed_plot = self._add(_plot(prefixed(self._prefix, "throughputPlot"), _("Throughput"), _("tokens / s")), 1, 1)
+        self.speed_curve = _curve(self.speed_plot, "#2c3e50", _("tokens/s"))
+
+    def _make_lr(self) -> None:
+        # Translators: the y axis of the learning-rate plot.
+        self.lr_plot = self._add(_plot(prefixed(self._prefix, "lrPlot"), _("Learning rate"), _("rate")), 2, 0)
+        self.lr_curve = _curve(self.lr_plot, "#27ae60", _("learning rate"), width=2)
+
+    def _make_grad(self) -> None:
+        # Translators: the y axis of the gradient-norm plot.
+        plot = _plot(prefixed(self._prefix, "gradNormPlot"), _("Gradient norm (before clipping)"), _("norm"))
+        self.grad_plot = self._add(plot, 2, 1)
+        self.grad_curve = _curve(self.grad_plot, "#8e44ad", _("gradient norm"))
 
     # ---- feeding --------------------------------------------------------------------------
 
@@ -295,13 +343,13 @@ class MetricsPlotsWidget(QWidget):
 
     def set_log_y(self, on: bool) -> None:
         self.log_y = on
-        for plot in self.plots:
+        for plot in self._made:  # those still to be made are made so
             plot.setLogMode(x=False, y=on)
         self.dirty = True
         self.redraw()
 
     def _apply_axis_labels(self) -> None:
-        for plot in self.plots:
+        for plot in self._made:
             plot.setLabel("bottom", _(X_MODES[self.x_mode]))
 
     # ---- drawing --------------------------------------------------------------------------
@@ -317,6 +365,7 @@ class MetricsPlotsWidget(QWidget):
     def redraw(self) -> None:
         if not self.dirty or not self.isVisible():
             return  # a hidden page redraws when it is shown (showEvent)
+        self.make_plots()  # on screen: all of them now
         self.dirty = False
         xs, xe = self._x(self.steps), self._x(self.evals)
         pairs = [
@@ -347,11 +396,12 @@ class MetricsPlotsWidget(QWidget):
         if top <= self._x_max and self._x_max <= max(4 * top, 10.0):
             return
         self._x_max = max(10.0, top * 1.25)
-        for plot in self.plots:
+        for plot in self._made:
             plot.setXRange(0, self._x_max, padding=0.02)
 
     def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)  # type: ignore[arg-type]
+        self.make_plots()
         self.redraw()
 
     def point_count(self) -> int:
