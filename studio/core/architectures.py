@@ -88,6 +88,27 @@ class TransformerConfig(ModelConfig):
     n_heads: int = setting(4, label=N_("Attention heads"), help=N_("d_model is split evenly across the heads."), min=1, max=512)
     d_ff: int = setting(0, label=N_("Feed-forward width"), help=N_("Hidden width of each layer's MLP; 0 means 4 x d_model."), min=0, max=1_000_000)
     bias: bool = setting(False, label=N_("Biases"), help=N_("Biases in linear layers and LayerNorms. Off is slightly faster and trains as well."), advanced=True)
+    # The small-model techniques below default to the original GPT-2 recipe, so configs written
+    # before they existed (no such keys) build the same network.
+    norm: Literal["layer", "rms"] = setting(
+        "layer", label=N_("Normalization"),
+        help=N_("layer: LayerNorm (centres and scales each vector). rms: RMSNorm (scales by the root mean square only), a little cheaper."),
+        choice_labels={"layer": N_("LayerNorm"), "rms": N_("RMSNorm")}, advanced=True,
+    )
+    qk_norm: bool = setting(
+        False, label=N_("QK norm"),
+        help=N_("RMSNorm on each head's queries and keys before attention: keeps attention scores in range, so higher learning rates stay stable."),
+        advanced=True,
+    )
+    activation: Literal["gelu", "relu2"] = setting(
+        "gelu", label=N_("MLP activation"), help=N_("gelu: GELU. relu2: ReLU squared (ReLU²), sparser and often better in small models."),
+        choice_labels={"gelu": N_("GELU"), "relu2": N_("ReLU²")}, advanced=True,
+    )
+    zero_init_proj: bool = setting(
+        False, label=N_("Zero-init projections"),
+        help=N_("Start the attention and MLP output projections at zero, so every layer begins as the identity."),
+        advanced=True,
+    )
 
     @property
     def ff_width(self) -> int:
@@ -108,11 +129,13 @@ class TransformerConfig(ModelConfig):
     # ---- parameter arithmetic shared by the three architectures -----------------------------
 
     def _ln(self) -> int:
-        return self.d_model * (2 if self.bias else 1)
+        # RMSNorm has a scale and never a shift.
+        return self.d_model * (2 if self.bias and self.norm == "layer" else 1)
 
     def _attn(self) -> int:
         d = self.d_model
-        return 4 * d * d + (4 * d if self.bias else 0)
+        qk_norms = 2 * (d // self.n_heads) if self.qk_norm else 0  # one RMSNorm scale for q, one for k, shared by the heads
+        return 4 * d * d + (4 * d if self.bias else 0) + qk_norms
 
     def _mlp(self) -> int:
         d, ff = self.d_model, self.ff_width
@@ -121,7 +144,7 @@ class TransformerConfig(ModelConfig):
     def _layer_activation_floats(self, batch_size: int, seq_len: int) -> int:
         bt = batch_size * seq_len
         # Saved for backward per token: norms, q/k/v, attention output, MLP in/out.
-        per_token = 10 * self.d_model + 2 * self.ff_width
+        per_token = 10 * self.d_model + 2 * self.ff_width + (2 * self.d_model if self.qk_norm else 0)
         # The CPU's math path keeps the attention matrix; fused GPU kernels do not.
         attention = 2 * batch_size * self.n_heads * seq_len * seq_len
         return bt * per_token + attention
@@ -144,6 +167,12 @@ class GPTConfig(TransformerConfig):
         choice_labels={"learned": N_("learned"), "rotary": N_("rotary (RoPE)")},
     )
     tie_embeddings: bool = setting(True, label=N_("Tie embeddings"), help=N_("Share the token embedding with the output layer."))
+    logit_softcap: float = setting(
+        0.0, label=N_("Logit soft-cap"),
+        help=N_("If above 0, the output logits are squashed smoothly into ±cap (cap · tanh(logit / cap)), in training and "
+                "generation alike; 15 to 30 is usual. 0 turns it off."),
+        min=0.0, max=1000.0, advanced=True,
+    )
 
     def check(self) -> list[ConfigIssue]:
         issues = super().check()
@@ -259,6 +288,9 @@ class RecurrentConfig(ModelConfig):
     tie_weights: bool = setting(
         True, label=N_("Tie weights"), help=N_("Share the input embedding with the output layer (needs embedding size = hidden size).")
     )
+    layer_norm: bool = setting(
+        False, label=N_("Layer norm"), help=N_("LayerNorm on the last layer's output, before the output layer."), advanced=True
+    )
 
     def check(self) -> list[ConfigIssue]:
         if self.tie_weights and self.embedding_dim != self.hidden_size:
@@ -280,6 +312,8 @@ class RecurrentConfig(ModelConfig):
             inp = self.embedding_dim if layer == 0 else h
             total += g * h * (inp + h) + 2 * g * h
         total += vocab_size  # output bias
+        if self.layer_norm:
+            total += 2 * h
         if not self.tie_weights:
             total += vocab_size * h
         return total
@@ -288,7 +322,8 @@ class RecurrentConfig(ModelConfig):
         bt = batch_size * seq_len
         per_layer = bt * self.hidden_size * (2 * self.gates + 2)
         logits = 3 * bt * vocab_size  # logits, their softmax and its gradient
-        return 4 * (bt * self.embedding_dim + self.num_layers * per_layer + logits)
+        norm = 2 * bt * self.hidden_size if self.layer_norm else 0
+        return 4 * (bt * self.embedding_dim + self.num_layers * per_layer + norm + logits)
 
 
 @dataclass

@@ -206,11 +206,20 @@ class ScheduleConfig(Section):
     section: ClassVar[str] = "schedule"
 
     warmup_steps: int = setting(100, label=N_("Warm-up"), help=N_("Steps of linear warm-up from zero to the learning rate."), unit=N_("steps"), min=0)
-    decay: Literal["cosine", "linear", "constant"] = setting(
-        "cosine", label=N_("Decay"), help=N_("How the rate falls after warm-up, until the last step."),
-        choice_labels={"cosine": N_("cosine"), "linear": N_("linear"), "constant": N_("constant")},
+    decay: Literal["cosine", "linear", "constant", "wsd"] = setting(
+        "cosine", label=N_("Decay"),
+        help=N_("How the rate falls after warm-up, until the last step. wsd (warm-up, stable, decay): the rate holds at "
+                "its peak, then falls linearly to the final rate over the last share of training."),
+        choice_labels={"cosine": N_("cosine"), "linear": N_("linear"), "constant": N_("constant"),
+                       "wsd": N_("warm-up, stable, decay (WSD)")},
     )
     min_lr_ratio: float = setting(0.1, label=N_("Final rate"), help=N_("The rate at the last step, as a share of the peak."), min=0.0, max=1.0)
+    decay_fraction: float = setting(
+        0.2, label=N_("Decay share"),
+        help=N_("For wsd: the last share of training (after warm-up, or of the time budget) in which the rate falls "
+                "linearly to the final rate; until then it holds at its peak. 0 never lowers it."),
+        min=0.0, max=1.0, shown_when={"decay": ("wsd",)},
+    )
 
 
 @dataclass

@@ -79,6 +79,8 @@ ALLOWED_WORDS = {
     # and the roles of a task's field mapping (text=review)
     # methods and formats known by these names in Chinese texts too
     "png", "tpe", "cma", "es", "hyperband", "fanova", "optuna", "tensorboard", "mfu",
+    # model techniques known by these names (QK-norm, GELU, ReLU², warm-up/stable/decay), and logits
+    "qk", "gelu", "relu", "wsd", "logit",
     "log", "int", "qkv", "kv", "proj", "fc", "out",
     "text", "label", "source", "target", "context", "question", "answer", "document", "summary",
 }

@@ -14,7 +14,7 @@ from studio.core.architectures import BERTConfig
 from studio.core.data.special_tokens import MASK_ID, NUM_SPECIAL, PAD_ID
 from studio.core.i18n import _
 from studio.core.models.base import IGNORE_INDEX, Decoder, LanguageModel, init_weights
-from studio.core.models.transformer_layers import Block, layer_norm, scale_residual_projections
+from studio.core.models.transformer_layers import Block, norm_layer, scale_residual_projections
 
 
 class BERT(LanguageModel):
@@ -25,15 +25,15 @@ class BERT(LanguageModel):
         c = config
         self.tok_emb = nn.Embedding(vocab_size, c.d_model)
         self.pos_emb = nn.Embedding(c.context_length, c.d_model)
-        self.emb_ln = layer_norm(c.d_model, c.bias)
+        self.emb_ln = norm_layer(c)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([Block(c, "bidirectional") for _ in range(c.n_layers)])
-        self.ln_f = layer_norm(c.d_model, c.bias)
+        self.ln_f = norm_layer(c)
         self.mlm_transform = nn.Linear(c.d_model, c.d_model)
-        self.mlm_ln = layer_norm(c.d_model, c.bias)
+        self.mlm_ln = norm_layer(c)
         self.mlm_bias = nn.Parameter(torch.zeros(vocab_size))
         init_weights(self)
-        scale_residual_projections(self, c.n_layers)
+        scale_residual_projections(self, c.n_layers, zero=c.zero_init_proj)
 
     def encode(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Hidden states [B, T, d]. ``attention_mask`` is True (or 1) for real tokens."""

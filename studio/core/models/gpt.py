@@ -19,7 +19,7 @@ from studio.core.models.transformer_layers import (
     Block,
     KVCache,
     RotaryEmbedding,
-    layer_norm,
+    norm_layer,
     scale_residual_projections,
 )
 
@@ -35,10 +35,10 @@ class GPT(LanguageModel):
         rotary = RotaryEmbedding(c.d_model // c.n_heads, c.context_length) if c.positions == "rotary" else None
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([Block(c, "causal", rotary) for _ in range(c.n_layers)])
-        self.ln_f = layer_norm(c.d_model, c.bias)
+        self.ln_f = norm_layer(c)
         self.head = nn.Linear(c.d_model, vocab_size, bias=False)
         init_weights(self)
-        scale_residual_projections(self, c.n_layers)
+        scale_residual_projections(self, c.n_layers, zero=c.zero_init_proj)
         if c.tie_embeddings:
             self.head.weight = self.tok_emb.weight
 
@@ -72,8 +72,19 @@ class GPT(LanguageModel):
             x = block(x, key_mask=key_mask, positions=positions, cache=cache.layers[i] if cache is not None else None)
         return self.ln_f(x)
 
+    def project(self, hidden: Tensor) -> Tensor:
+        """Next-token logits of final hidden states: the head, then the soft-cap if there is one.
+        Training and every decoder come through here, so sampling sees the distribution that
+        training shaped."""
+        logits = self.head(hidden)
+        cap = self.config.logit_softcap
+        if cap > 0:
+            # In float32: tanh saturates early in bfloat16, and the loss reads float32 anyway.
+            logits = cap * torch.tanh(logits.float() / cap)
+        return logits
+
     def forward(self, idx: Tensor) -> Tensor:
-        return self.head(self.features(idx))
+        return self.project(self.features(idx))
 
     @property
     def feature_size(self) -> int:
@@ -112,7 +123,7 @@ class _CachedDecoder(Decoder):
         self.key_mask = torch.arange(idx.size(1), device=self.device)[None, :] < lengths[:, None]
         hidden = self.model.hidden(idx.to(self.device), cache=self.cache, key_mask=self.key_mask)
         self.positions = lengths.clone()  # where each row's next token goes
-        return self.model.head(hidden[torch.arange(len(prompts), device=self.device), lengths - 1])
+        return self.model.project(hidden[torch.arange(len(prompts), device=self.device), lengths - 1])
 
     def step(self, tokens: Tensor) -> Tensor:
         if self.rereading is None:
@@ -124,7 +135,7 @@ class _CachedDecoder(Decoder):
             self.key_mask = torch.cat([self.key_mask, torch.ones_like(self.key_mask[:, :1])], dim=1)
             hidden = self.model.hidden(tokens.to(self.device)[:, None], self.positions[:, None], self.cache, self.key_mask)
             self.positions = self.positions + 1
-            return self.model.head(hidden[:, -1, :])
+            return self.model.project(hidden[:, -1, :])
         return self.rereading.step(tokens)
 
     def keep(self, rows: Tensor) -> None:

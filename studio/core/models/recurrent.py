@@ -31,6 +31,11 @@ class RecurrentLM(LanguageModel):
         self.embed = nn.Embedding(vocab_size, c.embedding_dim)
         self.drop = nn.Dropout(c.dropout)
         self.rnn = self._make_rnn(c)
+        # One LayerNorm on the last layer's output, not one between layers: the stack stays a
+        # single fused nn.LSTM/GRU/RNN call (cuDNN runs every layer in one kernel; per-layer norms
+        # would mean one call per layer) and the carried state keeps its [layers, B, hidden]
+        # shape. It gives the tied output layer inputs of a steady scale, as a GPT's ln_f does.
+        self.norm = nn.LayerNorm(c.hidden_size) if c.layer_norm else None
         self.head = nn.Linear(c.hidden_size, vocab_size)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
         nn.init.zeros_(self.head.bias)
@@ -42,7 +47,14 @@ class RecurrentLM(LanguageModel):
     def forward(self, idx: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         x = self.drop(self.embed(idx))
         out, state = self.rnn(x, state)
-        return self.head(self.drop(out)), state
+        return self.project(out), state
+
+    def _normed(self, out: Tensor) -> Tensor:
+        return out if self.norm is None else self.norm(out)
+
+    def project(self, out: Tensor) -> Tensor:
+        """Logits of the recurrent layers' outputs: the norm if any, dropout, the head."""
+        return self.head(self.drop(self._normed(out)))
 
     def training_loss(self, windows: Tensor, generator: torch.Generator | None = None) -> Tensor:
         logits, _ = self(windows[:, :-1])
@@ -54,13 +66,14 @@ class RecurrentLM(LanguageModel):
 
     def features(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         out, _ = self.rnn(self.drop(self.embed(idx)))
-        return out
+        return self._normed(out)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         groups: list[list[nn.Parameter]] = [[self.embed.weight]]  # type: ignore[list-item]  # an Embedding's weight is a Parameter
         for layer in range(self.config.num_layers):
             groups.append([p for name, p in self.rnn.named_parameters() if name.endswith(f"_l{layer}")])
-        groups.append([p for name, p in self.head.named_parameters() if not (self.config.tie_weights and name == "weight")])
+        head = [p for name, p in self.head.named_parameters() if not (self.config.tie_weights and name == "weight")]
+        groups.append([*(self.norm.parameters() if self.norm is not None else ()), *head])
         return groups
 
     def logits(self, idx: Tensor) -> Tensor:
@@ -85,7 +98,7 @@ class _StateDecoder(Decoder):
         packed = pack_padded_sequence(self.model.embed(idx.to(self.device)), lengths, batch_first=True, enforce_sorted=False)
         out, self.state = self.model.rnn(packed)
         hidden, _ = pad_packed_sequence(out, batch_first=True)
-        return self.model.head(hidden[torch.arange(len(prompts), device=self.device), lengths.to(self.device) - 1])
+        return self.model.project(hidden[torch.arange(len(prompts), device=self.device), lengths.to(self.device) - 1])
 
     def step(self, tokens: Tensor) -> Tensor:
         logits, self.state = self.model(tokens.to(self.device)[:, None], self.state)

@@ -15,7 +15,7 @@ from studio.core.architectures import Seq2SeqConfig
 from studio.core.data.special_tokens import BOS_ID, PAD_ID
 from studio.core.i18n import _
 from studio.core.models.base import Decoder, LanguageModel, causal_lm_loss, init_weights, right_padded
-from studio.core.models.transformer_layers import Block, KVCache, layer_norm, scale_residual_projections
+from studio.core.models.transformer_layers import Block, KVCache, norm_layer, scale_residual_projections
 
 
 class Seq2SeqTransformer(LanguageModel):
@@ -29,11 +29,11 @@ class Seq2SeqTransformer(LanguageModel):
         self.tgt_pos = nn.Embedding(c.context_length, c.d_model)
         self.drop = nn.Dropout(c.dropout)
         self.encoder = nn.ModuleList([Block(c, "bidirectional") for _ in range(c.n_encoder_layers)])
-        self.enc_ln = layer_norm(c.d_model, c.bias)
+        self.enc_ln = norm_layer(c)
         self.decoder = nn.ModuleList([Block(c, "decoder") for _ in range(c.n_decoder_layers)])
-        self.dec_ln = layer_norm(c.d_model, c.bias)
+        self.dec_ln = norm_layer(c)
         init_weights(self)
-        scale_residual_projections(self, c.n_encoder_layers + c.n_decoder_layers)
+        scale_residual_projections(self, c.n_encoder_layers + c.n_decoder_layers, zero=c.zero_init_proj)
 
     def _check_len(self, t: int, what: str) -> None:
         if t > self.config.context_length:

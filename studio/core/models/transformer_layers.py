@@ -19,6 +19,11 @@ def layer_norm(d: int, bias: bool) -> nn.LayerNorm:
     return nn.LayerNorm(d, bias=bias)
 
 
+def norm_layer(c: TransformerConfig) -> nn.Module:
+    """The config's normalization over d_model: LayerNorm (biased if ``c.bias``) or RMSNorm."""
+    return nn.RMSNorm(c.d_model) if c.norm == "rms" else layer_norm(c.d_model, c.bias)
+
+
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding (RoPE): rotates pairs of q/k features by a position-dependent angle."""
 
@@ -80,10 +85,16 @@ class KVCache:
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, d: int, n_heads: int, dropout: float, bias: bool, rotary: RotaryEmbedding | None = None):
+    def __init__(
+        self, d: int, n_heads: int, dropout: float, bias: bool, rotary: RotaryEmbedding | None = None, qk_norm: bool = False
+    ):
         super().__init__()
         self.n_heads = n_heads
         self.qkv = nn.Linear(d, 3 * d, bias=bias)
+        # QK-norm: each head's queries and keys scaled to unit RMS (one learned scale per feature,
+        # shared by the heads), so attention logits cannot grow without bound at high rates.
+        self.q_norm = nn.RMSNorm(d // n_heads) if qk_norm else None
+        self.k_norm = nn.RMSNorm(d // n_heads) if qk_norm else None
         self.proj = nn.Linear(d, d, bias=bias)
         self.dropout = dropout
         self.resid_drop = nn.Dropout(dropout)
@@ -100,6 +111,8 @@ class SelfAttention(nn.Module):
         """``key_mask`` covers every key, cached ones first; ``positions`` are the new tokens'."""
         b, t, c = x.shape
         q, k, v = (z.view(b, t, self.n_heads, c // self.n_heads).transpose(1, 2) for z in self.qkv(x).split(c, dim=2))
+        if self.q_norm is not None and self.k_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # before the rotation, which keeps their norm anyway
         if self.rotary is not None:
             q, k = self.rotary(q, positions), self.rotary(k, positions)
         past = 0
@@ -113,11 +126,13 @@ class SelfAttention(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    def __init__(self, d: int, n_heads: int, dropout: float, bias: bool):
+    def __init__(self, d: int, n_heads: int, dropout: float, bias: bool, qk_norm: bool = False):
         super().__init__()
         self.n_heads = n_heads
         self.q = nn.Linear(d, d, bias=bias)
         self.kv = nn.Linear(d, 2 * d, bias=bias)
+        self.q_norm = nn.RMSNorm(d // n_heads) if qk_norm else None
+        self.k_norm = nn.RMSNorm(d // n_heads) if qk_norm else None
         self.proj = nn.Linear(d, d, bias=bias)
         self.dropout = dropout
         self.resid_drop = nn.Dropout(dropout)
@@ -127,10 +142,14 @@ class CrossAttention(nn.Module):
         s = memory.size(1)
         h, hd = self.n_heads, c // self.n_heads
         q = self.q(x).view(b, t, h, hd).transpose(1, 2)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
         if cache is not None and cache.memory_k is not None and cache.memory_v is not None:
-            k, v = cache.memory_k, cache.memory_v
+            k, v = cache.memory_k, cache.memory_v  # normalized before they were kept
         else:
             k, v = (z.view(b, s, h, hd).transpose(1, 2) for z in self.kv(memory).split(c, dim=2))
+            if self.k_norm is not None:
+                k = self.k_norm(k)
             if cache is not None:
                 cache.memory_k, cache.memory_v = k, v
         y = _attend(q, k, v, False, memory_mask, self.dropout if self.training else 0.0)
@@ -156,14 +175,17 @@ def _attend(
 
 
 class MLP(nn.Module):
-    def __init__(self, d: int, ff: int, dropout: float, bias: bool):
+    def __init__(self, d: int, ff: int, dropout: float, bias: bool, activation: Literal["gelu", "relu2"] = "gelu"):
         super().__init__()
         self.fc = nn.Linear(d, ff, bias=bias)
         self.out = nn.Linear(ff, d, bias=bias)
         self.drop = nn.Dropout(dropout)
+        self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.out(F.gelu(self.fc(x))))
+        h = self.fc(x)
+        h = F.relu(h).square() if self.activation == "relu2" else F.gelu(h)
+        return self.drop(self.out(h))
 
 
 class Block(nn.Module):
@@ -178,14 +200,14 @@ class Block(nn.Module):
         super().__init__()
         d = c.d_model
         self.causal = kind in ("causal", "decoder")
-        self.ln1 = layer_norm(d, c.bias)
-        self.attn = SelfAttention(d, c.n_heads, c.dropout, c.bias, rotary)
+        self.ln1 = norm_layer(c)
+        self.attn = SelfAttention(d, c.n_heads, c.dropout, c.bias, rotary, c.qk_norm)
         self.cross: CrossAttention | None = None
         if kind == "decoder":
-            self.ln_cross = layer_norm(d, c.bias)
-            self.cross = CrossAttention(d, c.n_heads, c.dropout, c.bias)
-        self.ln2 = layer_norm(d, c.bias)
-        self.mlp = MLP(d, c.ff_width, c.dropout, c.bias)
+            self.ln_cross = norm_layer(c)
+            self.cross = CrossAttention(d, c.n_heads, c.dropout, c.bias, c.qk_norm)
+        self.ln2 = norm_layer(c)
+        self.mlp = MLP(d, c.ff_width, c.dropout, c.bias, c.activation)
 
     def forward(
         self,
@@ -203,9 +225,15 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-def scale_residual_projections(module: nn.Module, n_layers: int) -> None:
-    """GPT-2's trick: shrink the init of layers that write into the residual stream by 1/sqrt(2L)."""
+def scale_residual_projections(module: nn.Module, n_layers: int, zero: bool = False) -> None:
+    """GPT-2's trick: shrink the init of layers that write into the residual stream by 1/sqrt(2L).
+    With ``zero`` (``zero_init_proj``) they start at zero instead, so each layer begins as the
+    identity and the residual stream carries the embedding unchanged; their gradients are not
+    zero (they see the layer's input), so they grow from the first step."""
     std = 0.02 / (2 * n_layers) ** 0.5
     for name, p in module.named_parameters():
         if name.endswith(("proj.weight", "out.weight")):
-            nn.init.normal_(p, mean=0.0, std=std)
+            if zero:
+                nn.init.zeros_(p)
+            else:
+                nn.init.normal_(p, mean=0.0, std=std)

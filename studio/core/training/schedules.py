@@ -18,8 +18,21 @@ def lr_at(step: int, peak: float, total_steps: int, schedule: ScheduleConfig) ->
     if schedule.decay == "constant" or total_steps <= warmup + 1:
         return peak
     progress = min(1.0, (step - warmup) / (total_steps - 1 - warmup))
+    return _decayed(progress, peak, floor, schedule)
+
+
+def _decayed(progress: float, peak: float, floor: float, schedule: ScheduleConfig) -> float:
+    """The decay curve at ``progress`` (0 at the end of warm-up, 1 at the last step or the end of
+    the budget), from ``peak`` down to ``floor``."""
     if schedule.decay == "linear":
         return peak - (peak - floor) * progress
+    if schedule.decay == "wsd":
+        # Warm-up, stable, decay: the peak until the last ``decay_fraction`` of training, then a
+        # straight line to the floor, so the rate is at its floor exactly at the end.
+        start = 1.0 - schedule.decay_fraction
+        if progress <= start or schedule.decay_fraction <= 0:
+            return peak
+        return peak - (peak - floor) * (progress - start) / schedule.decay_fraction
     return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
 
 
@@ -39,8 +52,4 @@ def lr_within_budget(step: int, used: float, peak: float, total_steps: int, sche
     if schedule.decay == "constant":
         return ramp
     progress = min(1.0, max(used, step / max(1, total_steps - 1)))
-    if schedule.decay == "linear":
-        decayed = peak - (peak - floor) * progress
-    else:
-        decayed = floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
-    return min(ramp, decayed)
+    return min(ramp, _decayed(progress, peak, floor, schedule))
