@@ -175,6 +175,25 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
 
 
+def test_a_fast_stream_wakes_the_window_a_few_times_not_per_token(qtbot, window: MainWindow, base_run: Path) -> None:
+    """The worker signals only when the token queue was empty, and the page takes the queue
+    DRAIN_MS later: one cross-thread event per token had slowed generation in the window."""
+    page = window.try_page
+    window.show_page("Try")
+    page.set_model(base_run)
+    page.tabs.setCurrentIndex(4)  # Generate
+    page.mode_combo.setCurrentText("greedy")
+    page.max_tokens_spin.setValue(300)
+    page.inputs["generate"]["text"].setPlainText("One")
+    wakes = []
+    page.job.tokens_ready.connect(lambda: wakes.append(1))
+    with qtbot.waitSignal(page.answered, timeout=120_000):
+        click(qtbot, page.run_button)
+    tokens = len(page.outputs[0].spans)
+    assert tokens >= 100, page.status_labels[0].text()
+    assert 1 <= len(wakes) <= tokens // 4, f"{len(wakes)} signals for {tokens} tokens"
+
+
 def test_closing_during_a_fine_tune_stops_and_saves_it(qtbot, window: MainWindow, base_run: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     window.finetune_page.set_base(base_run)

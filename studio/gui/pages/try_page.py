@@ -133,12 +133,20 @@ class TryPage(QWidget):
     go_to_finetune = Signal()
     answered = Signal()  # a request has ended (for tests and automation)
 
+    # The generated tokens are taken from the worker's queue (TokenQueue) and drawn this long
+    # after the first of them arrived: a stream shows about 25 times a second.
+    DRAIN_MS = TokenOutputView.DRAW_INTERVAL_MS
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("tryPage")
         self.job = TryJob(self)
         self.job.started.connect(self._on_started)
-        self.job.token.connect(self._on_token)
+        self.job.tokens_ready.connect(self._on_tokens_ready)
+        self._drain_timer = QTimer(self)  # takes the generated tokens DRAIN_MS after the first of them
+        self._drain_timer.setSingleShot(True)
+        self._drain_timer.setInterval(self.DRAIN_MS)
+        self._drain_timer.timeout.connect(self._drain_tokens)
         self.job.unsupported.connect(self._on_unsupported)
         self.job.pane_done.connect(self._on_pane_done)
         self.job.failed.connect(self._on_failed)
@@ -348,8 +356,19 @@ class TryPage(QWidget):
         self.status_labels[pane].setText(_("{model}: answering…").format(model=label))
         self.status_labels[pane].setStyleSheet("")
 
-    def _on_token(self, pane: int, token_id: int, text: str, probability: float) -> None:
-        self.outputs[pane].append_token(text, probability, token_id)
+    def _on_tokens_ready(self) -> None:
+        if not self._drain_timer.isActive():
+            self._drain_timer.start()
+
+    def _drain_tokens(self) -> None:
+        """Draw every token generated so far (one edit per pane)."""
+        self._drain_timer.stop()
+        panes = set()
+        for pane, token_id, text, probability in self.job.take_tokens():
+            self.outputs[pane].append_token(text, probability, token_id)
+            panes.add(pane)
+        for pane in panes:
+            self.outputs[pane].flush()
 
     def _on_unsupported(self, pane: int, why: str) -> None:
         self.status_labels[pane].setText(why)
@@ -357,6 +376,7 @@ class TryPage(QWidget):
         self.finetune_buttons[pane].show()
 
     def _on_pane_done(self, pane: int, how: str) -> None:
+        self._drain_tokens()
         self.outputs[pane].flush()  # the whole answer is on screen when the status says done
         if pane not in self._answering:  # cancelled before its model was loaded
             # Only a cancel ends a pane whose model never started answering.
@@ -366,11 +386,13 @@ class TryPage(QWidget):
         self.status_labels[pane].setText(_("{model}: {how}").format(model=self._model_labels.get(pane, ""), how=how))
 
     def _on_failed(self, pane: int, message: str) -> None:
+        self._drain_tokens()
         self.outputs[pane].flush()
         self.status_labels[pane].setText(message)
         self.status_labels[pane].setStyleSheet("color: #c0392b;")
 
     def _on_ended(self) -> None:
+        self._drain_tokens()
         for output in self.outputs:
             output.flush()
         self.run_button.setEnabled(True)

@@ -50,23 +50,58 @@ class ModelCache:
             self._models.clear()
 
 
+class TokenQueue:
+    """Generated tokens on their way from the worker's thread to the GUI thread, coalesced.
+
+    The worker signals only when it puts a token into an empty queue; the GUI thread takes
+    everything queued when it next draws (TryPage.DRAIN_MS later). One signal per token had meant
+    a cross-thread event, a wake of the GUI thread and a GIL hand-over for every token, taken from
+    the thread that generates: on 2 cores the window wrote 150 Chinese tokens 1.2-1.5x slower than
+    `studio generate`, even with the drawing already batched (benchmarks/gui_responsiveness.py)."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[int, int, str, float]] = []  # pane, id, text, probability
+        self._lock = threading.Lock()
+
+    def put(self, item: tuple[int, int, str, float]) -> bool:
+        """Queue a token; True when the queue was empty (the GUI thread must be told)."""
+        with self._lock:
+            self._items.append(item)
+            return len(self._items) == 1
+
+    def take(self) -> list[tuple[int, int, str, float]]:
+        with self._lock:
+            items, self._items = self._items, []
+            return items
+
+
 class InferenceWorker(QObject):
     started = Signal(int, str)  # pane, model label
-    token = Signal(int, int, str, float)  # pane, id, text, probability
+    tokens_ready = Signal()  # tokens wait in the queue (sent when it was empty)
     unsupported = Signal(int, str)  # pane, why
     pane_done = Signal(int, str)  # pane, how it ended
     failed = Signal(int, str)
     finished = Signal()
 
-    def __init__(self, requests: list[TryRequest], cache: ModelCache):
+    def __init__(self, requests: list[TryRequest], cache: ModelCache, queue: TokenQueue):
         super().__init__()
         self.requests = requests
         self.cache = cache
+        self.queue = queue
         self.cancel_event = threading.Event()
 
     @Slot()
     def run(self) -> None:
+        import torch
+
         from studio.core.inference.runner import TaskRunner
+        from studio.core.training.cpu_threads import usable_cores
+
+        # One core is left to the window's own thread. Decoding from this thread with as many
+        # OpenMP threads as cores ran 1.3-1.5x slower than `studio generate` on 2 cores (the GUI
+        # thread wakes to draw and takes a core a worker thread waits on); with one thread the
+        # window matched it (150 Chinese tokens, benchmarks/gui_responsiveness.py).
+        torch.set_num_threads(max(1, usable_cores() - 1))
 
         for request in self.requests:
             if self.cancel_event.is_set():
@@ -88,7 +123,8 @@ class InferenceWorker(QObject):
                     if self.cancel_event.is_set():
                         self.pane_done.emit(request.pane, _("cancelled"))
                         break
-                    self.token.emit(request.pane, step.token_id, step.text, step.probability)
+                    if self.queue.put((request.pane, step.token_id, step.text, step.probability)):
+                        self.tokens_ready.emit()
                     count += 1
                 else:
                     self.pane_done.emit(request.pane, ngettext("done ({n} token)", "done ({n} tokens)", count).format(n=count))
@@ -103,7 +139,7 @@ class TryJob(ThreadJob):
     """One Try request (one or two panes) on its own thread; lives on the GUI thread."""
 
     started = Signal(int, str)
-    token = Signal(int, int, str, float)
+    tokens_ready = Signal()
     unsupported = Signal(int, str)
     pane_done = Signal(int, str)
     failed = Signal(int, str)
@@ -111,12 +147,18 @@ class TryJob(ThreadJob):
     def __init__(self, parent: QObject | None = None):
         super().__init__("inferenceThread", parent)
         self.cache = ModelCache()
+        self.queue = TokenQueue()
 
     def start(self, requests: list[TryRequest]) -> None:
         if self.running:
             return
-        worker = InferenceWorker(requests, self.cache)
-        self._launch(worker, [worker.finished], ["started", "token", "unsupported", "pane_done", "failed"])
+        self.queue = TokenQueue()  # nothing left over from an earlier request
+        worker = InferenceWorker(requests, self.cache, self.queue)
+        self._launch(worker, [worker.finished], ["started", "tokens_ready", "unsupported", "pane_done", "failed"])
+
+    def take_tokens(self) -> list[tuple[int, int, str, float]]:
+        """The tokens generated since the last call, in order: (pane, id, text, probability)."""
+        return self.queue.take()
 
     def cancel(self) -> None:
         if isinstance(self.worker, InferenceWorker):
