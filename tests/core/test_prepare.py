@@ -236,3 +236,35 @@ def test_a_built_cache_is_found_again_without_scanning(tiny_corpus: Path, tmp_pa
     found = cached_corpus(data, tok, cache_root=tmp_path)
     assert found is not None and found.tokenizer.vocab_size == built.tokenizer.vocab_size
     assert cached_corpus(DataConfig(dataset="tinyshakespeare"), tok, cache_root=tmp_path) is None  # never downloads
+
+
+def test_two_writers_of_the_same_demo_files_at_once_both_succeed(tmp_path: Path) -> None:
+    """The Fine-tune page's preview and a search's first trial can write a demo task together:
+    with one shared "train.tmp" the second rename found it gone (FileNotFoundError)."""
+    import threading
+
+    from studio.core.data.demo import write_demo_corpus
+    from studio.core.tasks.demo import write_demo_task
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def write(i: int) -> None:
+        start.wait()
+        try:
+            for _ in range(5):
+                if i % 2:
+                    write_demo_task("demo-translate", tmp_path / "task")
+                else:
+                    write_demo_corpus(tmp_path / "stories.txt", stories=300)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert (tmp_path / "task" / "train.jsonl").read_text(encoding="utf-8").count("\n") > 10

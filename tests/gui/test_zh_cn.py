@@ -568,3 +568,19 @@ def test_an_empty_choice_reads_empty_not_the_catalog_header() -> None:
         assert i18n._("") == ""
     finally:
         i18n.set_language("en")
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_the_window_fits_a_1280_by_800_screen(qtbot, request: pytest.FixtureRequest, qt_chinese: None, language: str) -> None:
+    """Every page made, the window's narrowest size fits 1280x800 in both languages: the Compare
+    view's controls in one row made the Runs page 1,209 px wide, and the window 1,391 px."""
+    i18n.set_language(language)
+    try:
+        window = request.getfixturevalue("window")
+        window.build_deferred()
+        for attr in ("data_page", "model_page", "train_page", "finetune_page", "try_page", "runs_page", "search_page"):
+            getattr(window, attr)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1280 and hint.height() <= 800, f"{language}: {hint.width()}x{hint.height()}"
+    finally:
+        i18n.set_language("en")

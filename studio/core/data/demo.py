@@ -8,9 +8,12 @@ and no third-party text.
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 from pathlib import Path
 
+from studio.core.fileio import FILE_MODE
 from studio.core.paths import datasets_dir
 
 _NAMES = ["Mira", "Tomas", "Lena", "Oskar", "Ada", "Felix", "Nora", "Ivo", "Sana", "Pavel", "Rosa", "Emil"]
@@ -89,13 +92,20 @@ def write_demo_corpus(path: Path, kind: str = "demo", stories: int = 1500, seed:
     rng = random.Random(seed)
     make = DEMO_CORPORA[kind]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        for i in range(stories):
-            if i:
-                f.write("\n")
-            f.write(make(rng))
-    tmp.replace(path)
+    # A temporary name of its own (see write_demo_task): two writers at once must not share one.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            for i in range(stories):
+                if i:
+                    f.write("\n")
+                f.write(make(rng))
+        os.chmod(tmp, FILE_MODE)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.errors import DataError
+from studio.core.fileio import atomic_write_text
 from studio.core.i18n import _
 from studio.core.paths import datasets_dir
 from studio.core.tasks.examples import load_examples
@@ -149,9 +150,9 @@ def write_demo_task(name: str, folder: Path | None = None, sizes: dict[str, int]
             seen.add(key)
             rows.append(row)
         path = folder / f"{split}.jsonl"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(path)
+        # A temporary file of its own: two writers at once (the Fine-tune page's preview and a
+        # search's first trial) shared "train.tmp", and the second rename found it gone.
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), durable=False)
         paths[split] = path
     return paths
 

@@ -119,9 +119,7 @@ class RunMonitorWidget(QWidget):
         for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
             controls.addWidget(b)
         controls.addWidget(self.progress, 1)
-        controls.addWidget(self.time_label)
-        controls.addWidget(self.speed_label)
-        return controls
+        return controls  # the time and speed labels sit above the plots (see _build_plots)
 
     def _build_status(self) -> QHBoxLayout:
         self.status_label = QLabel(_("Not started"), objectName=self._name("runStatusLabel"))
@@ -145,6 +143,10 @@ class RunMonitorWidget(QWidget):
         bar.addWidget(self.x_axis_combo)
         bar.addWidget(self.log_check)
         bar.addStretch(1)
+        # Here rather than beside the progress bar: there the growing text ("elapsed … · ETA … ·
+        # tokens/s · MFU") squeezed the bar and pushed the window past a 1280-px screen.
+        bar.addWidget(self.time_label)
+        bar.addWidget(self.speed_label)
         box = QWidget()
         col = QVBoxLayout(box)
         col.setContentsMargins(0, 0, 0, 0)
