@@ -290,6 +290,20 @@ def test_the_train_page_shows_tokens_per_second_and_mfu(qtbot, window: MainWindo
     assert label.text() == "900 tokens/s"
 
 
+def test_a_log_axis_inside_one_decade_still_has_labels(qtbot, window: MainWindow) -> None:
+    """A validation perplexity from 11 to 13 on a log axis had no label at all (no 1, 2, ... 9
+    times a power of ten falls inside): round values in between are labelled instead."""
+    import math
+
+    axis = window.train_page.monitor.plots.perplexity_plot.getAxis("left")
+    axis.setLogMode(False, True)
+    levels = axis.tickValues(math.log10(11), math.log10(13.5), 140)
+    values = [v for _spacing, level in levels for v in level]
+    assert axis.logTickStrings(values, 1.0, 1.0) == ["11", "12", "13"]
+    levels = axis.tickValues(math.log10(9000), math.log10(16_000), 140)
+    assert axis.logTickStrings([v for _s, level in levels for v in level], 1.0, 1.0) == ["10,000", "12,000", "14,000", "16,000"]
+
+
 def test_log_axis_labels_do_not_overlap_in_a_small_plot(qtbot, window: MainWindow) -> None:
     """pyqtgraph labels 0.5, 0.6, ... 0.9, 1, 2, 3, 4 on a log loss axis: nine labels in a plot
     140 px high overlapped. At most one label per 28 px is kept, the roundest values first."""

@@ -10,7 +10,7 @@ from torch import nn
 
 from studio.core.config import RunConfig
 from studio.core.data.tokenizers import Tokenizer
-from studio.core.i18n import _
+from studio.core.i18n import N_, _
 from studio.core.training.checkpoint import Checkpoint, load_checkpoint
 from studio.core.training.run_dir import RunDir, resolve_checkpoint
 
@@ -26,8 +26,14 @@ class LoadedModel:
     @property
     def label(self) -> str:
         where = self.run.name if self.run else str(self.checkpoint.directory)
-        # Translators: {run} is a run's name, {checkpoint} the checkpoint's folder name (best, last).
-        return _("{run} ({checkpoint}, step {step})").format(run=where, checkpoint=self.checkpoint.directory.name, step=self.checkpoint.step)
+        name = self.checkpoint.directory.name
+        # Translators: {run} is a run's name, {checkpoint} the checkpoint ("best", "last", or a folder's name).
+        return _("{run} ({checkpoint}, step {step})").format(run=where, checkpoint=_(CHECKPOINT_NAMES[name]) if name in CHECKPOINT_NAMES else name,
+                                                            step=self.checkpoint.step)
+
+
+# Translators: the two checkpoints a run keeps: the one with the best validation loss, the latest.
+CHECKPOINT_NAMES = {"best": N_("best"), "last": N_("last")}
 
 
 def load_model(ref: str | Path, label: str = "auto", device: str | torch.device = "cpu") -> LoadedModel:

@@ -34,6 +34,16 @@ from studio.gui.widgets.layout import wrapping_label
 # Short headings, each explained in its tooltip, so the eleven columns fit beside the details.
 # The columns by their English headings (translated where shown).
 # Translators: the Runs table's headings, kept short ("Arch": architecture, "Params": parameters); each has a tooltip.
+# The Task column names a run's task in words; the keys are what run.json records (task.kind).
+# Translators: a run's task in the Runs table's Task column.
+TASK_LABELS = {"lm": N_("language model"), "classify": N_("classification"), "translate": N_("translation"),
+               "qa": N_("question answering"), "summarize": N_("summarization")}
+
+
+def task_label(task: str) -> str:
+    return _(TASK_LABELS[task]) if task in TASK_LABELS else task
+
+
 COLUMNS = [N_("Name"), N_("Arch"), N_("Task"), N_("Params"), N_("Data"), N_("Status"), N_("Valid loss"), N_("Bits/char"), N_("Metric"),
            N_("Duration"), N_("Started"), N_("Tags")]
 COLUMN_TIPS = {"Arch": N_("Architecture"), "Params": N_("Parameters"), "Data": N_("Corpus or task data"), "Valid loss": N_("Best validation loss"),
@@ -293,7 +303,7 @@ class RunsPage(QWidget):
         metric = f"{metric_name(r.metric_name)} {number(r.metric, 2)}" if r.metric is not None else ""
         duration = _minutes(r.duration_s)
         items = self._sortable([
-            QStandardItem(r.name), QStandardItem(r.arch), QStandardItem(r.task),
+            QStandardItem(r.name), QStandardItem(r.arch), QStandardItem(task_label(r.task)),
             _number_item(r.parameters, number(r.parameters) if r.parameters else ""), QStandardItem(r.corpus),
             QStandardItem(_(r.status)), _number_item(r.best_valid_loss, number(r.best_valid_loss, 4) if r.best_valid_loss is not None else ""),
             _bits_item(r.best_valid_bpc, r.best_valid_bpb), _number_item(r.metric, metric), _number_item(r.duration_s, duration), _number_item(r.started, moment(r.started)),
@@ -318,7 +328,7 @@ class RunsPage(QWidget):
         name.setData(search, Qt.ItemDataRole.UserRole + 3)
         name.setToolTip(_("The trials of one search; select this row to select them all"))
         items = self._sortable([
-            name, QStandardItem(", ".join(archs)), QStandardItem(trials[0].task), _number_item(None, ""),
+            name, QStandardItem(", ".join(archs)), QStandardItem(task_label(trials[0].task)), _number_item(None, ""),
             QStandardItem(trials[0].corpus), QStandardItem(", ".join(_(s) for s in statuses)),
             _number_item(best, number(best, 4) if best is not None else ""),
             _bits_item(min((r.best_valid_bpc for r in trials if r.best_valid_bpc is not None), default=None), None),

@@ -151,6 +151,9 @@ class SearchPage(QWidget):
     def _build_spec(self) -> QGroupBox:
         self.base_combo = QComboBox(objectName="searchBaseCombo")
         self.base_combo.setEditable(True)
+        # An editable combo's line shows the end of a long choice ("…Model and Train pages)"):
+        # show its start, and the whole of it on hover.
+        self.base_combo.currentIndexChanged.connect(self._show_base_start)
         self.strategy_combo = QComboBox(objectName="searchStrategyCombo")
         for strategy, label in STRATEGIES.items():
             self.strategy_combo.addItem(_(label), strategy)
@@ -172,6 +175,7 @@ class SearchPage(QWidget):
         self.folds_spin = QSpinBox(objectName="searchFoldsSpin", minimum=0, maximum=20)
         self.folds_spin.setToolTip(_("k-fold cross-validation for classification tasks; 0 turns it off"))
         self.set_edit = QLineEdit("train.steps=200; train.eval_interval=50; train.sample_tokens=0", objectName="searchSetEdit")
+        self.set_edit.setCursorPosition(0)  # the first setting in view, not the end of the last
         box = QGroupBox(_("Search"))
         form = QFormLayout(box)
         # Translators: "Every trial" holds settings every trial gets (train.steps=200; ...).
@@ -313,6 +317,13 @@ class SearchPage(QWidget):
         else:
             self.base_combo.setCurrentIndex(max(0, self.base_combo.findData(CURRENT if self.current_config else "demo-gpt")))
         self.base_combo.blockSignals(False)
+        self._show_base_start()
+
+    def _show_base_start(self, _index: int = 0) -> None:
+        line = self.base_combo.lineEdit()
+        if line is not None:
+            line.setCursorPosition(0)
+        self.base_combo.setToolTip(self.base_combo.currentText())
 
     def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)  # type: ignore[arg-type]

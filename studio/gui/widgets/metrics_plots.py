@@ -125,7 +125,32 @@ class LocaleAxis(pg.AxisItem):
                 break
         if len(picked) > room:  # decades alone still too many: every n-th decade
             picked = picked[:: math.ceil(len(picked) / room)]
+        if len(picked) < 2:  # a range inside one decade (perplexity 11 to 13) had no label at all
+            return [(1.0, _round_ticks_in_log(minVal, maxVal, room))]
         return [(levels[0][0] if levels else 1.0, picked)]
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 - pyqtgraph's name
+        # pyqtgraph writes 10**v with as many places as the spacing of v suggests; the round
+        # values of a narrow range (see tickValues) read better as the language writes numbers.
+        strings = []
+        for v in values:
+            x = 10.0**v
+            places = next((p for p in range(9) if abs(x - round(x, p)) <= 1e-6 * abs(x)), 8)  # as few as it needs
+            strings.append(number(x if places else round(x), places))
+        return strings
+
+
+def _round_ticks_in_log(lo_log: float, hi_log: float, room: int) -> list[float]:
+    """log10 of round values (1, 2 or 5 times a power of ten apart) between 10**lo and 10**hi."""
+    lo, hi = 10.0**lo_log, 10.0**hi_log
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    raw = (hi - lo) / max(1, room)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next((m * power for m in (1, 2, 5, 10) if m * power >= raw), 10 * power)
+    first = math.ceil(lo / step) * step
+    values = [first + i * step for i in range(int((hi - first) / step) + 1)]
+    return [math.log10(v) for v in values if v > 0]
 
 
 def locale_axes() -> dict[str, pg.AxisItem]:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from studio.core.data.special_tokens import NUM_SPECIAL, SPECIAL_TOKENS
 from studio.core.errors import CheckpointError
-from studio.core.i18n import _
+from studio.core.i18n import N_, _
 
 MANIFEST = "studio_tokenizer.json"
 TOKENIZER_FORMAT_VERSION = 1
@@ -75,8 +75,14 @@ class Tokenizer(ABC):
         return hashlib.sha256(json.dumps(self._state(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
     def describe(self) -> str:
-        # Translators: {kind} is the tokenizer's kind as a setting writes it (char, word, bpe), kept as is.
-        return _("{kind} tokenizer, {entries:,} entries").format(kind=self.kind, entries=self.vocab_size)
+        # Translators: {kind} is the tokenizer's kind: "character", "word" or "BPE".
+        kind = _(KIND_NAMES[self.kind]) if self.kind in KIND_NAMES else self.kind
+        return _("{kind} tokenizer, {entries:,} entries").format(kind=kind, entries=self.vocab_size)
+
+
+# The kinds as a sentence names them ("character tokenizer", 字符分词器), not as a setting writes them.
+# Translators: the kinds of tokenizer, put before "tokenizer".
+KIND_NAMES = {"char": N_("character"), "word": N_("word"), "bpe": N_("BPE")}
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
