@@ -99,6 +99,9 @@ class FinetunePage(QWidget):
     def _build_settings(self) -> QWidget:
         # Explanations in tooltips, as on the Data page; the training settings keep theirs, as on the Train page.
         self.base_form = ConfigForm(FinetuneConfig, fields=BASE_FIELDS, object_name="finetuneBaseForm", hints=False)
+        base_edit = self.base_form.editors["base"]
+        if isinstance(base_edit, PathChoiceEdit):  # a long run label is cut in the combo: whole on hover
+            base_edit.combo.currentTextChanged.connect(base_edit.combo.setToolTip)
         self.task_form = ConfigForm(TaskConfig, {"kind": "classify", "dataset": DEMOS["classify"]}, include_advanced=False, hints=False,
                                     choices={"dataset": [(FILES_CHOICE[0], _(FILES_CHOICE[1])),
                                                          *((n, _("{name} (written by Studio)").format(name=n)) for n in DEMO_TASKS)]})

@@ -169,6 +169,7 @@ class TryPage(QWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.job.cancel)
         self._on_mode("greedy")
+        self._on_compare(self.compare_check.isChecked())
         self.refresh_models()
 
     # ---- layout -------------------------------------------------------------------------------
@@ -181,6 +182,8 @@ class TryPage(QWidget):
         form = QFormLayout(models)
         for i, (combo, button) in enumerate(zip(self.model_combos, self.browse_buttons, strict=True)):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(44)  # a run's name with its architecture, state and step fits
+            combo.currentTextChanged.connect(combo.setToolTip)  # and a longer one shows whole on hover
             form.addRow(_("Model") if i == 0 else _("Compare with"), row_widget(combo, button))
             button.clicked.connect(lambda _=False, k=i: self._browse(k))
             if i == 0:
@@ -301,6 +304,8 @@ class TryPage(QWidget):
 
     def _on_compare(self, on: bool) -> None:
         self.panes[1].setVisible(on)
+        self.model_combos[1].setEnabled(on)  # the second model is only used when comparing
+        self.browse_buttons[1].setEnabled(on)
 
     def _on_mode(self, mode: str) -> None:
         self.beam_spin.setEnabled(mode == "beam")
