@@ -8,6 +8,7 @@ ints and strings only: never tensors.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -220,13 +221,19 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+@functools.cache
+def _field_names(cls: type[Event]) -> frozenset[str]:
+    # Once per class: dataclasses.fields() for every line was a third of reading a metrics file.
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def event_from_dict(data: dict[str, Any]) -> Event | None:
     """Rebuild an event from a metrics.jsonl line (unknown kinds and fields are ignored)."""
     cls = EVENT_TYPES.get(data.get("event", ""))
     if cls is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: _tuples(v) for k, v in data.items() if k in names}
+    names = _field_names(cls)
+    values = {k: _tuples(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
     try:
         return cls(**values)
     except TypeError:

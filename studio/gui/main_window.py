@@ -600,7 +600,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(_("Stopping the run and saving a checkpoint…"))
             for m in monitors:
                 m.shutdown()
-        for attr in ("train_page", "finetune_page", "search_page"):
+        for attr in ("train_page", "finetune_page", "runs_page", "search_page"):
             if attr in self._built:
                 self._built[attr].shutdown()
         self.try_page.shutdown()

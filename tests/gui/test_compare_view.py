@@ -33,7 +33,8 @@ def test_group_four_runs_by_lr_into_two_mean_curves_with_bands(qtbot, window: Ma
     page = window.runs_page
     window.show_page("Runs")
     page.table.selectAll()
-    click(qtbot, page.action_buttons["compare"])
+    with qtbot.waitSignal(page.compare.loaded, timeout=30_000):  # the runs are read off the GUI thread
+        click(qtbot, page.action_buttons["compare"])
     view = page.compare
     assert view.curve_count() == 4 and view.band_count() == 0
 

@@ -35,7 +35,8 @@ def test_select_two_runs_and_compare(qtbot, window: MainWindow, tiny_corpus: Pat
     assert page.model.rowCount() == 2
     assert page.timer.isActive()  # new runs from elsewhere appear by themselves while the page is shown
     page.table.selectAll()
-    click(qtbot, page.action_buttons["compare"])
+    with qtbot.waitSignal(page.compare.loaded, timeout=30_000):  # the runs are read off the GUI thread
+        click(qtbot, page.action_buttons["compare"])
     assert page.tabs.currentWidget() is page.compare
     assert page.compare.curve_count() == 2
     names = {item.name() for item in page.compare.plot.listDataItems() if item.name()}

@@ -267,6 +267,11 @@ class RunsPage(QWidget):
         self.timer.stop()
         super().hideEvent(event)  # type: ignore[arg-type]
 
+    def shutdown(self) -> None:
+        """Before the window closes: no thread of the page may outlive it."""
+        self.timer.stop()
+        self.compare.shutdown()
+
     def refresh(self) -> None:
         if self.index is None:
             self.index = RunIndex()

@@ -36,14 +36,13 @@ from studio.core.runs.compare import (
     differing_keys,
     group_band,
     group_runs,
-    load_curves,
     nearest_value,
-    run_config_table,
     runs_table,
     smooth,
     write_csv,
 )
 from studio.gui.widgets.metrics_plots import X_MODE_CHOICES, X_MODES, locale_axes
+from studio.gui.workers.compare_worker import CompareLoadJob
 
 _COLOURS = ["#1f5fa8", "#d35400", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#2c3e50", "#b7950b"]
 
@@ -58,12 +57,16 @@ HOVER_RATE = 30  # hover updates per second at most: each one looks up every vis
 
 class CompareView(QWidget):
     csv_exported = Signal(str)  # the message to show, from the thread that wrote the file
+    loaded = Signal()  # the runs asked for are read and drawn (for tests and automation)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("compareView")
         self.runs: list[Path] = []
         self.curves: list[Curves] = []
+        self.loader = CompareLoadJob(self)  # metrics files are read off the GUI thread
+        self.loader.done.connect(self._on_loaded)
+        self._token = 0  # the latest choice of runs; an answer to an earlier one is dropped
         self.configs: list[dict[str, Any]] = []
         # What is drawn now, as (label, x, y): what hover reads and the CSV export writes.
         self.series: list[tuple[str, np.ndarray, np.ndarray]] = []
@@ -169,13 +172,30 @@ class CompareView(QWidget):
         self.hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=HOVER_RATE, slot=self._mouse_moved)
 
     def set_runs(self, runs: list[Path]) -> None:
-        self.runs = [Path(r) for r in runs]
-        self.curves = [load_curves(r) for r in self.runs]
-        self.configs = [run_config_table(r) for r in self.runs]
+        """Compare these runs: they are read on a thread of their own, then drawn (``loaded``)."""
+        self._token += 1
+        paths = [Path(r) for r in runs]
+        self.message.setText(ngettext("Reading {n} run…", "Reading {n} runs…", len(paths)).format(n=len(paths)))
+        self.loader.load(paths, self._token)
+
+    def _on_loaded(self, runs: list[Path], curves: list[Curves], configs: list[dict[str, Any]], error: str, token: int) -> None:
+        if token != self._token:
+            return  # another choice of runs came since
+        if error:
+            # Translators: {error} says which file could not be read and why.
+            self.message.setText(_("The runs could not be read: {error}").format(error=error))
+            self.loaded.emit()
+            return
+        self.message.setText("")
+        self.runs, self.curves, self.configs = runs, curves, configs
         self._fill_choices()
         self.redraw()
         self._fill_diff()
         self._fill_runs_table()
+        self.loaded.emit()
+
+    def shutdown(self) -> None:
+        self.loader.cancel_and_wait()
 
     def _fill_choices(self) -> None:
         """The metrics one can put on the x axis and the settings one can group by, for these runs."""
@@ -381,8 +401,7 @@ class CompareView(QWidget):
                    if item.isVisible() and item.opts.get("pen") is not None and item.name())
 
     def _fill_diff(self) -> None:
-        tables = [run_config_table(r) for r in self.runs]
-        rows = config_diff(tables)
+        rows = config_diff(self.configs)  # read with the curves, off the GUI thread
         self.diff_table.clear()
         self.diff_table.setColumnCount(1 + len(self.runs))
         self.diff_table.setHorizontalHeaderLabels([_("setting"), *(c.name for c in self.curves)])
