@@ -8,7 +8,6 @@ ints and strings only: never tensors.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -221,10 +220,15 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-@functools.cache
+_FIELD_NAMES: dict[str, frozenset[str]] = {}
+
+
 def _field_names(cls: type[Event]) -> frozenset[str]:
     # Once per class: dataclasses.fields() for every line was a third of reading a metrics file.
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls.kind)
+    if names is None:
+        names = _FIELD_NAMES[cls.kind] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def event_from_dict(data: dict[str, Any]) -> Event | None:

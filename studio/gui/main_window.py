@@ -4,6 +4,7 @@ the window's layout and last choices restored between launches."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ from studio.core.i18n import N_, _, ngettext
 from studio.core.paths import data_dir, runs_dir
 from studio.core.preferences import Preferences, load_preferences, save_preferences, use_data_folder
 from studio.gui.formatting import number
+from studio.gui.main_thread_gc import MainThreadGarbageCollector
 from studio.gui.pages.data_page import DataPage
 from studio.gui.pages.model_page import ModelPage
 from studio.gui.pages.try_page import TryPage
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(_("Studio"))
         self.resize(1280, 800)
         self.settings = QSettings(str(settings_path or data_dir() / "gui-settings.ini"), QSettings.Format.IniFormat)
+        self.garbage_collector = MainThreadGarbageCollector(self)  # collections on this thread only
         self.session = StudioSession(self)
         self.engine_ready = False
         self._engine_thread: QThread | None = None
@@ -608,6 +611,8 @@ class MainWindow(QMainWindow):
         self._finish_engine_thread()
         self.save_settings()
         self.statusBar().clearMessage()  # also stops the status bar's own message timer
+        self.garbage_collector.stop()
+        gc.collect()  # what the window leaves is collected here, on the GUI thread, not by a later thread
         event.accept()
 
 

@@ -213,3 +213,35 @@ def test_a_deferred_page_opened_first_is_made_and_shown(qtbot, tmp_path: Path) -
     assert w.stack.currentWidget() is w.search_page
     assert w.stack.currentIndex() == PAGE_TITLES.index("Search") == w.nav.currentRow()
     assert w.search_page.isVisible()
+
+
+def test_garbage_is_collected_on_the_gui_thread_only(qtbot, window: MainWindow) -> None:
+    """A collection run by a worker's thread destroyed Qt objects there and deadlocked with the
+    GUI thread (a QObject's mutex against the GIL): the suite hung in the coverage check. While
+    the window lives, cycles made on any thread are collected by the GUI thread's timer."""
+    import gc
+    import threading
+
+    assert not gc.isenabled()
+    threads: list[str] = []
+
+    def record(phase: str, _info: dict) -> None:
+        if phase == "start":
+            threads.append(threading.current_thread().name)
+
+    gc.callbacks.append(record)
+    try:
+        def churn() -> None:  # far past the young generation's threshold, all in cycles
+            for _ in range(100_000):
+                a: list = []
+                a.append(a)
+
+        worker = threading.Thread(target=churn, name="churn")
+        worker.start()
+        worker.join(60)
+        qtbot.waitUntil(lambda: bool(threads), timeout=5_000)
+    finally:
+        gc.callbacks.remove(record)
+    assert set(threads) == {"MainThread"}, threads
+    window.close()
+    assert gc.isenabled()  # the window gives automatic collection back when it closes
