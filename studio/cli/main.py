@@ -17,14 +17,17 @@ SIGTERM (state saved), 1 failed, 2 bad arguments or configuration.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import math
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -267,8 +270,26 @@ def _run_trainer(trainer: object, quiet: bool) -> int:
     if result.status == "failed":
         if quiet:
             _say(result.error)
-        return EXIT_FAILED
-    return EXIT_STOPPED if result.status == "stopped" else EXIT_OK
+        code = EXIT_FAILED
+    else:
+        code = EXIT_STOPPED if result.status == "stopped" else EXIT_OK
+    if trainer.dist.enabled:
+        _leave_rank(code)
+    return code
+
+
+def _leave_rank(code: int) -> NoReturn:
+    """End a torchrun rank without C++ teardown. With torch 2.13, a DistributedDataParallel model
+    keeps gloo's process group alive past destroy_process_group (its three threads outlive it,
+    even after the model is collected), and destroying those threads during interpreter exit
+    sometimes aborted the rank ("terminate called without an active exception", exit -6 instead
+    of 130). Everything of the run is written and closed by now; Python's own exit handlers still
+    run, only the C++ destructors are skipped."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

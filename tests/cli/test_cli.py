@@ -560,14 +560,22 @@ def torchrun_runs(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -
     assert code == 0, output
     straight = only_run(root / "straight")
 
-    # Both ranks freeze themselves right after step 6; rank 1 alone is asked to stop, then both go on.
-    proc = torchrun(*args, "--out", str(root / "stopped"), env={**env, "STUDIO_FAULT": "train:step@6=stop"})
+    # Both ranks freeze themselves right after step 6; rank 1 alone is asked to stop, then both go
+    # on. Rank 0 (the only rank that writes) freezes once more in its final save, after the files
+    # are written: meanwhile rank 1 must wait for it, because torchrun ends the whole job with
+    # SIGTERM once any rank exits.
+    fault = "train:step@6=stop,checkpoint:files-written@2=stop"
+    proc = torchrun(*args, "--out", str(root / "stopped"), env={**env, "STUDIO_FAULT": fault})
     try:
         wait_until(lambda: len(ranks := ranks_of(proc.pid)) == 2 and all(process_state(p) == "T" for p in ranks.values()),
                    "both ranks to reach step 6")
         ranks = ranks_of(proc.pid)
         os.kill(ranks[1], signal.SIGTERM)
         os.kill(ranks[1], signal.SIGCONT)
+        os.kill(ranks[0], signal.SIGCONT)
+        wait_until(lambda: process_state(ranks[0]) == "T", "rank 0 to reach its final save")
+        time.sleep(1.5)  # ample time for rank 1 to have exited, had it not waited
+        rank1_waited = process_state(ranks[1]) not in ("Z", "") and ranks_of(proc.pid).get(1) == ranks[1]
         os.kill(ranks[0], signal.SIGCONT)
     except BaseException:
         for pid in ranks_of(proc.pid).values():  # frozen ranks would never end by themselves
@@ -580,7 +588,7 @@ def torchrun_runs(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -
     from studio.core.training.run_dir import RunDir
 
     # How the stop left the run, before the resume below carries on in the same folder.
-    when_stopped = {"code": stopped_code, "output": stopped_output, "info": RunDir(stopped).read_info(),
+    when_stopped = {"code": stopped_code, "output": stopped_output, "rank1_waited": rank1_waited, "info": RunDir(stopped).read_info(),
                     "checkpoint": load_checkpoint(stopped / "checkpoints" / "last"), "steps": [e.step for e in step_events(stopped)]}
     code, resumed_output = finish(torchrun("resume", str(stopped), "--quiet", env=env))
     return {"straight": straight, "stopped": stopped, "when_stopped": when_stopped, "resumed_code": code,
@@ -623,6 +631,7 @@ def test_a_stop_on_any_rank_stops_all(torchrun_runs: dict[str, object]) -> None:
     # Rank 1's handler runs once the OS delivers the signal to one of its threads, which on a
     # loaded machine can be a step after it was sent; what matters is that rank 0, never
     # signalled, stopped at the very step rank 1 did, and saved it.
+    assert stop["rank1_waited"], "rank 1 exited while rank 0 was still saving"
     step = stop["info"]["step"]
     assert stop["info"]["status"] == "stopped" and 6 <= step <= 8, stop["info"]
     assert stop["checkpoint"].step == step and stop["checkpoint"].resumable

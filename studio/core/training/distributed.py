@@ -39,8 +39,15 @@ class DistributedEnv:
         if self.enabled and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
-    def close(self) -> None:
+    def close(self, together: bool) -> None:
+        """Leave the process group. ``together`` (a run that ended normally, on every rank): wait
+        at a barrier first, so that no rank exits while rank 0 still writes the final checkpoint.
+        torchrun ends the whole job with SIGTERM as soon as one rank exits, so a rank that left
+        early cut rank 0's save short. After a failure the others may never arrive, so a failing
+        rank leaves at once and torchrun stops the rest."""
         if self.enabled and dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
 
     def barrier(self) -> None:

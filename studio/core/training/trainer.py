@@ -201,6 +201,7 @@ class Trainer:
         self.tokenizer: Tokenizer | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         choice: DeviceChoice | None = None
+        ended_normally = False
         try:
             choice = choose_device(self.config.run, self.dist.local_rank if self.dist.enabled else None)
             with torch_threads(choice.threads):
@@ -209,6 +210,7 @@ class Trainer:
             best_bpc, best_bpb = self._bits(self.progress.best_loss)
             emit(RunFinished(status, self.progress.step, self.progress.best_loss, self.progress.elapsed_s, reason,
                              best_bpc, best_bpb))
+            ended_normally = True
             return RunResult(status, self.progress.step, self.progress.best_loss, self._run_path())
         except Cancelled:
             emit.strict = False
@@ -226,7 +228,7 @@ class Trainer:
         finally:
             release_run_lock(self._lock)
             self._lock = None
-            self.dist.close()
+            self.dist.close(together=ended_normally)
 
     def _run_path(self) -> Path:
         return self.run.path if self.run is not None else Path()
