@@ -601,3 +601,20 @@ def migrate(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
     # Version 1 is the first; later versions add their upgrade steps here, oldest first.
     data["format_version"] = CONFIG_FORMAT_VERSION
     return data
+
+
+def setting_label(key: str) -> str:
+    """The form label of a dotted setting (``train.lr`` -> "Learning rate"), as its English source
+    text for ``_()``; the key itself when no section knows it. A ``model.`` key is looked up in
+    every architecture, since runs compared side by side can differ in architecture."""
+    if key == "model.arch":  # the section's tag, not a field of any one architecture
+        return N_("Architecture")
+    section, _dot, _name = key.partition(".")
+    classes: Iterable[type[Section]] = (
+        [config_class(arch) for arch in ARCH_NAMES] if section == "model" else [SECTIONS[section]] if section in SECTIONS else []
+    )
+    for cls in classes:
+        for spec in cls.field_specs():
+            if spec.key == key and spec.label:
+                return spec.label
+    return key

@@ -105,3 +105,13 @@ def test_every_size_preset_is_a_valid_configuration(arch: str) -> None:
         table = {**cls().to_dict(), **values}
         config = RunConfig.from_dict({"model": table})  # raises ConfigError, naming the key, if invalid
         assert config.model.param_count(100) > 0, (arch, name)
+
+
+def test_a_setting_key_has_its_forms_label() -> None:
+    """What Compare's "settings that differ" shows: the form's words, for any architecture's keys."""
+    from studio.core.config import setting_label
+
+    assert setting_label("train.lr") == "Learning rate"
+    assert setting_label("model.hidden_size") == "Hidden size"  # recurrent only: found across architectures
+    assert setting_label("model.arch") == "Architecture"
+    assert setting_label("nonsense.key") == "nonsense.key"

@@ -44,10 +44,10 @@ def test_group_four_runs_by_lr_into_two_mean_curves_with_bands(qtbot, window: Ma
     assert view.curve_count() == 2
     assert view.band_count() == 2
     names = {item.name() for item in view.plot.listDataItems() if item.name()}
-    assert names == {"train.lr = 0.001 (2 runs)", "train.lr = 0.003 (2 runs)"}
+    assert names == {"Learning rate = 0.001 (2 runs)", "Learning rate = 0.003 (2 runs)"}
     # the mean curve is the mean of the two seeds' losses (they share the step grid)
     slow = [load_curves(r) for r in (runs[0], runs[2])]  # lr 1e-3
-    label, x, mean = next(s for s in view.series if s[0] == "train.lr = 0.001 (2 runs)")
+    label, x, mean = next(s for s in view.series if s[0] == "Learning rate = 0.001 (2 runs)")
     np.testing.assert_allclose(x, slow[0].step)
     np.testing.assert_allclose(mean, (slow[0].loss + slow[1].loss) / 2)
 
@@ -72,7 +72,7 @@ def test_group_four_runs_by_lr_into_two_mean_curves_with_bands(qtbot, window: Ma
     view.plot.scene().sigMouseMoved.emit(vb.mapViewToScene(QPointF(3.2, float(mean[2]))))
     qtbot.waitUntil(lambda: view.hover_label.text() != "", timeout=2000)
     text = view.hover_label.toolTip()
-    assert "train.lr = 0.001 (2 runs): " in text and "train.lr = 0.003 (2 runs): " in text
+    assert "Learning rate = 0.001 (2 runs): " in text and "Learning rate = 0.003 (2 runs): " in text
     assert view.vline.isVisible() and view.vline.value() == pytest.approx(3.2, abs=0.1)  # to a pixel
     assert view.hover_at(3.2).count(" at 3\n") >= 2  # snapped to the nearest step
 
@@ -103,5 +103,5 @@ def test_group_four_runs_by_lr_into_two_mean_curves_with_bands(qtbot, window: Ma
         rows = list(csv.reader(f))
     assert rows[0] == ["series", "lr", "loss"]
     series = {r[0] for r in rows[1:]}
-    assert {"train.lr = 0.001 (2 runs)", "train.lr = 0.003 (2 runs) low", "train.lr = 0.003 (2 runs) high"} <= series
+    assert {"Learning rate = 0.001 (2 runs)", "Learning rate = 0.003 (2 runs) low", "Learning rate = 0.003 (2 runs) high"} <= series
     assert "Exported to" in view.message.text()

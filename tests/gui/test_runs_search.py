@@ -35,14 +35,21 @@ def test_select_two_runs_and_compare(qtbot, window: MainWindow, tiny_corpus: Pat
     assert page.model.rowCount() == 2
     assert page.timer.isActive()  # new runs from elsewhere appear by themselves while the page is shown
     page.table.selectAll()
+    # The one-run fields are emptied, not left showing the last run, and the panel names the selection.
+    assert page.name_edit.text() == "" and not page.name_edit.isEnabled()
+    text = page.path_label.text()
+    assert text.startswith("2 runs selected: ") and set(text.removeprefix("2 runs selected: ").split(", ")) == {"first", "second"}
+    assert page.action_buttons["delete"].isEnabled() and not page.action_buttons["open"].isEnabled()
     with qtbot.waitSignal(page.compare.loaded, timeout=30_000):  # the runs are read off the GUI thread
         click(qtbot, page.action_buttons["compare"])
     assert page.tabs.currentWidget() is page.compare
     assert page.compare.curve_count() == 2
     names = {item.name() for item in page.compare.plot.listDataItems() if item.name()}
     assert names == {"first", "second"}
-    diff = {page.compare.diff_table.item(r, 0).text() for r in range(page.compare.diff_table.rowCount())}
-    assert diff == {"run.name", "train.lr"}
+    rows = [page.compare.diff_table.item(r, 0) for r in range(page.compare.diff_table.rowCount())]
+    assert {item.data(Qt.ItemDataRole.UserRole) for item in rows} == {"run.name", "train.lr"}
+    assert {item.text() for item in rows} == {"Run name", "Learning rate"}  # the forms' words; the key on hover
+    assert {item.toolTip() for item in rows} == {"run.name", "train.lr"}
     page.compare.x_combo.setCurrentText("tokens")
     assert page.compare.curve_count() == 2
 
@@ -95,11 +102,18 @@ def test_search_page_runs_trials_and_promotes(qtbot, window: MainWindow, tiny_co
     page.set_edit.setText("train.steps=6; train.eval_interval=3")
     page.params_table.setRowCount(0)
     page.add_param("train.lr", "1e-3, 3e-3")
+
+    def notes(plot) -> list[str]:  # noqa: ANN001 - a pyqtgraph PlotWidget
+        return [i.toPlainText() for i in plot.getPlotItem().items if i.objectName() == "emptyPlotNote"]
+
+    # Before any trial, the leaderboard and each plot say what will appear there.
+    assert page.board_hint.isVisibleTo(page) and page.board.rowCount() == 0
+    assert all(notes(p) for p in (page.scatter, page.parallel_plot, page.best_median_plot, page.importance_plot))
     with qtbot.waitSignal(page.search_ended, timeout=180_000) as ended:
         click(qtbot, page.start_button)
     assert ended.args == ["finished"], page.status.text()
-    assert page.board.rowCount() == 2
-    assert page.scatter.listDataItems()
+    assert page.board.rowCount() == 2 and not page.board_hint.isVisibleTo(page)
+    assert page.scatter.listDataItems() and not notes(page.scatter) and not notes(page.best_median_plot)
     assert page.promote_button.isEnabled()
     page.promote_steps.setValue(5)
     with qtbot.waitSignal(window.train_page.monitor.run_ended, timeout=120_000):

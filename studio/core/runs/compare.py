@@ -133,16 +133,8 @@ def smooth(values: np.ndarray, method: str = "ema", strength: float = 0.6) -> np
     filled = np.where(finite, y, 0.0)
     if method == "ema":
         w = min(strength, MAX_EMA_WEIGHT)
-        result: list[float] = []
-        ema = weight = 0.0
-        # A recurrence: a plain loop over Python floats (about 1 ms per few thousand points).
-        for v, ok in zip(filled.tolist(), finite.tolist(), strict=True):
-            if ok:
-                ema = w * ema + (1 - w) * v
-                weight = w * weight + (1 - w)
-            result.append(ema / weight if weight else np.nan)
-        out = np.array(result, dtype=float)
-        out[~finite] = np.nan
+        out = np.full(len(y), np.nan)
+        out[finite] = _ema(filled[finite], w)  # a gap holds the state: the recurrence runs over finite points
         return out
     if method == "mean":
         window = max(1, round(strength * MAX_WINDOW))
@@ -167,6 +159,32 @@ def smooth(values: np.ndarray, method: str = "ema", strength: float = 0.6) -> np
         out[~finite] = np.nan
         return out
     raise ValueError(f"unknown smoothing method {method!r}")
+
+
+def _ema(v: np.ndarray, w: float) -> np.ndarray:
+    """ema[k] = w * ema[k-1] + (1 - w) * v[k] from 0, debiased by its total weight 1 - w ** (k + 1).
+
+    In closed form over chunks: within a chunk, ema[j] = w ** (j+1) * carry + (1 - w) * w ** j *
+    cumsum(v[i] * w ** -i). The chunk is as long as w ** -length stays far below float64's
+    range. A Python loop over the points took 5 ms per 5,000 (half the first draw of ten runs in
+    Compare), and scipy's lfilter, which does it in C, costs seconds to import."""
+    if len(v) == 0:
+        return v.astype(float)
+    length = int(min(4096, max(1, 250 / max(-np.log10(w), 1e-12)))) if w > 0 else len(v)
+    out = np.empty(len(v))
+    carry = 0.0
+    for start in range(0, len(v), length):
+        chunk = v[start:start + length]
+        j = np.arange(len(chunk), dtype=float)
+        if w > 0:
+            rising = np.power(w, -j)
+            values = np.power(w, j) * (w * carry + (1 - w) * np.cumsum(chunk * rising))
+        else:
+            values = chunk.astype(float)
+        out[start:start + len(chunk)] = values
+        carry = float(values[-1])
+    k = np.arange(1, len(v) + 1, dtype=float)
+    return out / (1 - np.power(w, k))
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:

@@ -315,7 +315,7 @@ class RunsPage(QWidget):
             QStandardItem(", ".join(r.tag_list)),
         ])
         items[0].setData(r.path, Qt.ItemDataRole.UserRole + 2)
-        items[0].setToolTip(r.notes or r.path)
+        items[0].setToolTip(f"{r.name}\n{r.notes or r.path}")  # the whole name, where the column elides it
         return items
 
     def _search_row(self, search: str, trials: list[RunRecord]) -> list[QStandardItem]:
@@ -392,6 +392,18 @@ class RunsPage(QWidget):
             self.tags_edit.setText(", ".join(record.tag_list))
             self.notes_edit.setPlainText(record.notes)
             self.path_label.setText(record.path)
+        else:
+            # Several runs (or none): the fields edit one run, so they are emptied rather than left
+            # showing the last one, and the panel says what Delete and Compare would act on.
+            for edit in (self.name_edit, self.tags_edit):
+                edit.clear()
+            self.notes_edit.clear()
+            names = [self.records[p].name for p in paths if p in self.records]
+            self.path_label.setText(
+                ngettext("{n} run selected: {names}", "{n} runs selected: {names}", len(names)).format(
+                    n=number(len(names)), names=", ".join(names[:5]) + (" …" if len(names) > 5 else ""))
+                if names else _("Select a run to see and edit it here.")
+            )
         for w in (self.name_edit, self.tags_edit, self.notes_edit, self.save_button):
             w.setEnabled(one)
 

@@ -243,6 +243,11 @@ class SearchPage(QWidget):
         right = QWidget()
         col = QVBoxLayout(right)
         col.addWidget(QLabel("<b>{}</b>".format(_("Leaderboard"))))
+        # Shown instead of an empty grid until the first trial reports.
+        self.board_hint = QLabel(_("No trials yet. Choose what to search and press Start; each trial appears here, best first."),
+                                 objectName="leaderboardHint")
+        self.board_hint.setWordWrap(True)
+        col.addWidget(self.board_hint)
         col.addWidget(self.board, 2)
         col.addLayout(promote_row)
         col.addWidget(self._build_plots(), 2)
@@ -262,7 +267,15 @@ class SearchPage(QWidget):
         self.best_median_plot.setLabel("bottom", _("step"))
         self.best_median_plot.addLegend()
         self.plot_tabs.addTab(self.best_median_plot, _("Best and median"))
+        self._note_empty_plots()
         return self.plot_tabs
+
+    def _note_empty_plots(self) -> None:
+        """Each plot says what will appear on it, rather than showing empty axes."""
+        _empty_note(self.scatter, _("Each finished trial will be a point here: the chosen parameter against the metric."))
+        _empty_note(self.importance_plot, _("Which parameters mattered, once a few trials have finished."))
+        _empty_note(self.parallel_plot, _("One line per trial across its parameters and its metric."))
+        _empty_note(self.best_median_plot, _("The best trial's curve against the median trial's, once trials have finished."))
 
     def _build_scatter(self) -> QWidget:
         self.scatter_combo = QComboBox(objectName="scatterParamCombo")
@@ -440,8 +453,10 @@ class SearchPage(QWidget):
         self.report = None
         self.board.clear()
         self.board.setRowCount(0)
+        self.board_hint.setVisible(True)
         for plot in (self.scatter, self.importance_plot, self.parallel_plot, self.best_median_plot):
             plot.clear()
+        self._note_empty_plots()
         self.scatter_combo.clear()
         self.scatter_combo.addItems(list(spec.params))
         self.progress.setRange(0, spec.planned_trials)
@@ -499,6 +514,7 @@ class SearchPage(QWidget):
         self.board.setColumnCount(len(headers))
         self.board.setHorizontalHeaderLabels(headers)
         ranked = self.ranked()
+        self.board_hint.setVisible(not ranked)
         self.board.setRowCount(len(ranked))
         for r, t in enumerate(ranked):
             values = [r + 1, t.trial, *(t.params.get(p, "") for p in params),
@@ -520,6 +536,7 @@ class SearchPage(QWidget):
             except (TypeError, ValueError):
                 continue
         if not points:
+            _empty_note(self.scatter, _("Each finished trial will be a point here: the chosen parameter against the metric."))
             return
         xs, ys, tips = zip(*points, strict=True)
         log_x = min(xs) > 0 and max(xs) / max(min(xs), 1e-12) > 20
@@ -582,6 +599,7 @@ class SearchPage(QWidget):
         plot.clear()
         values = [line.value for line in report.lines if line.value is not None and math.isfinite(line.value)]
         if not report.axes:
+            _empty_note(plot, _("One line per trial across its parameters and its metric."))
             return
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
         names = [a.name for a in report.axes] + [metric_name(report.spec.metric)]
@@ -633,6 +651,8 @@ class SearchPage(QWidget):
             shown.append((report.best_curve, _("best: trial {trial}"), pg.mkPen("#1f5fa8", width=2)))
         if report.median_curve is not None and (report.best_curve is None or report.median_curve.trial != report.best_curve.trial):
             shown.append((report.median_curve, _("median: trial {trial}"), pg.mkPen("#d35400", width=2, style=Qt.PenStyle.DashLine)))
+        if not shown:
+            _empty_note(plot, _("The best trial's curve against the median trial's, once trials have finished."))
         for curve, label, pen in shown:
             name = label.format(trial=curve.trial)
             plot.plot(list(curve.steps), list(curve.values), pen=pen, name=name)
@@ -692,6 +712,18 @@ def _plot(name: str, title: str) -> pg.PlotWidget:
     plot.setObjectName(name)
     plot.setBackground("w")
     return plot
+
+
+def _empty_note(plot: pg.PlotWidget, text: str) -> None:
+    """A grey sentence in the middle of an empty plot (placed in a fixed 0-1 view, which the
+    first real data replaces when the plot is cleared and drawn)."""
+    note = pg.TextItem(text, color="#777", anchor=(0.5, 0.5))
+    note.setObjectName("emptyPlotNote")
+    note.setPos(0.5, 0.5)
+    plot.setLogMode(x=False, y=False)  # a previous search's log axis would move the note
+    plot.addItem(note)
+    plot.setXRange(0, 1, padding=0)
+    plot.setYRange(0, 1, padding=0)
 
 
 def _tip_text(x: float, y: float, data: Any) -> str:

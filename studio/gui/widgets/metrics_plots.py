@@ -265,7 +265,10 @@ class MetricsPlotsWidget(QWidget):
     def _make_loss(self) -> None:
         # Translators: the unit of the loss axis (natural-log units per token).
         self.loss_plot = self._add(_plot(prefixed(self._prefix, "lossPlot"), _("Loss"), _("nats / token")), 0, 0, 2)
-        self.loss_plot.addLegend(offset=(-10, 10))
+        # One row across the top right, over a pale backing: three stacked entries reached down into
+        # the curves of a short plot (the Chinese labels are taller), and a loss falls away from
+        # the top right, so a single row there stays clear of it.
+        self.loss_plot.addLegend(offset=(-10, 4), colCount=3, brush=pg.mkBrush(255, 255, 255, 210))
         # Translators: the legend of the loss plot: the training loss, and the validation loss.
         self.train_raw = _curve(self.loss_plot, "#b9c7d6", _("train"), width=1)
         self.train_smooth = _curve(self.loss_plot, "#1f5fa8", _("train (smoothed)"), width=2)

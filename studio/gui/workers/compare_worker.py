@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from studio.gui.workers.thread_job import ThreadJob
+from studio.gui.workers.thread_job import LatestOnlyJob
 
 
 class CompareLoadWorker(QObject):
@@ -31,29 +31,14 @@ class CompareLoadWorker(QObject):
         self.done.emit(self.runs, curves, configs, "", self.token)
 
 
-class CompareLoadJob(ThreadJob):
-    """One load at a time; asking while one runs loads the latest choice after it. ``token``
-    comes back with the result, so the view can drop the answer to an earlier choice."""
+class CompareLoadJob(LatestOnlyJob):
+    """The runs to compare, the latest choice only. ``token`` comes back with the result, so the
+    view can drop the answer to an earlier choice."""
 
     done = Signal(object, object, object, str, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__("compareLoadThread", parent)
-        self._pending: tuple[list[Path], int] | None = None
-        self.ended.connect(self._next)
 
     def load(self, runs: list[Path], token: int) -> None:
-        if self.running:
-            self._pending = (runs, token)
-            return
-        worker = CompareLoadWorker(runs, token)
-        self._launch(worker, [worker.done], ["done"])
-
-    def cancel(self) -> None:
-        self._pending = None  # the load in progress is short and reads only
-
-    def _next(self) -> None:
-        if self._pending is not None:
-            runs, token = self._pending
-            self._pending = None
-            self.load(runs, token)
+        self._request(lambda: CompareLoadWorker(runs, token))

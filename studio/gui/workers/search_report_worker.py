@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from studio.core.errors import StudioError
-from studio.gui.workers.thread_job import ThreadJob
+from studio.gui.workers.thread_job import LatestOnlyJob
 
 
 def folder_of_trial(run_dir: str) -> Path | None:
@@ -55,29 +55,14 @@ class SearchReportWorker(QObject):
             self.done.emit(folder, None, str(e) or type(e).__name__, self.token)
 
 
-class SearchReportJob(ThreadJob):
-    """One report at a time; asking while one is read reads once more after it (the latest trials).
-    ``token`` comes back with the report, so a page can tell a late report of an earlier search."""
+class SearchReportJob(LatestOnlyJob):
+    """A search's report, the latest trials only. ``token`` comes back with the report, so a page
+    can tell a late report of an earlier search."""
 
     done = Signal(object, object, str, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__("searchReportThread", parent)
-        self._pending: tuple[Path | None, str, int] | None = None
-        self.ended.connect(self._next)
 
     def load(self, folder: Path | None, run_dir: str = "", token: int = 0) -> None:
-        if self.running:
-            self._pending = (folder, run_dir, token)
-            return
-        worker = SearchReportWorker(folder, run_dir, token)
-        self._launch(worker, [worker.done], ["done"])
-
-    def _next(self) -> None:
-        if self._pending is not None:
-            folder, run_dir, token = self._pending
-            self._pending = None
-            self.load(folder, run_dir, token)
-
-    def cancel(self) -> None:
-        self._pending = None  # the read itself only reads; it ends within seconds
+        self._request(lambda: SearchReportWorker(folder, run_dir, token))

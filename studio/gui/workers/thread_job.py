@@ -7,7 +7,7 @@ own event loop, and no thread outlives its job.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, SignalInstance, Slot
 
@@ -58,3 +58,30 @@ class ThreadJob(QObject):
         self.thread = None
         self.worker = None
         self.ended.emit()
+
+
+class LatestOnlyJob(ThreadJob):
+    """Reads that only the newest answer matters for (a report, the runs to compare): one worker
+    at a time, and a request made meanwhile waits; a newer request replaces a waiting one, whose
+    answer would be stale before it came. The worker must have a ``done`` signal, relayed as this
+    job's own ``done``, which a subclass declares with the worker's signature."""
+
+    def __init__(self, thread_name: str, parent: QObject | None = None):
+        super().__init__(thread_name, parent)
+        self._pending: Callable[[], QObject] | None = None  # makes the waiting request's worker
+        self.ended.connect(self._next)
+
+    def _request(self, make_worker: Callable[[], QObject]) -> None:
+        if self.running:
+            self._pending = make_worker
+            return
+        worker = make_worker()
+        self._launch(worker, [worker.done], ["done"])  # type: ignore[attr-defined]
+
+    def _next(self) -> None:
+        if self._pending is not None:
+            make_worker, self._pending = self._pending, None
+            self._request(make_worker)
+
+    def cancel(self) -> None:
+        self._pending = None  # the read in progress only reads, and ends within seconds
