@@ -5,6 +5,7 @@
     studio resume RUN [--set ...]
     studio generate RUN --prompt TEXT [--max-tokens N --temperature T --top-k K --top-p P --beam N]
     studio eval RUN [--split valid|test|all]
+    studio inspect-model RUN --text TEXT [--top-k K --temperature T --top-p P --target TEXT]
     studio search SPEC.toml [--promote STEPS] [--resume [FOLDER]] [--report [FOLDER]]
     studio export RUN --out DIR|FILE [--zip] [--merge-lora] [--force]
     studio presets | runs | datasets [download NAME] | inspect FILE...
@@ -27,7 +28,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # the engine loads only when a command needs it: `studio --help` stays instant
+    from studio.core.inference.insight import Predictions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -71,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", default="", help=_("question answering: the passage"))
     p.add_argument("--question", default="", help=_("question answering: the question"))
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+
+    p = sub.add_parser("inspect-model", help=_("show, at each token of a text, what a trained model predicts there and how surprised it is"))
+    p.add_argument("run", help=_("run folder or name, or a checkpoint folder"))
+    p.add_argument("--text", required=True, help=_("the text to read"))
+    p.add_argument("--target", default=None, help=_("encoder-decoder: the target it predicts from the text (default: the text's second half)"))
+    p.add_argument("--top-k", type=int, default=5, help=_("how many candidates to show at each position"))
+    p.add_argument("--temperature", type=float, default=1.0, help=_("the probabilities as sampling at this temperature sees them; 0: what greedy decoding picks"))
+    p.add_argument("--top-p", type=float, default=1.0, help=_("the probabilities after sampling's top-p cut; 1 turns it off"))
+    p.add_argument("--checkpoint", default="auto", choices=["auto", "best", "last"])
     p.add_argument("--device", default="cpu")
 
     # Translators: [task] and [finetune] are sections of a config file, kept as is.
@@ -139,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from studio.core.fileio import describe_os_error
     from studio.core.i18n import _
 
-    handler: Callable[[argparse.Namespace], int] = globals()[f"cmd_{args.command}"]
+    handler: Callable[[argparse.Namespace], int] = globals()[f"cmd_{args.command.replace('-', '_')}"]
     # Every failure is one paragraph on the terminal, never a traceback: the person gets what
     # went wrong and what to do, and the traceback goes to a log file for whoever debugs it.
     try:
@@ -372,6 +386,64 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     sys.stdout.write("\n")
     return EXIT_OK
+
+
+def cmd_inspect_model(args: argparse.Namespace) -> int:
+    from studio.core.decoding.options import DecodingSettings
+    from studio.core.i18n import _
+    from studio.core.inference.insight import MAX_CANDIDATES, ModelInsight
+
+    if not 1 <= args.top_k <= MAX_CANDIDATES:
+        # Translators: --top-k is an option, written as is.
+        raise ValueError(_("--top-k must be between 1 and {most}").format(most=MAX_CANDIDATES))
+    settings = DecodingSettings(mode="sample", temperature=args.temperature, top_p=args.top_p)
+    settings.validate()  # before the model loads: a mistyped option fails at once
+    view = ModelInsight.load(args.run, args.checkpoint, args.device)
+    print(f"[{view.label}]", file=sys.stderr)
+    predictions = view.predictions(view.read(args.text, args.target), settings, args.top_k)
+    for line in _prediction_lines(predictions):
+        print(line)
+    return EXIT_OK
+
+
+def _prediction_lines(predictions: Predictions) -> list[str]:
+    """The top-k table (one row per token: the token, its surprisal, then the candidates for its
+    place) and the surprisal summary, as ``inspect-model`` prints them."""
+    from studio.core.i18n import _
+
+    reading, settings = predictions.reading, predictions.settings
+    lines = []
+    if reading.objective == "seq2seq":
+        # Translators: what an encoder-decoder's encoder read; {text} is that text, quoted.
+        lines.append(_("source: {text}").format(text=repr(reading.source_text)))
+    shown = _("greedy decoding (temperature 0)") if settings.greedy else _("temperature {temperature:g}, top-p {top_p:g}").format(
+        temperature=settings.temperature, top_p=settings.top_p)
+    if reading.objective == "masked":
+        # Translators: {settings} is "temperature 1, top-p 1" or "greedy decoding (temperature 0)".
+        lines.append(_("each token's candidates with that token masked out, at {settings}; surprisal at temperature 1").format(settings=shown))
+    else:
+        # Translators: {settings} is "temperature 1, top-p 1" or "greedy decoding (temperature 0)".
+        lines.append(_("the candidates for each token's place, at {settings}; surprisal at temperature 1").format(settings=shown))
+    # Translators: the last row of the table: the token that would come after the text.
+    after = _("(next)")
+    names = [repr(t.text) for t in reading.tokens] + [after]
+    width = min(16, max(len(n) for n in names))
+    for position in predictions.positions:
+        name = names[position.index]
+        # Translators: a token's surprisal; {bits} is a number like 3.25.
+        bits = _("{bits:.2f} bits").format(bits=position.surprisal) if position.surprisal is not None else ""
+        candidates = "  ".join(f"{c.text!r} {c.probability:.1%}" for c in position.candidates)
+        lines.append(f"{position.index + 1:>4}  {name:<{width}}  {bits:>10}  | {candidates}")
+    s = predictions.surprisal
+    if s.bits_per_token is not None:
+        per_char = f"{s.bits_per_character:.3f}" if s.bits_per_character is not None else "-"
+        # Translators: the means of the surprisal; {tokens} and {characters} count the text read.
+        lines.append(_("mean surprisal: {per_token:.3f} bits per token, {per_char} bits per character ({tokens} tokens, {characters} characters)").format(
+            per_token=s.bits_per_token, per_char=per_char, tokens=len(s.bits), characters=reading.characters))
+        surprising = ", ".join(_("{token} at {position} ({bits:.2f} bits)").format(token=repr(reading.tokens[i].text), position=i + 1, bits=s.bits[i])
+                               for i in s.most_surprising)
+        lines.append(_("most surprising: {tokens}").format(tokens=surprising))
+    return lines
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

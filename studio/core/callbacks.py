@@ -220,6 +220,8 @@ def describe(event: Event) -> str | None:
                 return _("step {step}: saved best checkpoint").format(step=event.step)
             if event.label == "last":
                 return _("step {step}: saved last checkpoint").format(step=event.step)
+            if event.label == "snapshot":
+                return None  # the Inspect page's weights-only copy, at every evaluation: not worth a log line
             # Translators: {label} is the checkpoint's name.
             return _("step {step}: saved {label} checkpoint").format(step=event.step, label=event.label)
         case RunPaused():

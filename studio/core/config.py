@@ -243,6 +243,16 @@ class TrainConfig(Section):
     )
     early_stopping_min_delta: float = setting(0.0, label=N_("Minimum improvement"), help=N_("A smaller drop in validation loss does not count as better."), min=0.0, advanced=True)
     checkpoint_interval: int = setting(0, label=N_("Save every"), help=N_("Save the last checkpoint every this many steps; 0 saves at each evaluation."), unit=N_("steps"), min=0)
+    snapshots: int = setting(
+        8, label=N_("Inspect snapshots"), min=0, max=100, advanced=True,
+        help=N_("Weights-only copies of the model, taken at evaluations and spread over the run, that the Inspect page's "
+                "time scrubber moves through; 0 keeps none."),
+    )
+    layer_stats_interval: int = setting(
+        10, label=N_("Layer statistics every"), unit=N_("steps"), min=0, advanced=True,
+        help=N_("Record each layer's gradient norm and update-to-weight ratio every this many steps, for the Inspect "
+                "page; 0 turns it off."),
+    )
     seed: int = setting(1337, label=N_("Seed"), help=N_("Seeds weights, batches and dropout: the same seed gives the same run."), min=0)
     sample_tokens: int = setting(200, label=N_("Sample length"), help=N_("Tokens of text sampled at each evaluation; 0 turns sampling off."), min=0, max=10000)
     sample_prompt: str = setting("", label=N_("Sample prompt"), help=N_("Text the samples start from. Empty: start from <bos>."))

@@ -107,7 +107,19 @@ class CheckpointSaved(Event):
     kind: ClassVar[str] = "checkpoint"
     step: int
     path: str
-    label: str  # "last" or "best"
+    label: str  # "last", "best", or "snapshot" (weights only, for the Inspect page's time scrubber)
+
+
+@dataclass(frozen=True)
+class LayerStatsLogged(Event):
+    """Each layer group's gradient norm (before clipping) and update-to-weight ratio at one step:
+    what tells whether a learning rate is too high (ratios far above 1e-3) or too low."""
+
+    kind: ClassVar[str] = "layer_stats"
+    step: int
+    layers: tuple[str, ...]  # "embeddings", "1", "2", ..., "output": the model's layer_groups(), input first
+    grad_norms: tuple[float, ...]
+    update_ratios: tuple[float, ...]  # |w after - w before| / |w before| of the optimizer step
 
 
 @dataclass(frozen=True)
@@ -208,7 +220,7 @@ class SearchFinished(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, MetricsReported, CheckpointSaved,
+        RunStarted, DataProgress, DataReady, StepLogged, EvalLogged, MetricsReported, CheckpointSaved, LayerStatsLogged,
         RunPaused, RunResumed, LogMessage, RunFinished, RunFailed, RunEnded, TrialStarted, TrialPruned, TrialFinished,
         SearchFinished,
     )

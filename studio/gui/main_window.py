@@ -44,6 +44,7 @@ from studio.gui.widgets.config_form import PathListEdit
 
 if TYPE_CHECKING:
     from studio.gui.pages.finetune_page import FinetunePage
+    from studio.gui.pages.inspect_page import InspectPage
     from studio.gui.pages.runs_page import RunsPage
     from studio.gui.pages.search_page import SearchPage
     from studio.gui.pages.train_page import TrainPage
@@ -52,12 +53,12 @@ if TYPE_CHECKING:
 MAX_RECENT = 8
 # The pages in navigation order: their English names (what show_page takes, shown translated) and
 # the attributes that hold them.
-PAGE_TITLES = (N_("Data"), N_("Model"), N_("Train"), N_("Fine-tune"), N_("Try"), N_("Runs"), N_("Search"))
-PAGE_ATTRS = ("data_page", "model_page", "train_page", "finetune_page", "try_page", "runs_page", "search_page")
+PAGE_TITLES = (N_("Data"), N_("Model"), N_("Train"), N_("Fine-tune"), N_("Try"), N_("Runs"), N_("Search"), N_("Inspect"))
+PAGE_ATTRS = ("data_page", "model_page", "train_page", "finetune_page", "try_page", "runs_page", "search_page", "inspect_page")
 # Made once the window is on screen, one per turn of the event loop, or when first needed. With
 # their plots (pyqtgraph: importing it alone took 0.3-0.4 s) and forms they were half of the time
 # before the first paint. Each stands in the page stack as an empty placeholder until then.
-DEFERRED_PAGES = ("train_page", "finetune_page", "runs_page", "search_page")
+DEFERRED_PAGES = ("train_page", "finetune_page", "runs_page", "search_page", "inspect_page")
 
 
 class EngineLoadWorker(QObject):
@@ -161,6 +162,10 @@ class MainWindow(QMainWindow):
         return self._page("search_page")  # type: ignore[no-any-return]
 
     @property
+    def inspect_page(self) -> InspectPage:
+        return self._page("inspect_page")  # type: ignore[no-any-return]
+
+    @property
     def pages(self) -> dict[str, QWidget]:
         """Every page by its English name, in navigation order (makes the deferred ones)."""
         return {title: getattr(self, attr) for title, attr in zip(PAGE_TITLES, PAGE_ATTRS, strict=True)}
@@ -201,18 +206,24 @@ class MainWindow(QMainWindow):
             page.resume_run.connect(self.resume_run)
             page.finetune_from.connect(lambda path: (self.finetune_page.set_base(path), self.show_page("Fine-tune")))
             page.try_run.connect(lambda path: (self.try_page.set_model(path), self.show_page("Try")))
+            page.inspect_run.connect(lambda path: (self.show_page("Inspect"), self.inspect_page.set_run(path)))
         elif attr == "search_page":
             from studio.gui.pages.search_page import SearchPage
 
             page = SearchPage()
             page.promote_requested.connect(self.start_promoted)
             page.current_config = self.session.run_config
+        elif attr == "inspect_page":
+            from studio.gui.pages.inspect_page import InspectPage
+
+            page = InspectPage()
         else:
             raise AssertionError(attr)
         return page
 
     def _connect_monitor(self, monitor: RunMonitorWidget) -> None:
         monitor.run_started.connect(lambda d: self.run_status.setText(_("Run: {name} (running)").format(name=Path(d).name)))
+        monitor.run_started.connect(self._inspect_follows)
         monitor.throughput.connect(lambda v: self.throughput_status.setText(_("{n} tokens/s").format(n=number(v, 0))))
         monitor.run_ended.connect(lambda status, m=monitor: self._on_run_ended(m, status))
         monitor.state_changed.connect(self._sync_actions)
@@ -220,6 +231,12 @@ class MainWindow(QMainWindow):
         if preferences is not None:
             monitor.plots.set_redraw_interval(preferences.plot_refresh_ms)
             monitor.run_preferences = preferences
+
+    def _inspect_follows(self, run_dir: str) -> None:
+        """A run that starts training becomes the Inspect page's, which follows it if asked to."""
+        page = self._built.get("inspect_page")
+        if page is not None and page.follow_check.isChecked():
+            page.set_run(run_dir)
 
     def _built_monitors(self) -> list[RunMonitorWidget]:
         return [self._built[a].monitor for a in ("train_page", "finetune_page") if a in self._built]
@@ -603,7 +620,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(_("Stopping the run and saving a checkpoint…"))
             for m in monitors:
                 m.shutdown()
-        for attr in ("train_page", "finetune_page", "runs_page", "search_page"):
+        for attr in ("train_page", "finetune_page", "runs_page", "search_page", "inspect_page"):
             if attr in self._built:
                 self._built[attr].shutdown()
         self.try_page.shutdown()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,4 +55,41 @@ def test_training_children_get_a_quiet_openmp_but_keep_a_persons_choice() -> Non
 
 @pytest.mark.parametrize(("cores", "load", "threads"), [(2, 0.1, 2), (2, 1.0, 1), (2, 3.5, 1), (8, 2.6, 5), (1, 0.0, 1)])
 def test_threads_are_the_cores_the_load_leaves(cores: int, load: float, threads: int) -> None:
-    assert default_threads(cores, load) == threads
+    """Other processes as busy as the load says: the load decides."""
+    assert default_threads(cores, load, elsewhere=load) == threads
+
+
+def test_a_load_that_is_this_processes_own_work_does_not_take_threads_away() -> None:
+    """The load average still counts a run this process just finished; what others use now decides."""
+    assert default_threads(2, 2.0, elsewhere=0.1) == 2
+    assert default_threads(8, 6.0, elsewhere=2.4) == 6
+    assert default_threads(2, 0.2, elsewhere=1.0) == 2  # a quiet load is taken at its word, without sampling
+
+
+def test_busy_elsewhere_counts_other_processes_and_not_this_one() -> None:
+    import threading
+
+    from studio.core.training.cpu_threads import busy_elsewhere
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()  # this process keeps one core busy
+    try:
+        mine = busy_elsewhere(0.5)
+    finally:
+        stop.set()
+        spinner.join()
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        theirs = busy_elsewhere(0.5)
+    finally:
+        child.kill()
+        child.wait()
+    assert mine is not None and theirs is not None
+    assert mine < 0.5 < theirs, (mine, theirs)

@@ -243,7 +243,7 @@ def test_events_are_frozen_plain_records_and_logged(tiny_corpus: Path, tmp_path:
             assert isinstance(value, int | float | str | bool | tuple | None)  # None: not known (no time budget)
     assert step.tokens_per_s > 0 and math.isfinite(step.grad_norm) and step.lr > 0
     assert events.of(DataReady)[0].encodings == ("UTF-8",)
-    assert {e.label for e in events.of(CheckpointSaved)} == {"best", "last"}
+    assert {e.label for e in events.of(CheckpointSaved)} == {"best", "last", "snapshot"}
     eval_event = events.of(EvalLogged)[0]
     assert eval_event.sample  # a text sample at each evaluation
     assert eval_event.perplexity == pytest.approx(math.exp(eval_event.loss))

@@ -49,6 +49,14 @@ def filter_logits(logits: Tensor, top_k: int, top_p: float) -> Tensor:
     return logits
 
 
+def sampling_probabilities(logits: Tensor, settings: DecodingSettings) -> Tensor:
+    """The distribution a sampled token is drawn from, for rows of logits [..., V]: specials
+    banned, divided by the temperature, then the top-k and top-p cuts. The one place this is
+    done: ``stream_tokens`` draws from it and the Inspect view (``inference.insight``) shows it,
+    so what a person sees is what sampling would do. Not for greedy settings (temperature 0)."""
+    return filter_logits(ban_specials(logits.float()) / settings.temperature, settings.top_k, settings.top_p).softmax(-1)
+
+
 class TextAssembler:
     """The text each new token adds. Byte-level BPE can split a character across tokens, so text
     is held back until it decodes whole."""
@@ -101,8 +109,7 @@ def stream_tokens(model: LanguageModel, tokenizer: Tokenizer, prompt: str | list
                 token = int(step.argmax())
                 probability = float(step.softmax(-1)[token])
             else:
-                filtered = filter_logits(step / settings.temperature, settings.top_k, settings.top_p)
-                probs = filtered.softmax(-1).cpu()
+                probs = sampling_probabilities(logits[0], settings).cpu()
                 token = int(torch.multinomial(probs, 1, generator=generator))
                 probability = float(probs[token])
             if token == EOS_ID and settings.stop_at_eos:

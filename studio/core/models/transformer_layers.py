@@ -1,7 +1,10 @@
 """Building blocks shared by the three Transformer architectures (GPT, BERT, encoder-decoder).
 
 Attention goes through ``torch.nn.functional.scaled_dot_product_attention`` so each device picks
-its fastest kernel (flash or memory-efficient on GPUs, a fused CPU kernel otherwise).
+its fastest kernel (flash or memory-efficient on GPUs, a fused CPU kernel otherwise). Those kernels
+never return the attention weights, so an attention module keeps them only when asked
+(``keep_attention``, set by ``studio.core.inference.insight``): it then also computes them from
+its own queries and keys, with the same mask, and training never pays for it.
 """
 
 from __future__ import annotations
@@ -85,6 +88,12 @@ class KVCache:
 
 
 class SelfAttention(nn.Module):
+    # Inspection only: when True, forward also keeps the attention probabilities [B, H, T, S] in
+    # ``attention``, from the very q and k it attends with (after QK-norm and RoPE) and the same
+    # mask. Off (a class default, one attribute read per call), training stays on SDPA's kernels.
+    keep_attention: bool = False
+    attention: Tensor | None = None
+
     def __init__(
         self, d: int, n_heads: int, dropout: float, bias: bool, rotary: RotaryEmbedding | None = None, qk_norm: bool = False
     ):
@@ -121,11 +130,16 @@ class SelfAttention(nn.Module):
                 past = cache.k.size(-2)
                 k, v = torch.cat([cache.k, k], dim=-2), torch.cat([cache.v, v], dim=-2)
             cache.k, cache.v = k, v
+        if self.keep_attention:
+            self.attention = attention_probabilities(q, k, causal, key_mask, past).detach()
         y = _attend(q, k, v, causal, key_mask, self.dropout if self.training else 0.0, past)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, t, c)))
 
 
 class CrossAttention(nn.Module):
+    keep_attention: bool = False  # as in SelfAttention: inspection only
+    attention: Tensor | None = None
+
     def __init__(self, d: int, n_heads: int, dropout: float, bias: bool, qk_norm: bool = False):
         super().__init__()
         self.n_heads = n_heads
@@ -152,6 +166,8 @@ class CrossAttention(nn.Module):
                 k = self.k_norm(k)
             if cache is not None:
                 cache.memory_k, cache.memory_v = k, v
+        if self.keep_attention:
+            self.attention = attention_probabilities(q, k, False, memory_mask).detach()
         y = _attend(q, k, v, False, memory_mask, self.dropout if self.training else 0.0)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, t, c)))
 
@@ -164,14 +180,31 @@ def _attend(
     causal = causal and t > 1
     if key_mask is None and past == 0:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=causal)
-    mask = torch.ones(1, 1, t, s, dtype=torch.bool, device=q.device)
+    mask = allowed_keys(t, s, causal, key_mask, past, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+
+def allowed_keys(t: int, s: int, causal: bool, key_mask: Tensor | None, past: int, device: torch.device) -> Tensor:
+    """[B or 1, 1, T, S], True where query i may attend key j: the mask ``_attend`` hands SDPA
+    (and, with no padding and no cache, what SDPA's own ``is_causal`` means)."""
+    mask = torch.ones(1, 1, t, s, dtype=torch.bool, device=device)
     if key_mask is not None:
         mask = mask & key_mask[:, None, None, :].to(torch.bool)  # [B, 1, 1, S]: True = may attend
     if causal:
         # Query i is token past + i, so it may see keys up to past + i (sdpa's own is_causal
         # aligns the corner the other way when there are more keys than queries).
-        mask = mask & torch.ones(t, s, dtype=torch.bool, device=q.device).tril(diagonal=past)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        mask = mask & torch.ones(t, s, dtype=torch.bool, device=device).tril(diagonal=past)
+    return mask
+
+
+def attention_probabilities(q: Tensor, k: Tensor, causal: bool, key_mask: Tensor | None, past: int = 0) -> Tensor:
+    """softmax(q k^T / sqrt(head_dim)) under ``_attend``'s mask, in float32: the weights SDPA
+    computes inside its kernel and never returns. [B, H, T, S]; each row sums to 1."""
+    t, s = q.size(-2), k.size(-2)
+    scores = (q.float() @ k.float().transpose(-2, -1)) * q.size(-1) ** -0.5
+    scores = scores.masked_fill(~allowed_keys(t, s, causal and t > 1, key_mask, past, q.device), float("-inf"))
+    # A row with no key to see (a batch row of padding only) would be 0/0: it attends nowhere.
+    return scores.softmax(dim=-1).nan_to_num(0.0)
 
 
 class MLP(nn.Module):

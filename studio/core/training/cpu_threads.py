@@ -4,6 +4,7 @@ window can prepare a training child's environment without importing it."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 
 # For a process that trains, set before it starts (OpenMP reads its environment once, when it
@@ -37,10 +38,39 @@ def load_average() -> float:
         return 0.0
 
 
-def default_threads(cores: int | None = None, load: float | None = None) -> int:
-    """The cores other programs leave free, judged from the load average at the start; at least
-    one. The load counts this process too once it runs, so one busy core of another program on a
-    two-core machine leaves one thread: two threads there measured slower than one."""
+def busy_elsewhere(window_s: float = 0.2) -> float | None:
+    """Cores that other processes keep busy now: the machine's CPU time over a short window, less
+    this process's own. None where psutil cannot tell."""
+    try:
+        import psutil
+
+        me = psutil.Process()
+        before, mine_before, t0 = psutil.cpu_times(), me.cpu_times(), time.monotonic()
+        time.sleep(window_s)
+        after, mine_after, wall = psutil.cpu_times(), me.cpu_times(), time.monotonic() - t0
+    except Exception:  # noqa: BLE001 - a platform psutil does not cover: no opinion
+        return None
+
+    def busy(t: object) -> float:
+        return sum(float(getattr(t, name, 0.0)) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+    own = (mine_after.user - mine_before.user) + (mine_after.system - mine_before.system)
+    return max(0.0, (busy(after) - busy(before) - own) / max(wall, 1e-6))
+
+
+def default_threads(cores: int | None = None, load: float | None = None, elsewhere: float | None = None) -> int:
+    """The cores other programs leave free; at least one. One busy core of another program on a
+    two-core machine leaves one thread: two threads there measured slower than one.
+
+    First judged from the load average, which is free to read. But that counts this process's
+    own recent work as well (a benchmark training runs one after another had every run after the
+    first at one thread of two), so when it says the cores are taken, a short sample of what other
+    processes use right now (``busy_elsewhere``) has the last word."""
     cores = cores or usable_cores()
     load = load_average() if load is None else load
-    return max(1, min(cores, cores - int(load + 0.5)))
+    free = max(1, min(cores, cores - int(load + 0.5)))
+    if free < cores:
+        others = busy_elsewhere() if elsewhere is None else elsewhere
+        if others is not None:
+            free = max(1, min(cores, cores - int(min(load, others) + 0.5)))
+    return free

@@ -82,6 +82,21 @@ class RunDir:
         return self.checkpoints / label
 
     @property
+    def snapshots(self) -> Path:
+        """Weights-only checkpoints for the Inspect page, one folder per step (``step-00000500``),
+        kept apart from ``checkpoints/`` so that nothing resumes from them."""
+        return self.path / "snapshots"
+
+    def snapshot_steps(self) -> list[tuple[int, Path]]:
+        """The snapshots whose save was completed, by step."""
+        found = []
+        for folder in self.snapshots.glob("step-*") if self.snapshots.is_dir() else ():
+            number = folder.name.removeprefix("step-")
+            if number.isdigit() and committed_checkpoint(folder) == folder:
+                found.append((int(number), folder))
+        return sorted(found)
+
+    @property
     def name(self) -> str:
         return self.path.name
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import socket
 import time
 import traceback
@@ -37,6 +38,7 @@ from studio.core.events import (
     CheckpointSaved,
     EvalLogged,
     Event,
+    LayerStatsLogged,
     LogMessage,
     RunFailed,
     RunFinished,
@@ -420,11 +422,15 @@ class Trainer:
                         )
                     )
                 loss_total += loss_value
+            stats_every = cfg.train.layer_stats_interval
+            before = self._layer_stats_before() if stats_every and (p.step + 1) % stats_every == 0 and self.dist.is_main else None
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             p.step += 1
             p.trained = True
+            if before is not None:
+                emit(self._layer_stats_after(before))
             step_tokens *= self.dist.world_size
             p.tokens_seen += step_tokens
             dt = time.perf_counter() - t0
@@ -445,6 +451,8 @@ class Trainer:
                 p.elapsed_s += time.perf_counter() - t_eval
                 if improved:
                     self._save("best")
+                if cfg.train.snapshots and self.dist.is_main:
+                    self._save_snapshot()
                 if stop_early:
                     status = "early_stopped"
                     reason = _("no improvement for {count} evaluations; best at step {step}").format(
@@ -551,6 +559,65 @@ class Trainer:
         if label == "last":
             self.progress.saved_step = self.progress.step
         self._emit(CheckpointSaved(self.progress.step, str(path), label))
+
+    # ---- what the Inspect page reads ------------------------------------------------------------
+
+    def _layer_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
+        """The trained model's layer groups, input first, with the names LayerStatsLogged uses; a
+        task model's come from its base, its head counted with the output."""
+        model = self.model
+        base = model if isinstance(model, LanguageModel) else getattr(model, "base", None)
+        if not isinstance(base, LanguageModel):
+            return []
+        groups = base.layer_groups()
+        names = ["embeddings", *(str(i) for i in range(1, len(groups) - 1)), "output"]
+        assert model is not None
+        seen = {id(q) for g in groups for q in g}
+        groups[-1] = groups[-1] + [q for q in model.parameters() if id(q) not in seen]  # a task head
+        return [(n, [q for q in g if q.requires_grad]) for n, g in zip(names, groups, strict=True)]
+
+    def _layer_stats_before(self) -> tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]]:
+        """Each group's gradient norm (before clipping) and a copy of its weights, just before
+        the optimizer step; a copy of a small model is a memcpy, taken every few steps only."""
+        groups = [(n, g) for n, g in self._layer_groups() if g]
+        norms = [float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q.grad) for q in g if q.grad is not None]))
+                       if any(q.grad is not None for q in g) else 0.0) for _n, g in groups]
+        weights = [[q.detach().clone() for q in g] for _n, g in groups]
+        return groups, norms, weights
+
+    def _layer_stats_after(self, before: tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]]) -> Event:
+        groups, norms, weights = before
+        ratios = []
+        with torch.no_grad():
+            for (_n, g), old in zip(groups, weights, strict=True):
+                change = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q - w) for q, w in zip(g, old, strict=True)]))
+                size = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(w) for w in old]))
+                ratios.append(float(change / size) if float(size) > 0 else 0.0)
+        return LayerStatsLogged(self.progress.step, tuple(n for n, _g in groups), tuple(norms), tuple(ratios))
+
+    def _save_snapshot(self) -> None:
+        """A weights-only checkpoint for the Inspect page's time scrubber, at an evaluation. At
+        most ``train.snapshots`` are kept, spread over the run: past the limit, the inner
+        snapshot that sits closest to its neighbours goes (the first and the latest stay)."""
+        assert self.run is not None and self.model is not None and self.tokenizer is not None
+        keep = self.config.train.snapshots
+        folder = self.run.snapshots / f"step-{self.progress.step:08d}"
+        try:  # a snapshot is a view's extra: without room for one, training goes on without it
+            preflight.check_save_room(self.run.snapshots, self._params, resumable=False)
+            save_checkpoint(folder, model=self.model, config=self.config, tokenizer=self.tokenizer, state=self._state())
+        except (ResourceError, OSError) as e:
+            self._emit(LogMessage("warning", _("no Inspect snapshot at step {step}: {error}").format(
+                step=self.progress.step, error=describe_os_error(e) if isinstance(e, OSError) else str(e))))
+            return
+        self._emit(CheckpointSaved(self.progress.step, str(folder), "snapshot"))
+        saved = self.run.snapshot_steps()
+        while len(saved) > max(keep, 2):
+            gaps = [(saved[i + 1][0] - saved[i - 1][0], i) for i in range(1, len(saved) - 1)]
+            _gap, drop = min(gaps)
+            shutil.rmtree(saved[drop][1], ignore_errors=True)
+            del saved[drop]
+        if keep == 1 and len(saved) == 2:
+            shutil.rmtree(saved[0][1], ignore_errors=True)
 
     def _save_after_failure(self, error: BaseException) -> str:
         """Keep the work done so far: save ``last`` if this fit trained since its last save,

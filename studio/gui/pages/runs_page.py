@@ -110,6 +110,7 @@ class RunsPage(QWidget):
     resume_run = Signal(object)
     finetune_from = Signal(object)
     try_run = Signal(object)
+    inspect_run = Signal(object)  # Path: look inside it on the Inspect page
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -205,6 +206,7 @@ class RunsPage(QWidget):
             "resume": QPushButton(_("Resume"), objectName="resumeRunButton"),
             "finetune": QPushButton(_("Fine-tune from it"), objectName="finetuneFromRunButton"),
             "try": QPushButton(_("Try it"), objectName="tryRunButton"),
+            "inspect": QPushButton(_("Inspect it"), objectName="inspectRunButton"),
             "export": QPushButton(_("Export…"), objectName="exportRunButton"),
             "delete": QPushButton(_("Delete…"), objectName="deleteRunButton"),
             "compare": QPushButton(_("Compare selected"), objectName="compareButton"),
@@ -233,6 +235,7 @@ class RunsPage(QWidget):
         b["resume"].clicked.connect(lambda: self._emit_for_selected(self.resume_run))
         b["finetune"].clicked.connect(lambda: self._emit_for_selected(self.finetune_from))
         b["try"].clicked.connect(lambda: self._emit_for_selected(self.try_run))
+        b["inspect"].clicked.connect(lambda: self._emit_for_selected(self.inspect_run))
         b["export"].clicked.connect(self.export_selected)
         b["delete"].clicked.connect(self.delete_selected)
         b["compare"].clicked.connect(self.compare_selected)
