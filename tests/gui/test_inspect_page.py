@@ -48,10 +48,13 @@ def test_every_view_of_a_tiny_model_and_the_time_scrubber(qtbot, window: MainWin
     page.position_spin.setValue(2)
     bars = [i for i in page.next_plot.getPlotItem().items if type(i).__name__ == "BarGraphItem"]
     assert len(bars) == 1 and "Position 2" in page.next_plot.getPlotItem().titleLabel.text
+    # Each view is drawn when its tab is opened.
     if arch == "lstm":
+        page.tabs.setCurrentWidget(page.view_pages["recurrent"])
         assert page.gate_layer_combo.count() == 2  # the tiny LSTM's two layers
         assert page.gate_plot.listDataItems() and page.norm_plot.listDataItems()
     else:
+        page.tabs.setCurrentWidget(page.view_pages["attention"])
         assert page.attention_combo.count() >= 1 and page.head_combo.count() >= 2  # the average, then each head
         m, w = page.attention_matrix()
         assert w.shape == (len(m.queries), len(m.keys))
@@ -61,18 +64,22 @@ def test_every_view_of_a_tiny_model_and_the_time_scrubber(qtbot, window: MainWin
         kinds = {page.attention_combo.itemText(i) for i in range(page.attention_combo.count())}
         assert any("cross" in k for k in kinds)
     # Embeddings: the map, and a search that finds a token and its neighbours.
+    page.tabs.setCurrentWidget(page.view_pages["embeddings"])
     assert len(page.embedding_points.data) > 0
     page.search_edit.setText("t")
     assert page.neighbour_list.count() > 0
     # Layer statistics: one curve per layer group in both plots.
+    page.tabs.setCurrentWidget(page.view_pages["layers"])
     assert len(page.grad_plot.listDataItems()) == len(page.result.layers.layers) >= 3
 
     # The scrubber: the first snapshot is another model (its embeddings differ).
+    page.tabs.setCurrentWidget(page.view_pages["embeddings"])
     before = page.result.embedding_map.coords.clone()
     with qtbot.waitSignal(page.inspected, timeout=60_000):
         page.slider.setValue(0)
     assert "step 4" in page.point_label.text()
     assert not (page.result.embedding_map.coords - before).abs().max() < 1e-6
+    assert page.embedding_points.data["x"].tolist() == page.result.embedding_map.coords[page.result.embedding_map.special:, 0].tolist()
 
     # Export: this view as PNG, and its data as JSON.
     page.tabs.setCurrentWidget(page.view_pages["tokens"])

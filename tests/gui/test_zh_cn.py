@@ -80,7 +80,7 @@ ALLOWED_WORDS = {
     # methods and formats known by these names in Chinese texts too
     "png", "tpe", "cma", "es", "hyperband", "fanova", "optuna", "tensorboard", "mfu",
     # model techniques known by these names (QK-norm, GELU, ReLU², warm-up/stable/decay), and logits
-    "qk", "gelu", "relu", "wsd", "logit",
+    "qk", "gelu", "relu", "wsd", "logit", "pca",
     "log", "int", "qkv", "kv", "proj", "fc", "out",
     "text", "label", "source", "target", "context", "question", "answer", "document", "summary",
 }
