@@ -151,7 +151,35 @@ def main() -> int:
     window.show_page("Search")
     shoot("10-search")
 
-    # 8. The welcome screen and the preferences, as Help and File open them.
+    # 8. Inside the first run (the Inspect page), at its latest snapshot; then an LSTM's gates.
+    inspect = window.inspect_page
+    window.show_page("Inspect")
+    inspect.text_edit.setPlainText("ROMEO:\nBut soft, what light through yonder window breaks?")
+    inspect.set_run(first_run)
+    wait_for(lambda: inspect.result is not None and not inspect.job.running, timeout=120)
+    inspect.position_spin.setValue(10)
+    for name, view in (("13-inspect-text", "tokens"), ("14-inspect-attention", "attention"), ("15-inspect-embeddings", "embeddings"),
+                       ("16-inspect-layers", "layers")):
+        inspect.tabs.setCurrentWidget(inspect.view_pages[view])
+        if view == "attention":
+            inspect.head_combo.setCurrentIndex(0)
+            inspect.select_query(12)
+        if view == "embeddings":
+            inspect.search_edit.setText("e")
+        shoot(name)
+    from studio.core.config import RunConfig
+    from studio.core.resources import find_config
+    from studio.core.training.trainer import Trainer
+
+    lstm = RunConfig.load(find_config("shakespeare-char-lstm"), [f'data.paths=["{corpus}"]', "train.steps=300", "train.eval_interval=100",
+                                                               "train.sample_tokens=0", "run.name=shakespeare-lstm"])
+    lstm_run = Trainer(lstm).fit().run_dir
+    inspect.set_run(lstm_run)
+    wait_for(lambda: inspect.run == lstm_run and not inspect.job.running and inspect.result is not None, timeout=120)
+    inspect.tabs.setCurrentWidget(inspect.view_pages["recurrent"])
+    shoot("17-inspect-gates")
+
+    # 9. The welcome screen and the preferences, as Help and File open them.
     from PySide6.QtWidgets import QDialog
 
     for name, opener in (("11-welcome", "show_welcome"), ("12-preferences", "show_preferences")):

@@ -100,3 +100,27 @@ def test_the_runs_page_opens_a_run_in_inspect(qtbot, window: MainWindow, tiny_co
     with qtbot.waitSignal(page.inspected, timeout=60_000):
         click(qtbot, runs.action_buttons["inspect"])
     assert window.stack.currentWidget() is page and page.run == run
+
+
+def test_following_a_training_run_moves_to_each_new_snapshot(qtbot, window: MainWindow, tiny_corpus: Path) -> None:
+    """"Follow the run" on, then a run started on the Train page: the page takes the run and, as
+    the training process saves a snapshot at each evaluation, moves to the newest one."""
+    from tests.gui.test_training_flow import choose_model, load_corpus_and_build
+
+    page = window.inspect_page
+    page.follow_check.setChecked(True)
+    page.follow_timer.setInterval(200)  # look often: the run is short
+    page.text_edit.setPlainText("One morning")
+    load_corpus_and_build(qtbot, window, tiny_corpus)
+    choose_model(qtbot, window, "gpt")
+    train = window.train_page
+    window.nav.setCurrentRow(2)
+    train.forms["train"].set_values({"steps": 100_000, "batch_size": 8, "eval_interval": 5, "eval_batches": 1, "sample_tokens": 0})
+    click(qtbot, train.monitor.start_button)
+    qtbot.waitUntil(lambda: page.run is not None and len(page.points) >= 3, timeout=120_000)
+    assert page.run == Path(train.monitor.run_dir)
+    qtbot.waitUntil(lambda: page.result is not None and page.slider.value() == len(page.points) - 1, timeout=60_000)
+    shown = page.points[page.slider.value()].step
+    with qtbot.waitSignal(train.monitor.run_ended, timeout=60_000):
+        click(qtbot, train.monitor.stop_button)
+    qtbot.waitUntil(lambda: page.points[-1].step > shown and page.slider.value() == len(page.points) - 1, timeout=30_000)
