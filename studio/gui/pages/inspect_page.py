@@ -94,6 +94,11 @@ def _plot(name: str, title: str) -> pg.PlotWidget:
     return plot
 
 
+def shown_token(text: str) -> str:
+    """A token as a label: a space, a line break or nothing would be invisible on an axis."""
+    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "·"
+
+
 def surprisal_colour(bits: float) -> str:
     """White for an expected token, deepening to red for a surprise (MAX_BITS and above)."""
     share = 0.0 if not math.isfinite(bits) else min(1.0, max(0.0, bits / MAX_BITS))
@@ -201,7 +206,8 @@ class InspectPage(QWidget):
         self.position_spin.setToolTip(_("The position whose next-token probabilities are shown (or click a token)"))
         self.next_plot = _plot("nextTokenView", _("What could come here"))
         self.next_plot.setMouseEnabled(x=False, y=False)
-        self.next_plot.setLabel("bottom", _("probability"))
+        self.next_plot.setLabel("bottom", _("probability (%)"))
+        self.next_plot.getAxis("bottom").enableAutoSIPrefix(False)
         left = QWidget()
         lc = QVBoxLayout(left)
         lc.setContentsMargins(0, 0, 0, 0)
@@ -276,6 +282,8 @@ class InspectPage(QWidget):
         self.embedding_points = pg.ScatterPlotItem(size=6, pen=None, brush=pg.mkBrush(31, 95, 168, 120), hoverable=True,
                                                    tip=lambda x, y, data: str(data))
         self.embedding_marks = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#c0392b", width=2), brush=None)
+        for side in ("bottom", "left"):
+            self.embedding_plot.getAxis(side).enableAutoSIPrefix(False)
         self.embedding_plot.addItem(self.embedding_points)
         self.embedding_plot.addItem(self.embedding_marks)
         self.embedding_labels: list[pg.TextItem] = []
@@ -530,13 +538,15 @@ class InspectPage(QWidget):
                          f'background-color:{surprisal_colour(bits)}">{text}</a>')
         self.surprisal_view.setHtml('<div style="font-size:14pt; line-height:150%">' + "".join(parts) + "</div>")
         s = p.surprisal
-        worst = ", ".join(f"“{p.reading.tokens[i].text}” {number(p.surprisal.bits[i], 1)}" for i in s.most_surprising)
-        parts_summary = [_("{bits} bits per token").format(bits=number(s.bits_per_token, 2)) if s.bits_per_token is not None else ""]
+        worst = ", ".join(f"“{shown_token(p.reading.tokens[i].text)}” {number(p.surprisal.bits[i], 1)}" for i in s.most_surprising)
+        per_token = number(s.bits_per_token, 2) if s.bits_per_token is not None else "—"
         if s.bits_per_character is not None:
-            parts_summary.append(_("{bits} bits per character").format(bits=number(s.bits_per_character, 2)))
-        # Translators: {means} is "2.31 bits per token, 1.12 bits per character"; {tokens} the most surprising ones.
-        self.surprisal_summary.setText(_("Mean: {means}. Most surprising: {tokens}").format(means=", ".join(x for x in parts_summary if x),
-                                                                                          tokens=worst))
+            # Translators: the means of the surprisal; {tokens} lists the most surprising tokens with their bits.
+            text = _("Mean: {per_token} bits per token, {per_char} bits per character. Most surprising: {tokens}").format(
+                per_token=per_token, per_char=number(s.bits_per_character, 2), tokens=worst)
+        else:
+            text = _("Mean: {per_token} bits per token. Most surprising: {tokens}").format(per_token=per_token, tokens=worst)
+        self.surprisal_summary.setText(text)
         self.position_spin.blockSignals(True)
         self.position_spin.setMaximum(max(0, len(p.positions) - 1))
         self._position = min(self._position, len(p.positions) - 1)
@@ -555,17 +565,17 @@ class InspectPage(QWidget):
         if p is None or not p.positions:
             return
         pos = p.positions[min(self._position, len(p.positions) - 1)]
-        names = [c.text.replace("\n", "↵") or "·" for c in pos.candidates]
-        values = [c.probability for c in pos.candidates]
+        names = [shown_token(c.text) for c in pos.candidates]
+        values = [100 * c.probability for c in pos.candidates]
         ys = list(range(len(names)))
         actual = pos.actual.token_id if pos.actual else None
         brushes = ["#d35400" if c.token_id == actual else "#1f5fa8" for c in pos.candidates]
         plot.addItem(pg.BarGraphItem(x0=0, y=ys, height=0.7, width=values, brushes=brushes))
         plot.getAxis("left").setTicks([list(zip(ys, names, strict=True))])
         plot.invertY(True)
-        plot.setXRange(0, max(values + [0.05]) * 1.05, padding=0)
+        plot.setXRange(0, max(values + [5.0]) * 1.05, padding=0)
         plot.setYRange(-0.6, len(names) - 0.4, padding=0)
-        where = p.reading.tokens[pos.index].text if pos.index < len(p.reading.tokens) else _("after the text")
+        where = shown_token(p.reading.tokens[pos.index].text) if pos.index < len(p.reading.tokens) else _("after the text")
         if pos.actual is not None:
             title = _("Position {n} (“{token}”): the model gave it {p} %, {bits} bits").format(
                 n=pos.index, token=where, p=number(100 * pos.actual.model_probability, 1), bits=number(pos.surprisal or 0.0, 2))
@@ -627,8 +637,8 @@ class InspectPage(QWidget):
         self.attention_image.setImage(w, levels=(0.0, max(1e-6, float(w.max()))))
         self.attention_image.setRect(0, 0, w.shape[1], w.shape[0])
         few = len(m.keys) <= 48  # token labels on the axes while they can be read
-        self.attention_plot.getAxis("bottom").setTicks([[(k + 0.5, t) for k, t in enumerate(m.keys)]] if few else None)
-        self.attention_plot.getAxis("left").setTicks([[(q + 0.5, t) for q, t in enumerate(m.queries)]] if few else None)
+        self.attention_plot.getAxis("bottom").setTicks([[(k + 0.5, shown_token(t)) for k, t in enumerate(m.keys)]] if few else None)
+        self.attention_plot.getAxis("left").setTicks([[(q + 0.5, shown_token(t)) for q, t in enumerate(m.queries)]] if few else None)
         self.attention_plot.setRange(xRange=(0, w.shape[1]), yRange=(0, w.shape[0]), padding=0)
         self._query = min(self._query, w.shape[0] - 1) if self._query >= 0 else w.shape[0] - 1
         self._draw_row()
@@ -656,9 +666,9 @@ class InspectPage(QWidget):
         xs = list(range(len(row)))
         self.row_plot.addItem(pg.BarGraphItem(x=xs, height=row.tolist(), width=0.8, brush="#1f5fa8"))
         few = len(m.keys) <= 48
-        self.row_plot.getAxis("bottom").setTicks([list(enumerate(m.keys))] if few else None)
+        self.row_plot.getAxis("bottom").setTicks([[(k, shown_token(t)) for k, t in enumerate(m.keys)]] if few else None)
         self.row_plot.setYRange(0, max(0.05, float(row.max())) * 1.05, padding=0)
-        self.row_plot.setTitle(html.escape(_("Where “{token}” looks").format(token=m.queries[self._query])))
+        self.row_plot.setTitle(html.escape(_("Where “{token}” looks").format(token=shown_token(m.queries[self._query]))))
 
     # ---- recurrent states -------------------------------------------------------------------------------
 
@@ -692,7 +702,7 @@ class InspectPage(QWidget):
         if layer.cell_norm is not None:
             self.norm_plot.plot(xs, layer.cell_norm.tolist(), pen=pg.mkPen("#d35400", width=2), name=_("memory cell"))
         few = len(states.labels) <= 60
-        ticks = [list(enumerate(t.replace("\n", "↵") for t in states.labels))] if few else None
+        ticks = [list(enumerate(shown_token(t) for t in states.labels))] if few else None
         for plot in (self.gate_plot, self.norm_plot):
             plot.getAxis("bottom").setTicks(ticks)
         self.gate_plot.setYRange(0, 1, padding=0.02)
@@ -706,7 +716,7 @@ class InspectPage(QWidget):
             return
         coords = m.coords.numpy()
         start = m.special  # the special tokens (<pad>, <eos>, ...) would sit apart and squash the map
-        self.embedding_points.setData(x=coords[start:, 0], y=coords[start:, 1], data=m.labels[start:])
+        self.embedding_points.setData(x=coords[start:, 0], y=coords[start:, 1], data=[shown_token(t) for t in m.labels[start:]])
         self.embedding_plot.setLabel("bottom", _("axis 1 ({share} % of the variance)").format(share=number(100 * m.explained[0], 1)))
         self.embedding_plot.setLabel("left", _("axis 2 ({share} % of the variance)").format(share=number(100 * m.explained[1], 1)))
         self._draw_search()
@@ -736,12 +746,12 @@ class InspectPage(QWidget):
         marked = [target] + [i for i, _l, _s in neighbours if i != target][:8]
         self.embedding_marks.setData(x=coords[marked, 0], y=coords[marked, 1])
         for i in marked:
-            label = pg.TextItem(m.labels[i], color="#c0392b", anchor=(0, 1))
+            label = pg.TextItem(shown_token(m.labels[i]), color="#c0392b", anchor=(0, 1))
             label.setPos(float(coords[i, 0]), float(coords[i, 1]))
             self.embedding_plot.addItem(label)
             self.embedding_labels.append(label)
         for _i, text, similarity in neighbours:
-            item = QListWidgetItem(f"{text.replace(chr(10), '↵')}   {number(similarity, 3)}")
+            item = QListWidgetItem(f"{shown_token(text)}   {number(similarity, 3)}")
             item.setData(Qt.ItemDataRole.UserRole, text)
             self.neighbour_list.addItem(item)
 
