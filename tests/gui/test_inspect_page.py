@@ -124,3 +124,20 @@ def test_following_a_training_run_moves_to_each_new_snapshot(qtbot, window: Main
     with qtbot.waitSignal(train.monitor.run_ended, timeout=60_000):
         click(qtbot, train.monitor.stop_button)
     qtbot.waitUntil(lambda: page.points[-1].step > shown and page.slider.value() == len(page.points) - 1, timeout=30_000)
+
+
+def test_a_checkpoint_folder_of_its_own_is_one_moment(qtbot, window: MainWindow, tiny_corpus: Path, tmp_path: Path) -> None:
+    """A checkpoint copied out of its run (Browse… takes any folder) is inspected as it is."""
+    import shutil
+
+    run = trained("gru", tiny_corpus, "a-gru")
+    alone = tmp_path / "elsewhere" / "best"
+    shutil.copytree(run / "checkpoints" / "best", alone)
+    page = window.inspect_page
+    window.show_page("Inspect")
+    page.text_edit.setPlainText("The cat")
+    with qtbot.waitSignal(page.inspected, timeout=60_000):
+        page.set_run(alone)
+    assert [p.label for p in page.points] == ["checkpoint"] and not page.slider.isEnabled()
+    assert page.result is not None and page.result.recurrent is not None and not page.result.errors
+    assert "reset" in page.result.recurrent.layers[0].gates  # a GRU's gates

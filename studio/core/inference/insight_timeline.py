@@ -16,22 +16,25 @@ from typing import Any
 
 from studio.core.events import LayerStatsLogged
 from studio.core.inference.insight import AttentionMap, EmbeddingMap, Predictions, RecurrentStates
-from studio.core.training.checkpoint_commit import commit_status, committed_checkpoint
+from studio.core.training.checkpoint_commit import STATE_FILE, commit_status, committed_checkpoint
 from studio.core.training.run_dir import RunDir
 
 
 @dataclass(frozen=True)
 class TimePoint:
     step: int
-    label: str  # "snapshot", "best" or "last"
+    label: str  # "snapshot", "best", "last", or "checkpoint" (a checkpoint folder inspected on its own)
     path: Path
 
 
 def time_points(run: Path) -> list[TimePoint]:
-    """The run's saved states by step: its snapshots (weights only, spread over the run), then
+    """The saved states of a run (or the one of a checkpoint folder), by step. A run's: its snapshots (weights only, spread over the run), then
     ``best`` and ``last``. Where two share a step, one point stands for them (``last`` first,
     then ``best``): the scrubber shows each moment once. Reads only the commit records (a few
     small files), so a page can look again every few seconds while the run trains."""
+    if (Path(run) / STATE_FILE).is_file():  # a checkpoint folder of its own: one moment
+        ok, step = commit_status(Path(run))
+        return [TimePoint(step, "checkpoint", Path(run))] if ok else []
     r = RunDir(Path(run))
     by_step: dict[int, TimePoint] = {}
     for step, folder in r.snapshot_steps():

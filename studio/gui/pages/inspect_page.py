@@ -80,7 +80,7 @@ VIEWS: dict[str, tuple[str, str]] = {
 VIEW_NAMES = {"tokens": "surprisalView", "attention": "attentionView", "recurrent": "gateView",
               "embeddings": "embeddingView", "layers": "layerStatsView"}
 # Translators: the kinds of saved checkpoints the time scrubber moves through.
-POINT_LABELS = {"snapshot": N_("snapshot"), "best": N_("best"), "last": N_("last")}
+POINT_LABELS = {"snapshot": N_("snapshot"), "best": N_("best"), "last": N_("last"), "checkpoint": N_("checkpoint")}
 FOLLOW_MS = 3000  # how often "Follow the run" looks for a new snapshot
 PLAY_MS = 700  # one checkpoint per this many milliseconds when Play animates the embeddings
 MAX_BITS = 12.0  # surprisal at which the colour is fully red
@@ -140,6 +140,8 @@ class InspectPage(QWidget):
         self.run_combo.setMinimumContentsLength(28)
         self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.refresh_button = QPushButton(_("Refresh"), objectName="inspectRefreshButton")
+        self.browse_button = QPushButton(_("Browse…"), objectName="inspectBrowseButton")
+        self.browse_button.setToolTip(_("Inspect a run folder or a checkpoint folder from anywhere"))
         self.follow_check = QCheckBox(_("Follow the run"), objectName="inspectFollowCheck")
         self.follow_check.setToolTip(_("While the run trains, move to each new snapshot as it is saved"))
         self.slider = QSlider(Qt.Orientation.Horizontal, objectName="checkpointSlider")
@@ -160,7 +162,10 @@ class InspectPage(QWidget):
         top = QGridLayout()
         top.addWidget(QLabel(_("Run")), 0, 0)
         top.addWidget(self.run_combo, 0, 1)
-        top.addWidget(self.refresh_button, 0, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.browse_button)
+        top.addLayout(buttons, 0, 2)
         top.addWidget(self.follow_check, 0, 3)
         top.addWidget(QLabel(_("Checkpoint")), 1, 0)
         top.addWidget(self.slider, 1, 1)
@@ -323,6 +328,7 @@ class InspectPage(QWidget):
 
     def _connect(self) -> None:
         self.refresh_button.clicked.connect(self.refresh_runs)
+        self.browse_button.clicked.connect(self._browse)
         self.run_combo.activated.connect(lambda _i: self.set_run(self.run_combo.currentData()))
         self.follow_check.toggled.connect(self._on_follow)
         self.tabs.currentChanged.connect(lambda _i: self._draw_stale())
@@ -365,8 +371,13 @@ class InspectPage(QWidget):
         if current is None or index < 0:
             self.set_run(self.run_combo.currentData())
 
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, _("A run folder or a checkpoint folder"))
+        if folder:
+            self.set_run(folder)
+
     def set_run(self, path: str | Path | None, follow: bool | None = None) -> None:
-        """Inspect this run, at its latest saved moment."""
+        """Inspect this run (or this checkpoint folder), at its latest saved moment."""
         if not path:
             return
         self.run = Path(path)
@@ -410,7 +421,7 @@ class InspectPage(QWidget):
         self.slider.blockSignals(False)
         if not self.points:
             self.point_label.setText("")
-            self.status.setText(_("This run has no saved checkpoint yet."))
+            self.status.setText(_("{folder} holds no saved checkpoint yet.").format(folder=self.run))
             return
         self._on_point()
 
