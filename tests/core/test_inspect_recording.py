@@ -65,3 +65,46 @@ def test_snapshots_are_kept_spread_over_the_run(tiny_corpus: Path, tmp_path: Pat
     ckpt = load_checkpoint(RunDir(result.run_dir).snapshots / f"step-{steps[1]:08d}")
     assert ckpt.step == steps[1] and not ckpt.resumable
     assert not [e for e in events if isinstance(e, LayerStatsLogged)]  # turned off
+
+
+def test_snapshots_kept_are_spread_evenly_from_the_first_to_the_latest() -> None:
+    from studio.core.training.trainer import saved_to_drop
+
+    def kept(evaluations: int, keep: int) -> list[int]:
+        saved = [(step, Path(f"step-{step}")) for step in range(1, evaluations + 1)]
+        dropped = {s for s, _p in saved_to_drop(saved, keep)}
+        return [s for s, _p in saved if s not in dropped]
+
+    assert kept(50, 3) == [1, 25, 50]  # not the 1st, 3rd and 50th
+    assert kept(20, 8) == [1, 4, 6, 9, 12, 15, 17, 20]  # the grid 1, 3.7, 6.4, ..., 20
+    assert kept(5, 8) == [1, 2, 3, 4, 5] and kept(5, 1) == [5]
+
+
+def test_a_resume_forgets_what_the_interrupted_attempt_recorded_after_its_checkpoint(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Killed after its checkpoint at step 10 but with snapshots and statistics up to step 15:
+    the resume from 10 drops those, so the views show one history, not two."""
+    import shutil
+
+    config = tiny_config("gpt", tiny_corpus, "train.steps=20", "train.eval_interval=5", "train.checkpoint_interval=10",
+                         "train.snapshots=8", "train.layer_stats_interval=5", "train.sample_tokens=0")
+    result = Trainer(config, out=tmp_path).fit()
+    run = RunDir(result.run_dir)
+    # Make it look interrupted after step 15: the last checkpoint back at step 10, the rest of the records kept.
+    events = run.metrics_path.read_text(encoding="utf-8").splitlines()
+    import json
+
+    cut = [line for line in events if json.loads(line).get("step", 0) <= 15 and json.loads(line).get("event") != "finished"]
+    run.metrics_path.write_text("\n".join(cut) + "\n", encoding="utf-8")
+    shutil.rmtree(run.snapshots / f"step-{20:08d}")
+    (run.snapshots / ".step-00000016-abc").mkdir()  # a save cut short
+    ten = Trainer(tiny_config("gpt", tiny_corpus, "train.steps=10", "train.eval_interval=5", "train.snapshots=8",
+                              "train.layer_stats_interval=5", "train.sample_tokens=0"), out=tmp_path / "ten").fit()
+    shutil.rmtree(run.checkpoint("last"))
+    shutil.copytree(RunDir(ten.run_dir).checkpoint("last"), run.checkpoint("last"))
+    run.write_info(status="interrupted", step=10)
+    resumed = Trainer.resume(run.path).fit()
+    assert resumed.status == "finished"
+    assert [s for s, _p in run.snapshot_steps()] == [5, 10, 15, 20]  # 15 and 20 taken again by the resume
+    assert not [f for f in run.snapshots.iterdir() if f.name.startswith(".")]
+    stats = [e.step for e in run.read_events() if isinstance(e, LayerStatsLogged)]
+    assert stats == [5, 10, 15, 20]  # the interrupted attempt's 15 is gone, the resume's is there once

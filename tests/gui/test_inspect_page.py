@@ -14,9 +14,9 @@ from tests.core.test_models import tiny_config
 from tests.gui.test_training_flow import click
 
 
-def trained(arch: str, corpus: Path, name: str) -> Path:
+def trained(arch: str, corpus: Path, name: str, *extra: str) -> Path:
     config = tiny_config(arch, corpus, "train.steps=12", "train.eval_interval=4", "train.sample_tokens=0",
-                         "train.layer_stats_interval=2", "train.snapshots=3", f"run.name={name}")
+                         "train.layer_stats_interval=2", "train.snapshots=3", f"run.name={name}", *extra)
     result = Trainer(config).fit()
     assert result.status == "finished"
     return result.run_dir
@@ -141,3 +141,24 @@ def test_a_checkpoint_folder_of_its_own_is_one_moment(qtbot, window: MainWindow,
     assert [p.label for p in page.points] == ["checkpoint"] and not page.slider.isEnabled()
     assert page.result is not None and page.result.recurrent is not None and not page.result.errors
     assert "reset" in page.result.recurrent.layers[0].gates  # a GRU's gates
+
+
+def test_newer_weights_in_the_same_checkpoint_folder_are_loaded_again(tiny_corpus: Path, tmp_path: Path) -> None:
+    """``checkpoints/last`` keeps its name as a run trains on: the page must not keep showing the
+    weights it loaded first from there."""
+    import shutil
+    import time
+
+    from studio.gui.workers.inspect_worker import InsightCache
+
+    first, second = trained("gpt", tiny_corpus, "one"), trained("gpt", tiny_corpus, "two", "train.seed=7")
+    folder = tmp_path / "last"
+    shutil.copytree(first / "checkpoints" / "last", folder)
+    cache = InsightCache()
+    before = cache.get(folder).embeddings().clone()
+    assert cache.get(folder).embeddings().equal(before)  # unchanged: from the cache
+    time.sleep(0.01)
+    shutil.rmtree(folder)
+    shutil.copytree(second / "checkpoints" / "last", folder)
+    (folder / "commit.json").touch()  # a new save writes its commit record anew
+    assert not cache.get(folder).embeddings().equal(before)

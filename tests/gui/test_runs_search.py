@@ -114,6 +114,10 @@ def test_search_page_runs_trials_and_promotes(qtbot, window: MainWindow, tiny_co
     assert ended.args == ["finished"], page.status.text()
     assert page.board.rowCount() == 2 and not page.board_hint.isVisibleTo(page)
     assert page.scatter.listDataItems() and not notes(page.scatter) and not notes(page.best_median_plot)
+    # ... and the data are in view: the note's fixed 0-1 range gave way to the data's.
+    (_x0, _x1), (y0, y1) = page.scatter.getPlotItem().viewRange()
+    values = [t.value for t in page.trials if t.value is not None]
+    assert y0 <= min(values) and max(values) <= y1, ((y0, y1), values)
     assert page.promote_button.isEnabled()
     page.promote_steps.setValue(5)
     with qtbot.waitSignal(window.train_page.monitor.run_ended, timeout=120_000):

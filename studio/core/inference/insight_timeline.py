@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,39 @@ class LayerSeries:
     update_ratios: dict[str, list[float]]
 
 
+_SERIES_CACHE: dict[str, tuple[tuple[int, int], LayerSeries]] = {}
+
+
 def layer_series(run: Path) -> LayerSeries:
-    events = [e for e in RunDir(Path(run)).read_events() if isinstance(e, LayerStatsLogged)]
+    """The run's LayerStatsLogged records as curves. Read again only when metrics.jsonl has
+    changed (the page asks at every move of the scrubber, and a long run's file is tens of MB).
+    A malformed record (lengths that disagree, values that are not finite) is left out, not fatal:
+    the file is the user's, and may have been edited or cut short."""
+    metrics = RunDir(Path(run)).metrics_path
+    try:
+        stat = metrics.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return LayerSeries([], [], {}, {})
+    cached = _SERIES_CACHE.get(str(metrics))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    series = _read_series(run)
+    _SERIES_CACHE[str(metrics)] = (stamp, series)
+    return series
+
+
+def _well_formed(e: LayerStatsLogged) -> bool:
+    try:
+        return (len(e.layers) == len(e.grad_norms) == len(e.update_ratios)
+                and all(isinstance(n, str) for n in e.layers)
+                and all(isinstance(v, int | float) for v in (*e.grad_norms, *e.update_ratios)))
+    except TypeError:
+        return False
+
+
+def _read_series(run: Path) -> LayerSeries:
+    events = [e for e in RunDir(Path(run)).read_events() if isinstance(e, LayerStatsLogged) and _well_formed(e)]
     layers: list[str] = []
     for e in events:
         for name in e.layers:
@@ -71,9 +103,9 @@ def layer_series(run: Path) -> LayerSeries:
     for e in events:
         values = dict(zip(e.layers, zip(e.grad_norms, e.update_ratios, strict=True), strict=True))
         for n in layers:
-            g, u = values.get(n, (float("nan"), float("nan")))
-            grads[n].append(g)
-            ratios[n].append(u)
+            g, u = values.get(n, (math.nan, math.nan))
+            grads[n].append(float(g) if math.isfinite(g) else math.nan)
+            ratios[n].append(float(u) if math.isfinite(u) else math.nan)
     return LayerSeries([e.step for e in events], layers, grads, ratios)
 
 
@@ -96,14 +128,24 @@ def prediction_rows(p: Predictions) -> list[dict[str, Any]]:
     return rows
 
 
-def attention_rows(maps: list[AttentionMap]) -> list[dict[str, Any]]:
+def attention_rows(maps: list[AttentionMap], head: int | None = None) -> list[dict[str, Any]]:
+    """One row per (query, key) weight; of one head (``head`` from 0), of the heads' mean (-1), or
+    of every head (None: heads x tokens² rows, which for a long text is millions)."""
     rows = []
     for m in maps:
-        for head in range(m.weights.size(0)):
+        if head is not None and head < 0:
+            mean = m.weights.mean(dim=0)
             for q, query in enumerate(m.queries):
                 for k, key in enumerate(m.keys):
-                    rows.append({"stack": m.stack, "kind": m.kind, "layer": m.layer + 1, "head": head + 1, "query_position": q,
-                                 "query": query, "key_position": k, "key": key, "weight": float(m.weights[head, q, k])})
+                    rows.append({"stack": m.stack, "kind": m.kind, "layer": m.layer + 1, "head": "mean", "query_position": q,
+                                 "query": query, "key_position": k, "key": key, "weight": float(mean[q, k])})
+            continue
+        for h in range(m.weights.size(0)) if head is None else [head]:
+            head_ = h
+            for q, query in enumerate(m.queries):
+                for k, key in enumerate(m.keys):
+                    rows.append({"stack": m.stack, "kind": m.kind, "layer": m.layer + 1, "head": head_ + 1, "query_position": q,
+                                 "query": query, "key_position": k, "key": key, "weight": float(m.weights[head_, q, k])})
     return rows
 
 
@@ -131,8 +173,9 @@ def layer_rows(s: LayerSeries) -> list[dict[str, Any]]:
 
 def rows_text(rows: list[dict[str, Any]], fmt: str) -> str:
     """``rows`` as CSV (a header of every key, in first-seen order) or as a JSON array."""
-    if fmt == "json":
-        return json.dumps(rows, ensure_ascii=False, indent=1)
+    if fmt == "json":  # NaN and infinity are not JSON: null
+        clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()} for row in rows]
+        return json.dumps(clean, ensure_ascii=False, indent=1)
     keys: list[str] = []
     for row in rows:
         keys.extend(k for k in row if k not in keys)

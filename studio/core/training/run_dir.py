@@ -35,6 +35,7 @@ from studio.core.events import (
     DataReady,
     EvalLogged,
     Event,
+    LayerStatsLogged,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -86,6 +87,16 @@ class RunDir:
         """Weights-only checkpoints for the Inspect page, one folder per step (``step-00000500``),
         kept apart from ``checkpoints/`` so that nothing resumes from them."""
         return self.path / "snapshots"
+
+    def drop_snapshots_after(self, step: int) -> None:
+        """A resume from ``step``: the snapshots an interrupted attempt took later are of a
+        history that no longer happened, and so are the leftovers of a save it was cut off in."""
+        if not self.snapshots.is_dir():
+            return
+        for folder in self.snapshots.iterdir():
+            number = folder.name.removeprefix("step-")
+            if folder.name.startswith(".") or (number.isdigit() and int(number) > step):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def snapshot_steps(self) -> list[tuple[int, Path]]:
         """The snapshots whose save was completed, by step."""
@@ -205,7 +216,8 @@ class RunDir:
                     continue
                 if isinstance(event, RunStarted) and event.resumed:
                     restart = event.start_step
-                    out = [e for e in out if not (isinstance(e, StepLogged | EvalLogged | CheckpointSaved) and e.step > restart)]
+                    out = [e for e in out
+                           if not (isinstance(e, StepLogged | EvalLogged | CheckpointSaved | LayerStatsLogged) and e.step > restart)]
                 out.append(event)
         return out
 
@@ -341,7 +353,7 @@ class RunInfoWriter:
                         "best_valid_bits_per_char": bits_per_unit(event.best_loss, chars),
                         "best_valid_bits_per_byte": bits_per_unit(event.best_loss, byte_count)}
             r.write_info(step=event.step, valid_loss=event.loss, best_valid_loss=event.best_loss, **bits)
-        elif isinstance(event, CheckpointSaved):
+        elif isinstance(event, CheckpointSaved) and event.label != "snapshot":  # nothing resumes from a snapshot
             # Each save brings the step up to date, so an interrupted run shows where it can resume.
             r.write_info(step=event.step, **{f"{event.label}_checkpoint_step": event.step})
         elif isinstance(event, RunFinished):

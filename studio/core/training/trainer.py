@@ -280,6 +280,8 @@ class Trainer:
                 self._attach(self.run)
             resume_ckpt = _load_resumable(self.run)
             _check_resume_compatible(resume_ckpt.config, self.config)
+            if self.dist.is_main:
+                self.run.drop_snapshots_after(resume_ckpt.step)
             tokenizer = resume_ckpt.tokenizer
         else:
             self.config = self.config.with_absolute_paths()
@@ -423,14 +425,18 @@ class Trainer:
                     )
                 loss_total += loss_value
             stats_every = cfg.train.layer_stats_interval
-            before = self._layer_stats_before() if stats_every and (p.step + 1) % stats_every == 0 and self.dist.is_main else None
+            before = None
+            if stats_every and (p.step + 1) % stats_every == 0 and self.dist.is_main:
+                before = self._layer_stats_before()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             p.step += 1
             p.trained = True
             if before is not None:
-                emit(self._layer_stats_after(before))
+                stats = self._layer_stats_after(before)
+                if stats is not None:
+                    emit(stats)
             step_tokens *= self.dist.world_size
             p.tokens_seen += step_tokens
             dt = time.perf_counter() - t0
@@ -576,23 +582,33 @@ class Trainer:
         groups[-1] = groups[-1] + [q for q in model.parameters() if id(q) not in seen]  # a task head
         return [(n, [q for q in g if q.requires_grad]) for n, g in zip(names, groups, strict=True)]
 
-    def _layer_stats_before(self) -> tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]]:
+    def _layer_stats_before(self) -> tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]] | None:
         """Each group's gradient norm (before clipping) and a copy of its weights, just before
-        the optimizer step; a copy of a small model is a memcpy, taken every few steps only."""
+        the optimizer step; a copy of a small model is a memcpy, taken every few steps only.
+        None (the statistics skipped, never the run failed) if the copy cannot be made."""
+        try:
+            return self._measure_before()
+        except (RuntimeError, ValueError, TypeError) as e:  # out of memory for the copy, an odd dtype mix
+            self._emit(LogMessage("warning", _("no layer statistics at step {step}: {error}").format(step=self.progress.step + 1, error=e)))
+            return None
+
+    def _measure_before(self) -> tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]]:
         groups = [(n, g) for n, g in self._layer_groups() if g]
         norms = [float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q.grad) for q in g if q.grad is not None]))
                        if any(q.grad is not None for q in g) else 0.0) for _n, g in groups]
         weights = [[q.detach().clone() for q in g] for _n, g in groups]
         return groups, norms, weights
 
-    def _layer_stats_after(self, before: tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]]) -> Event:
+    def _layer_stats_after(self, before: tuple[list[tuple[str, list[nn.Parameter]]], list[float], list[list[torch.Tensor]]]) -> Event | None:
         groups, norms, weights = before
         ratios = []
-        with torch.no_grad():
+        with torch.no_grad(), contextlib.suppress(RuntimeError, ValueError, TypeError):
             for (_n, g), old in zip(groups, weights, strict=True):
                 change = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q - w) for q, w in zip(g, old, strict=True)]))
                 size = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(w) for w in old]))
                 ratios.append(float(change / size) if float(size) > 0 else 0.0)
+        if len(ratios) != len(groups):
+            return None
         return LayerStatsLogged(self.progress.step, tuple(n for n, _g in groups), tuple(norms), tuple(ratios))
 
     def _save_snapshot(self) -> None:
@@ -611,13 +627,8 @@ class Trainer:
             return
         self._emit(CheckpointSaved(self.progress.step, str(folder), "snapshot"))
         saved = self.run.snapshot_steps()
-        while len(saved) > max(keep, 2):
-            gaps = [(saved[i + 1][0] - saved[i - 1][0], i) for i in range(1, len(saved) - 1)]
-            _gap, drop = min(gaps)
-            shutil.rmtree(saved[drop][1], ignore_errors=True)
-            del saved[drop]
-        if keep == 1 and len(saved) == 2:
-            shutil.rmtree(saved[0][1], ignore_errors=True)
+        for _step, drop in saved_to_drop(saved, keep):
+            shutil.rmtree(drop, ignore_errors=True)
 
     def _save_after_failure(self, error: BaseException) -> str:
         """Keep the work done so far: save ``last`` if this fit trained since its last save,
@@ -684,6 +695,25 @@ class Trainer:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def saved_to_drop(saved: list[tuple[int, Path]], keep: int) -> list[tuple[int, Path]]:
+    """Which snapshots go so that at most ``keep`` stay, spread over the run: the first and the
+    latest always stay, and between them the one nearest each point of an even grid. (Dropping
+    the one closest to its neighbours, one at a time, let early snapshots crowd: 3 kept of 50
+    evaluations were the 1st, 3rd and 50th.)"""
+    if len(saved) <= max(keep, 1):
+        return []
+    if keep <= 1:
+        return saved[:-1]
+    first, last = saved[0][0], saved[-1][0]
+    kept = {0, len(saved) - 1}
+    for i in range(1, keep - 1):
+        target = first + (last - first) * i / (keep - 1)
+        free = [j for j in range(len(saved)) if j not in kept]
+        if free:
+            kept.add(min(free, key=lambda j: (abs(saved[j][0] - target), j)))
+    return [item for j, item in enumerate(saved) if j not in kept]
 
 
 def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer: Tokenizer | None,

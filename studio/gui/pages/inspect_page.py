@@ -334,6 +334,11 @@ class InspectPage(QWidget):
         self.tabs.currentChanged.connect(lambda _i: self._draw_stale())
         self.slider.valueChanged.connect(lambda _v: self._on_point())
         self.inspect_button.clicked.connect(self.inspect)
+        # A changed setting recomputes by itself, once the spin boxes are left alone for a moment.
+        self.settings_timer = QTimer(self, singleShot=True, interval=400)
+        self.settings_timer.timeout.connect(self.inspect)
+        for spin in (self.temperature_spin, self.top_p_spin, self.top_k_spin):
+            spin.valueChanged.connect(lambda _v: self.settings_timer.start())
         self.position_spin.valueChanged.connect(self._on_position)
         self.surprisal_view.anchorClicked.connect(lambda url: self.position_spin.setValue(int(url.toString().removeprefix("pos:"))))
         self.attention_combo.currentIndexChanged.connect(lambda _i: self._fill_heads())
@@ -467,6 +472,7 @@ class InspectPage(QWidget):
         self.slider.setValue(self.slider.value() + 1)
 
     def shutdown(self) -> None:
+        self.settings_timer.stop()
         self.follow_timer.stop()
         self.play_timer.stop()
         self.job.cancel_and_wait()
@@ -547,7 +553,7 @@ class InspectPage(QWidget):
             title = html.escape(_("{bits} bits").format(bits=f"{bits:.2f}"))  # babel per token cost 0.1 ms each
             parts.append(f'<a href="pos:{i}" title="{title}" style="color:#111; text-decoration:none; '
                          f'background-color:{surprisal_colour(bits)}">{text}</a>')
-        self.surprisal_view.setHtml('<div style="font-size:14pt; line-height:150%">' + "".join(parts) + "</div>")
+        self.surprisal_view.setHtml('<div style="font-size:14pt; line-height:150%; white-space:pre-wrap">' + "".join(parts) + "</div>")
         s = p.surprisal
         worst = ", ".join(f"“{shown_token(p.reading.tokens[i].text)}” {number(p.surprisal.bits[i], 1)}" for i in s.most_surprising)
         per_token = number(s.bits_per_token, 2) if s.bits_per_token is not None else "—"
@@ -810,16 +816,22 @@ class InspectPage(QWidget):
         if path:
             self.export_data(Path(path))
 
-    def view_rows(self, view: str) -> list[dict[str, Any]]:
+    def view_rows(self, view: str, result: InspectResult | None = None, shown: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """The numbers of ``view`` as rows; ``shown`` is the attention map and head chosen (they
+        are read on the GUI thread, the rows may be made on another)."""
         from studio.core.inference import insight_timeline as t
 
-        r = self.result
+        r = result or self.result
+        if shown is None:
+            shown = (self.attention_combo.currentIndex(), self.head_combo.currentIndex() - 1)
         if r is None:
             return []
         if view == "tokens" and r.predictions is not None:
             return t.prediction_rows(r.predictions)
         if view == "attention" and r.attention:
-            return t.attention_rows(r.attention)
+            i, head = shown  # the map shown: its head, or the heads' mean (-1)
+            maps = [r.attention[i]] if 0 <= i < len(r.attention) else []
+            return t.attention_rows(maps, head=head)
         if view == "recurrent" and r.recurrent is not None:
             return t.recurrent_rows(r.recurrent)
         if view == "embeddings" and r.embedding_map is not None:
@@ -835,9 +847,12 @@ class InspectPage(QWidget):
 
         view = self.current_view()
         fmt = "json" if path.suffix.lower() == ".json" else "csv"
+        # What is shown now, captured here: a later answer may replace self.result while the
+        # thread makes the rows (a 512-token attention map alone is 262,144 of them).
+        result, shown = self.result, (self.attention_combo.currentIndex(), self.head_combo.currentIndex() - 1)
 
         def write() -> None:
-            rows = self.view_rows(view)
+            rows = self.view_rows(view, result, shown)
             try:
                 atomic_write_text(path, rows_text(rows, fmt))
             except OSError as e:

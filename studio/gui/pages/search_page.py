@@ -539,6 +539,7 @@ class SearchPage(QWidget):
             _empty_note(self.scatter, _("Each finished trial will be a point here: the chosen parameter against the metric."))
             return
         xs, ys, tips = zip(*points, strict=True)
+        self.scatter.enableAutoRange()  # the empty note had fixed the view at 0-1
         log_x = min(xs) > 0 and max(xs) / max(min(xs), 1e-12) > 20
         self.scatter.setLogMode(x=log_x, y=False)
         item = self.scatter.plot(list(xs), list(ys), pen=None, symbol="o", symbolSize=9, symbolBrush="#d35400", data=list(tips))
@@ -602,6 +603,7 @@ class SearchPage(QWidget):
             _empty_note(plot, _("One line per trial across its parameters and its metric."))
             return
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        plot.enableAutoRange(axis="x")
         names = [a.name for a in report.axes] + [metric_name(report.spec.metric)]
         plot.getAxis("bottom").setTicks([list(enumerate(names))])
         for i, a in enumerate(report.axes):
@@ -653,6 +655,8 @@ class SearchPage(QWidget):
             shown.append((report.median_curve, _("median: trial {trial}"), pg.mkPen("#d35400", width=2, style=Qt.PenStyle.DashLine)))
         if not shown:
             _empty_note(plot, _("The best trial's curve against the median trial's, once trials have finished."))
+        if shown:
+            plot.enableAutoRange()
         for curve, label, pen in shown:
             name = label.format(trial=curve.trial)
             plot.plot(list(curve.steps), list(curve.values), pen=pen, name=name)

@@ -192,7 +192,7 @@ class CompareView(QWidget):
             self.plot.addItem(item)
             self._pool.append(item)
         if len(self._pool) < wanted:
-            QTimer.singleShot(0, lambda: self._grow_pool(wanted))
+            QTimer.singleShot(0, self, lambda: self._grow_pool(wanted))  # with the view as context: never after it is gone
 
     def _on_loaded(self, runs: list[Path], curves: list[Curves], configs: list[dict[str, Any]], error: str, token: int) -> None:
         if token != self._token:

@@ -53,8 +53,14 @@ class InsightCache:
 
     def get(self, path: Path) -> Any:
         from studio.core.inference.insight import ModelInsight
+        from studio.core.training.checkpoint_commit import COMMIT_FILE
 
-        key = str(path)
+        # ``checkpoints/last`` is one folder for ever newer weights: the commit record's time tells them apart.
+        try:
+            stamp = (path / COMMIT_FILE).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        key = f"{path}@{stamp}"
         with self._lock:
             if key in self._items:
                 self._items[key] = self._items.pop(key)  # the most recent last
