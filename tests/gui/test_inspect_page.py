@@ -78,6 +78,7 @@ def test_every_view_of_a_tiny_model_and_the_time_scrubber(qtbot, window: MainWin
     with qtbot.waitSignal(page.inspected, timeout=60_000):
         page.slider.setValue(0)
     assert "step 4" in page.point_label.text()
+    assert [line.value() for line in page.step_lines] == [4, 4]  # the training curves mark the moment shown
     assert not (page.result.embedding_map.coords - before).abs().max() < 1e-6
     assert page.embedding_points.data["x"].tolist() == page.result.embedding_map.coords[page.result.embedding_map.special:, 0].tolist()
 

@@ -47,12 +47,16 @@ class DistributedEnv:
         rank leaves at once and torchrun stops the rest."""
         if self.enabled and dist.is_initialized():
             if together:
-                dist.barrier()
+                try:
+                    self.barrier()
+                except Exception:  # noqa: BLE001 - a peer that died meanwhile: torchrun ends the job anyway
+                    pass
             dist.destroy_process_group()
 
     def barrier(self) -> None:
         if self.enabled:
-            dist.barrier()
+            # NCCL needs to know this rank's GPU for a barrier (it would guess rank % GPUs).
+            dist.barrier(device_ids=[self.local_rank]) if dist.get_backend() == "nccl" else dist.barrier()
 
     def any_true(self, flag: bool, device: torch.device) -> bool:
         """True on every rank if ``flag`` is true on any rank."""

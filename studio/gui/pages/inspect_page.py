@@ -319,6 +319,9 @@ class InspectPage(QWidget):
             plot.setLabel("bottom", _("step"))
             plot.addLegend(offset=(-10, 4), brush=pg.mkBrush(255, 255, 255, 210))
         self.ratio_plot.setXLink(self.grad_plot)
+        # Where the time scrubber stands, on both: the curves are the run's, the line the moment shown.
+        self.step_lines = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#c0392b", width=1, style=Qt.PenStyle.DashLine))
+                           for _plot_ in (self.grad_plot, self.ratio_plot)]
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
@@ -430,9 +433,15 @@ class InspectPage(QWidget):
             return
         self._on_point()
 
+    def _place_step_lines(self) -> None:
+        if self.points:
+            for line in self.step_lines:
+                line.setValue(self.points[self.slider.value()].step)
+
     def _on_point(self) -> None:
         if not self.points:
             return
+        self._place_step_lines()
         point = self.points[self.slider.value()]
         # Translators: where the time scrubber stands: "step 500 (snapshot), 3 of 9".
         self.point_label.setText(_("step {step} ({kind}), {n} of {total}").format(
@@ -780,8 +789,10 @@ class InspectPage(QWidget):
         if drawn == self._layers_drawn:
             return  # the same run and records: moving the scrubber leaves these curves as they are
         self._layers_drawn = drawn
-        for plot in (self.grad_plot, self.ratio_plot):
+        for plot, line in zip((self.grad_plot, self.ratio_plot), self.step_lines, strict=True):
             plot.clear()
+            plot.addItem(line, ignoreBounds=True)
+        self._place_step_lines()
         if s is None or not s.steps:
             return
         for i, name in enumerate(s.layers):
