@@ -97,17 +97,15 @@ class InferenceWorker(QObject):
         from studio.core.inference.runner import TaskRunner
         from studio.core.training.cpu_threads import usable_cores
 
-        # While tokens stream, one core is left to the window's own thread. Decoding from this
-        # thread with as many OpenMP threads as cores ran 1.3-1.5x slower than `studio generate`
-        # on 2 cores (the GUI thread wakes to draw and takes a core a worker thread waits on);
-        # with one thread the window matched it (150 Chinese tokens,
-        # benchmarks/gui_responsiveness.py). Beam search draws nothing until it has its answer,
-        # so the window has nothing to do meanwhile and the search takes every core: with one
-        # thread it ran 1.37x slower than the CLI (four beams are a batch that two threads split).
-        cores = usable_cores()
+        # One core is left to the window's own thread. Decoding from this thread with as many
+        # OpenMP threads as cores ran 1.3-1.5x slower than `studio generate` on 2 cores (the GUI
+        # thread wakes to draw and takes a core a worker thread waits on); with one thread the
+        # window matched it (150 Chinese tokens, benchmarks/gui_responsiveness.py). Beam search
+        # with every core was tried: 1.44x the CLI instead of 1.37x, and the GUI thread, which
+        # then had no core, stalled 333 ms.
+        torch.set_num_threads(max(1, usable_cores() - 1))
 
         for request in self.requests:
-            torch.set_num_threads(cores if request.decoding.mode == "beam" else max(1, cores - 1))
             if self.cancel_event.is_set():
                 # A pane whose turn never came says so, rather than "Loading the model…" for good.
                 self.pane_done.emit(request.pane, _("cancelled"))
