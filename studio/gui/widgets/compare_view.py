@@ -180,7 +180,7 @@ class CompareView(QWidget):
         self.loader.load(paths, self._token)
         self._grow_pool(2 * len(paths))  # a loss curve and validation dots per run
 
-    POOL_CHUNK = 4  # curve items made per event-loop turn: about 20 ms of the GUI thread
+    POOL_CHUNK = 1  # curve items made per event-loop turn: a few ms of the GUI thread each
 
     def _grow_pool(self, wanted: int) -> None:
         """Make the plot's curve items while the runs are read, a few per turn of the event loop.
