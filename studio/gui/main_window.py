@@ -487,6 +487,7 @@ class MainWindow(QMainWindow):
     def _on_engine_loaded(self, device: str) -> None:
         self._finish_engine_thread()
         self.build_deferred()
+        self.garbage_collector.freeze()  # every page exists now (see MainThreadGarbageCollector.freeze)
         self.engine_ready = True
         self.session.engine_ready = True
         self.device_status.setText(_("Device: {device}").format(device=device))
