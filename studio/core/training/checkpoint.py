@@ -15,10 +15,13 @@ write, fsync, commit-marker and rename protocol, and for the recovery of interru
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,21 +70,8 @@ def save_checkpoint(
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        os.chmod(work, DIR_MODE)  # mkdtemp's folders are private; a checkpoint is not
-        save_model(model, str(work / MODEL_FILE), metadata={"format": "studio", "arch": config.model.arch})
-        full_state = {"format_version": CHECKPOINT_FORMAT_VERSION, "arch": config.model.arch, "vocab_size": tokenizer.vocab_size, **state}
-        if optimizer is not None:
-            tensors, extra = _flatten_optimizer(optimizer.state_dict())
-            for name, t in (rng or {}).items():
-                tensors[f"rng/{name}"] = t.detach().cpu().contiguous()
-            save_file(tensors, str(work / TRAINING_FILE))
-            full_state["optimizer"] = extra
-            full_state["resumable"] = True
-        else:
-            full_state["resumable"] = False
-        (work / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
-        config.save(work / "config.toml")
-        tokenizer.save(work / "tokenizer")
+        with _disk_errors_as_os_errors():
+            _write_checkpoint_files(work, model, config, tokenizer, state, optimizer, rng)
         fault_point("checkpoint:files-written")
         fsync_tree(work)
         commit = {"format_version": CHECKPOINT_FORMAT_VERSION, "step": int(state.get("step", 0)), "files": file_sizes(work)}
@@ -100,6 +90,40 @@ def save_checkpoint(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return directory
+
+
+def _write_checkpoint_files(work: Path, model: nn.Module, config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any],
+                            optimizer: torch.optim.Optimizer | None, rng: dict[str, torch.Tensor] | None) -> None:
+    os.chmod(work, DIR_MODE)  # mkdtemp's folders are private; a checkpoint is not
+    save_model(model, str(work / MODEL_FILE), metadata={"format": "studio", "arch": config.model.arch})
+    full_state = {"format_version": CHECKPOINT_FORMAT_VERSION, "arch": config.model.arch, "vocab_size": tokenizer.vocab_size, **state}
+    if optimizer is not None:
+        tensors, extra = _flatten_optimizer(optimizer.state_dict())
+        for name, t in (rng or {}).items():
+            tensors[f"rng/{name}"] = t.detach().cpu().contiguous()
+        save_file(tensors, str(work / TRAINING_FILE))
+        full_state["optimizer"] = extra
+        full_state["resumable"] = True
+    else:
+        full_state["resumable"] = False
+    (work / STATE_FILE).write_text(json.dumps(full_state, indent=1), encoding="utf-8")
+    config.save(work / "config.toml")
+    tokenizer.save(work / "tokenizer")
+
+
+@contextlib.contextmanager
+def _disk_errors_as_os_errors() -> Iterator[None]:
+    """safetensors reports a full disk as its own SafetensorError ("No space left on device (os
+    error 28)"); as an OSError it gets the same plain message and handling as any other full disk.
+    A snapshot's save ran into it when another program filled the disk mid-run."""
+    try:
+        yield
+    except SafetensorError as e:
+        text = str(e)
+        for code in (errno.ENOSPC, errno.EDQUOT):
+            if f"os error {code})" in text or os.strerror(code) in text:
+                raise OSError(code, os.strerror(code)) from e
+        raise
 
 
 @dataclass
