@@ -518,21 +518,20 @@ class InspectPage(QWidget):
         self.status.setText("\n".join(problems) if problems else result.label)
         self.inspected.emit()
 
-    def _draw_stale(self) -> None:
-        view = self.current_view()
-        if view not in self._stale or self.result is None:
+    def _draw_stale(self, views: tuple[str, ...] | None = None) -> None:
+        """Draw the stale ones of ``views`` (the view shown when None)."""
+        if self.result is None:
             return
-        self._stale.discard(view)
-        {"tokens": self._draw_tokens, "attention": self._fill_attention_layers, "recurrent": self._fill_gate_layers,
-         "embeddings": self._draw_embeddings, "layers": self._draw_layers}[view]()
+        draw = {"tokens": self._draw_tokens, "attention": self._fill_attention_layers, "recurrent": self._fill_gate_layers,
+                "embeddings": self._draw_embeddings, "layers": self._draw_layers}
+        for view in views or (self.current_view(),):
+            if view in self._stale:
+                self._stale.discard(view)
+                draw[view]()
 
     def draw_all(self) -> None:
         """Draw every view now (an export of another tab, tests)."""
-        for view in VIEWS:
-            if view in self._stale:
-                self._stale.discard(view)
-                {"tokens": self._draw_tokens, "attention": self._fill_attention_layers, "recurrent": self._fill_gate_layers,
-                 "embeddings": self._draw_embeddings, "layers": self._draw_layers}[view]()
+        self._draw_stale(tuple(VIEWS))
 
     def _show_views(self, views: list[str]) -> None:
         """A view the model does not have (attention in an LSTM, gates in a GPT) is disabled."""
