@@ -10,6 +10,7 @@
     studio export RUN --out DIR|FILE [--zip] [--merge-lora] [--force]
     studio presets | runs | datasets [download NAME] | inspect FILE...
     studio worker ...            (the window's training process; not for people)
+    studio decode-worker         (the window's decoding process; not for people)
 
 Exit status: 0 finished (or stopped early by the early-stopping rule), 130 stopped by Ctrl-C or
 SIGTERM (state saved), 1 failed, 2 bad arguments or configuration.
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path)
     p.add_argument("--search", type=Path)
     p.add_argument("--search-folder", type=Path)  # resume the search in this folder (with or without --search)
+
+    # The window's decoding process (studio/core/inference/decode_process.py).
+    sub.add_parser("decode-worker", help=argparse.SUPPRESS)
 
     sub.add_parser("presets", help=_("list the shipped example configs"))
     sub.add_parser("runs", help=_("list runs in the user data folder"))
@@ -352,6 +356,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return ended(result.status, result.step, result.best_loss, result.run_dir, result.error)
 
     return serve(work)
+
+
+def cmd_decode_worker(args: argparse.Namespace) -> int:
+    """The window's decoding process: see decode_process."""
+    from studio.core.inference.decode_process import serve_decoding
+
+    return serve_decoding()
 
 
 # ---- using a model -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 
 from studio.core.architectures import GPTConfig, Seq2SeqConfig, config_class
 from studio.core.data.special_tokens import BOS_ID, NUM_SPECIAL
-from studio.core.decoding.beam import beam_search
+from studio.core.decoding.beam import beam_search, scored_beam_search
 from studio.core.decoding.greedy import batched_greedy
 from studio.core.models.gpt import GPT
 from studio.core.models.registry import build_model
@@ -97,6 +97,23 @@ def test_beam_search_follows_its_beams_through_the_cache() -> None:
     encoder_decoder = seq2seq()
     for src in prompts([3, 9]):
         assert beam_search(encoder_decoder, src, 3, 10) == beam_search(encoder_decoder, src, 3, 10, use_cache=False)
+
+
+def test_a_beam_answers_probabilities_are_the_models_own() -> None:
+    """Each token's probability that the Try panel shades comes from the search itself; it must
+    equal what the model gives that token when it reads the prompt and the answer before it."""
+    causal = gpt("rotary")
+    checked = 0
+    for prompt in prompts([2, 3, 5, 6, 9, 13]):
+        answer = scored_beam_search(causal, prompt, 3, 8)
+        tokens = [token for token, _ in answer]
+        assert tokens == beam_search(causal, prompt, 3, 8)
+        checked += len(tokens)
+        with torch.no_grad():
+            logits = causal(torch.tensor([prompt + tokens]))[0].float()
+        expected = [float(torch.softmax(logits[len(prompt) - 1 + i], dim=-1)[token]) for i, token in enumerate(tokens)]
+        assert [p for _, p in answer] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    assert checked >= 10  # answers that end at once (in <eos>) would check nothing
 
 
 @pytest.mark.parametrize("arch", ["rnn", "lstm", "gru"])

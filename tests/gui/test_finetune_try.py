@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.run_dir import RunDir
 from studio.core.training.trainer import Trainer
 from studio.gui.main_window import MainWindow
+from studio.gui.pages.try_page import TryPage
 from tests.gui.conftest import answer_close_dialog
 from tests.gui.test_training_flow import click
 
@@ -132,16 +134,14 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Tokens arrive one by one and Cancel stops the stream. Made exact rather than a race: the
     seed is fixed (one whose first tokens are not <eos>, which would end the text by itself), and
-    the real stream waits after its third token until Cancel has been clicked, so the answer is
-    cancelled with exactly three tokens shown, however fast or loaded the machine."""
+    the decoding process freezes itself (SIGSTOP, at a fault point) after its third token, so the
+    answer is cancelled with exactly three tokens shown, however fast or loaded the machine."""
     from studio.core.decoding.options import DecodingSettings
-    from studio.core.inference import runner as tasks
     from studio.core.inference.loading import load_model
     from studio.core.inference.runner import TaskRunner
 
     page = window.try_page
     window.show_page("Try")
-    page.set_model(base_run)
     page.tabs.setCurrentIndex(4)  # Generate
     page.mode_combo.setCurrentText("sample")
     page.max_tokens_spin.setValue(4000)
@@ -154,25 +154,27 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
 
     seed = next(s for s in itertools.count(1) if first_tokens(s) == 4)
     page.seed_spin.setValue(seed)
-
-    clicked = threading.Event()
-    real_stream = tasks.stream_tokens
-
-    def gated(*args: object, **kwargs: object) -> Iterator[object]:
-        for i, token in enumerate(real_stream(*args, **kwargs)):  # type: ignore[arg-type]
-            yield token
-            if i == 2:
-                assert clicked.wait(60), "Cancel was never clicked"
-
-    monkeypatch.setattr(tasks, "stream_tokens", gated)
+    process = start_frozen_decoding(page, monkeypatch, after_tokens=3)
+    page.set_model(base_run)
     click(qtbot, page.run_button)
     qtbot.waitUntil(lambda: len(page.outputs[0].spans) == 3, timeout=60_000)  # tokens arrive one by one
     with qtbot.waitSignal(page.answered, timeout=30_000):
         click(qtbot, page.cancel_button)
-        clicked.set()
+    os.kill(process.pid, signal.SIGCONT)  # thawed, it reads the cancel and waits for the next request
     assert "cancelled" in page.status_labels[0].text()
     assert len(page.outputs[0].spans) == 3
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
+
+
+def start_frozen_decoding(page: TryPage, monkeypatch: pytest.MonkeyPatch, after_tokens: int) -> subprocess.Popen[str]:
+    """Start the Try page's decoding process so that it freezes itself (SIGSTOP) once it has
+    written ``after_tokens`` tokens: until a test sends it SIGCONT, the window stands exactly there."""
+    page.job.client.close()  # a process started earlier would not have the fault point
+    monkeypatch.setenv("STUDIO_FAULT", f"decode:token@{after_tokens}=stop")
+    page.job.client.start()  # the child reads STUDIO_FAULT as it starts
+    monkeypatch.delenv("STUDIO_FAULT")
+    assert page.job.client.process is not None
+    return page.job.client.process
 
 
 def test_a_fast_stream_wakes_the_window_a_few_times_not_per_token(qtbot, window: MainWindow, base_run: Path) -> None:
@@ -215,30 +217,19 @@ def test_closing_during_a_fine_tune_stops_and_saves_it(qtbot, window: MainWindow
 def test_cancel_in_compare_mode_ends_both_panes(qtbot, window: MainWindow, base_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cancel while the first model answers: the second pane, whose turn never came, used to say
     "Loading the model…" for good."""
-    from studio.core.inference import runner as tasks
-
     page = window.try_page
     window.show_page("Try")
+    process = start_frozen_decoding(page, monkeypatch, after_tokens=1)
     page.set_model(base_run)
     page.compare_check.setChecked(True)
     page.set_model(base_run, pane=1)
     page.tabs.setCurrentIndex(4)  # Generate
     page.max_tokens_spin.setValue(50)
-    clicked = threading.Event()
-    real_stream = tasks.stream_tokens
-
-    def gated(*args: object, **kwargs: object) -> Iterator[object]:
-        for i, token in enumerate(real_stream(*args, **kwargs)):  # type: ignore[arg-type]
-            yield token
-            if i == 0:
-                assert clicked.wait(60), "Cancel was never clicked"
-
-    monkeypatch.setattr(tasks, "stream_tokens", gated)
     click(qtbot, page.run_button)
     qtbot.waitUntil(lambda: len(page.outputs[0].spans) == 1, timeout=60_000)
     with qtbot.waitSignal(page.answered, timeout=30_000):
         click(qtbot, page.cancel_button)
-        clicked.set()
+    os.kill(process.pid, signal.SIGCONT)
     assert "cancelled" in page.status_labels[0].text()
     assert page.status_labels[1].text() == "Cancelled before the model answered."
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()

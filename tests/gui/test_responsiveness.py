@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,20 +140,13 @@ def test_try_page_draws_a_fast_stream_in_few_batches(qtbot, window: MainWindow, 
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A real model's 300 tokens through the real worker and signals, arriving as fast as they can
     be sent: far fewer draws than tokens, and the same text as the engine gives for the seed."""
-    from studio.core.decoding.options import DecodingSettings
-    from studio.core.inference import runner as tasks
     from studio.core.inference.loading import load_model
     from studio.core.inference.runner import TaskRunner
 
-    real_stream = tasks.stream_tokens
-
-    def no_eos(model: object, tokenizer: object, prompt: object, settings: DecodingSettings) -> Iterator[object]:
-        # All 300 tokens, even if the tiny model would write <eos> early; decided first, then sent
-        # back to back, so how many draws they take does not depend on how busy the machine is.
-        return iter(list(real_stream(model, tokenizer, prompt, dataclasses.replace(settings, stop_at_eos=False))))  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tasks, "stream_tokens", no_eos)
     page = window.try_page
+    # All 300 tokens, even if the tiny model would write <eos> early.
+    form_settings = page.decoding_settings
+    monkeypatch.setattr(page, "decoding_settings", lambda: dataclasses.replace(form_settings(), stop_at_eos=False))
     window.show_page("Try")
     page.set_model(base_run)
     page.tabs.setCurrentIndex([key for key, _label in TABS].index("generate"))
@@ -165,9 +157,7 @@ def test_try_page_draws_a_fast_stream_in_few_batches(qtbot, window: MainWindow, 
         click(qtbot, page.run_button)
     out = page.outputs[0]
     assert "done (300 tokens)" in page.status_labels[0].text()
-    decoding = DecodingSettings("sample", page.temperature_spin.value(), page.top_k_spin.value(), page.top_p_spin.value(),
-                                page.beam_spin.value(), max_new_tokens=300, seed=5)
-    expected = "".join(t.text for t in TaskRunner(load_model(base_run)).stream("generate", decoding))
+    expected = "".join(t.text for t in TaskRunner(load_model(base_run)).stream("generate", page.decoding_settings()))
     assert out.text() == expected
     assert 0 < len(out.spans) <= 300  # one per token that adds text (a character each here)
     assert 1 <= out.draws <= 30, f"{out.draws} draws for 300 tokens"  # one each before the fix

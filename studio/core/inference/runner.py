@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from studio.core.data.special_tokens import EOS_ID
-from studio.core.decoding.beam import beam_search, replay
+from studio.core.decoding.beam import scored_beam_search, stream_answer
 from studio.core.decoding.options import DecodingSettings
 from studio.core.decoding.sampling import GeneratedToken, stream_tokens
 from studio.core.i18n import N_, _
@@ -104,7 +104,7 @@ class TaskRunner:
             budget = ctx if self.lm.config.objective == "seq2seq" else ctx - causal_target_budget(ctx, self.loaded.checkpoint.max_target_tokens)
             ids = prompt_ids(self.tokenizer, kind, self.config.task.template, inputs_of(kind, context or text, question), budget)
         if decoding.mode == "beam":
-            best = beam_search(self.lm, ids, decoding.beam_size, decoding.max_new_tokens, decoding.length_penalty)
-            yield from replay(self.lm, self.tokenizer, ids, best)
+            best = scored_beam_search(self.lm, ids, decoding.beam_size, decoding.max_new_tokens, decoding.length_penalty)
+            yield from stream_answer(self.tokenizer, best)
             return
         yield from stream_tokens(self.lm, self.tokenizer, ids, decoding)

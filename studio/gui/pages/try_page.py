@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from studio.core.decoding.options import DEFAULT_MAX_NEW_TOKENS, DecodingSettings
 from studio.core.decoding.options import HELP as DECODING_HELP
 from studio.core.i18n import N_, _
+from studio.core.inference.decode_process import DecodeRequest
 from studio.gui.widgets.layout import row_widget, wrapping_label
 from studio.gui.workers.inference_worker import TryJob, TryRequest
 
@@ -293,7 +294,8 @@ class TryPage(QWidget):
             combo.addItem(Path(ref).name, str(ref))
             index = combo.count() - 1
         combo.setCurrentIndex(index)
-        self.job.cache.clear()  # the run may have new weights since it was last loaded
+        self.job.forget_models()  # the run may have new weights since it was last loaded
+        self.job.client.start()  # its PyTorch import overlaps with the person typing a prompt
 
     def _browse(self, pane: int) -> None:
         from studio.core.paths import runs_dir
@@ -317,6 +319,13 @@ class TryPage(QWidget):
     def current_tab(self) -> str:
         return TABS[self.tabs.currentIndex()][0]
 
+    def decoding_settings(self) -> DecodingSettings:
+        """The decoding form as settings."""
+        return DecodingSettings(
+            self.mode_combo.currentData(), self.temperature_spin.value(), self.top_k_spin.value(), self.top_p_spin.value(),
+            self.beam_spin.value(), max_new_tokens=self.max_tokens_spin.value(), seed=self.seed_spin.value() or None,
+        )
+
     def run(self) -> None:
         if self.job.running:
             return
@@ -331,10 +340,7 @@ class TryPage(QWidget):
                 return w.text()
             return ""
 
-        decoding = DecodingSettings(
-            self.mode_combo.currentData(), self.temperature_spin.value(), self.top_k_spin.value(), self.top_p_spin.value(),
-            self.beam_spin.value(), max_new_tokens=self.max_tokens_spin.value(), seed=self.seed_spin.value() or None,
-        )
+        decoding = self.decoding_settings()
         panes = [0, 1] if self.compare_check.isChecked() else [0]
         requests = []
         for pane in panes:
@@ -345,7 +351,8 @@ class TryPage(QWidget):
                 self.status_labels[pane].setText(_("Choose a model: train one on the Train page, or browse to a run folder."))
                 continue
             self.status_labels[pane].setText(_("Loading the model…"))
-            requests.append(TryRequest(pane, ref, tab, text_of("text"), text_of("context"), text_of("question"), decoding))
+            requests.append(TryRequest(pane, DecodeRequest(ref, tab, text_of("text"), text_of("context"), text_of("question"),
+                                                           decoding)))
         if not requests:
             self.answered.emit()
             return
@@ -405,4 +412,4 @@ class TryPage(QWidget):
         self.answered.emit()
 
     def shutdown(self) -> None:
-        self.job.cancel_and_wait()
+        self.job.close()

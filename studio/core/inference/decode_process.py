@@ -1,0 +1,265 @@
+"""Both ends of the window's decoding process, ``studio decode-worker``: the Try panel's models
+load and write there, each on the main thread of a process of its own, exactly as in
+`studio generate`.
+
+Why a process: PyTorch decoding from a second thread of the window's process was 1.2-1.5x slower
+than the same decoding on the CLI's main thread, for the same settings and threads (beam search,
+150 Chinese tokens, benchmarks/gui_responsiveness.py), and on one thread of two (to leave the GUI
+thread a core) 1.5x. In a process of its own it has every core and its own interpreter lock, and
+the window only draws what arrives.
+
+The protocol, one JSON object per line:
+
+- to the child (stdin): ``{"op": "decode", "id": N, "model": FOLDER, "tab": ..., "text": ...,
+  "context": ..., "question": ..., "decoding": {DecodingSettings fields}}``; ``{"op": "cancel",
+  "id": N}``; ``{"op": "forget"}`` (drop the loaded models: a run may have new weights). End of
+  input (the window is gone) ends the child.
+- from the child (stdout): ``{"kind": "ready"}`` once PyTorch is imported, then per request
+  ``started`` (with the model's ``label``), ``token`` (``token``, ``text``, ``p``) for each token,
+  and one of ``done`` (``count``), ``cancelled``, ``unsupported`` (``why``) or ``failed``
+  (``message``). Anything else the child prints goes to stderr; the client keeps its last lines to
+  explain a child that died.
+
+:class:`DecodeClient` is the window's side, :func:`serve_decoding` the child's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from studio.core.decoding.options import DecodingSettings
+from studio.core.errors import StudioError
+from studio.core.faults import fault_point
+from studio.core.fileio import describe_os_error
+from studio.core.i18n import _
+from studio.core.paths import studio_command
+
+END_KINDS = ("done", "cancelled", "unsupported", "failed")
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    model: str  # a run folder or checkpoint folder
+    tab: str  # translate, ask, summarize, classify, generate
+    text: str
+    context: str
+    question: str
+    decoding: DecodingSettings
+
+
+# ---- the window's side -------------------------------------------------------------------------
+
+
+class DecodeClient:
+    """One ``studio decode-worker``, started on first use (or by ``start``, ahead of time, so its
+    PyTorch import overlaps with the person typing) and kept for later requests. Requests run one
+    at a time; ``decode`` blocks its caller (a worker thread), so call it off the GUI thread.
+    A child that died is started again by the next request."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()  # the process and writes to its stdin
+        self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stderr: deque[str] = deque(maxlen=30)
+        self._next_id = 0
+
+    def start(self) -> None:
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        self._replies = queue.Queue()  # nothing left over from a child that died
+        self._stderr.clear()
+        process = subprocess.Popen(studio_command("decode-worker"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1,
+                                   env=dict(os.environ if self.env is None else self.env))
+        self.process = process
+        assert process.stdout is not None and process.stderr is not None
+        threading.Thread(target=self._read_replies, args=(process.stdout, self._replies), name="decode-replies",
+                         daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(process.stderr,), name="decode-stderr", daemon=True).start()
+
+    @staticmethod
+    def _read_replies(stream: IO[str], replies: queue.Queue[dict[str, Any]]) -> None:
+        for line in stream:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue  # not the protocol (it never is: the child's stdout is the protocol's alone)
+            if isinstance(reply, dict):
+                replies.put(reply)
+        replies.put({"kind": "gone"})
+
+    def _read_stderr(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._stderr.append(line.rstrip("\n"))
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        """Write one line to the child; False when it has gone."""
+        process = self.process
+        if process is None or process.stdin is None:
+            return False
+        try:
+            process.stdin.write(json.dumps(message, ensure_ascii=False) + "\n")
+            process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def decode(self, request: DecodeRequest, on_reply: Callable[[dict[str, Any]], None],
+               cancelled: threading.Event) -> None:
+        """Run ``request``, calling ``on_reply`` with each reply, up to and including its last
+        (``kind`` in END_KINDS). Once ``cancelled`` is set (checked between replies and every 50 ms)
+        the request ends at once with "cancelled", and the child is told to stop."""
+        with self._lock:
+            self._start_locked()
+            self._next_id += 1
+            number = self._next_id
+            replies = self._replies
+            sent = self._send({"op": "decode", "id": number, "model": request.model, "tab": request.tab,
+                               "text": request.text, "context": request.context, "question": request.question,
+                               "decoding": asdict(request.decoding)})
+        while True:
+            if cancelled.is_set():
+                # The request ends here and now; the child stops at its next token, and whatever it
+                # still writes for this request is passed over by the next one (its id differs).
+                with self._lock:
+                    self._send({"op": "cancel", "id": number})
+                on_reply({"id": number, "kind": "cancelled"})
+                return
+            try:
+                reply = replies.get(timeout=0.05) if sent else {"kind": "gone"}
+            except queue.Empty:
+                continue
+            if reply.get("kind") == "gone":
+                on_reply({"kind": "failed", "message": self._died_message()})
+                return
+            if reply.get("id") != number:
+                continue  # the end of an earlier request that was given up on
+            on_reply(reply)
+            if reply.get("kind") in END_KINDS:
+                return
+
+    def _died_message(self) -> str:
+        process = self.process
+        code = process.wait() if process is not None else None
+        tail = "\n".join(list(self._stderr)[-5:])
+        # Translators: {code} is the process's exit status; {tail} its last lines of output.
+        message = _("The decoding process ended unexpectedly (exit status {code}).").format(code=code)
+        return f"{message}\n{tail}" if tail else message
+
+    def forget(self) -> None:
+        """Drop the loaded models (the next request loads its model again)."""
+        with self._lock:
+            if self.process is not None and self.process.poll() is None:
+                self._send({"op": "forget"})
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the child: end of input, then a kill if it does not leave in ``timeout`` seconds."""
+        with self._lock:
+            process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+        except OSError:
+            pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ---- the child's side --------------------------------------------------------------------------
+
+
+def serve_decoding() -> int:
+    """The body of ``studio decode-worker``: answer decode requests from stdin until it ends."""
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)  # fd 1 becomes stderr for everyone else: the protocol's channel stays clean
+    sys.stdout = sys.stderr
+    write_lock = threading.Lock()
+
+    def reply(message: dict[str, Any]) -> None:
+        with write_lock:
+            try:
+                protocol.write(json.dumps(message, ensure_ascii=False) + "\n")
+            except (OSError, ValueError):  # the window is gone (its end of the pipe closed); nothing to keep
+                os._exit(0)
+
+    import torch  # noqa: F401 - imported before "ready", so a request never waits on it
+
+    from studio.core.inference.loading import load_model
+    from studio.core.inference.runner import TaskRunner
+
+    work: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    cancelled: set[int] = set()
+
+    def read_requests() -> None:
+        for line in sys.stdin:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if message.get("op") == "cancel":
+                cancelled.add(int(message.get("id", 0)))
+            else:
+                work.put(message)
+        work.put(None)  # the window is gone
+
+    threading.Thread(target=read_requests, name="decode-requests", daemon=True).start()
+    reply({"kind": "ready"})
+    runners: dict[str, TaskRunner] = {}
+    while (message := work.get()) is not None:
+        if message.get("op") == "forget":
+            runners.clear()
+            continue
+        number = int(message.get("id", 0))
+        try:
+            model = str(message["model"])
+            if model not in runners:
+                runners[model] = TaskRunner(load_model(Path(model)))
+            runner = runners[model]
+            tab = message["tab"]
+            ok, why = runner.supports(tab)
+            if not ok:
+                reply({"id": number, "kind": "unsupported", "why": why})
+                continue
+            reply({"id": number, "kind": "started", "label": runner.loaded.label})
+            count = 0
+            for step in runner.stream(tab, DecodingSettings(**message["decoding"]), text=message.get("text", ""),
+                                      context=message.get("context", ""), question=message.get("question", "")):
+                if number in cancelled:
+                    reply({"id": number, "kind": "cancelled"})
+                    break
+                reply({"id": number, "kind": "token", "token": step.token_id, "text": step.text, "p": step.probability})
+                count += 1
+                fault_point("decode:token")
+            else:
+                reply({"id": number, "kind": "done", "count": count})
+        except StudioError as e:
+            reply({"id": number, "kind": "failed", "message": str(e)})
+        except OSError as e:
+            reply({"id": number, "kind": "failed", "message": describe_os_error(e)})
+        except Exception as e:  # noqa: BLE001 - shown in the pane, never a crash of the process
+            reply({"id": number, "kind": "failed", "message": f"{type(e).__name__}: {e}"})
+        finally:
+            cancelled.discard(number)
+    return 0
