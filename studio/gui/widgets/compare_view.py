@@ -206,6 +206,13 @@ class CompareView(QWidget):
         self.runs, self.curves, self.configs = runs, curves, configs
         self._fill_choices()
         self.redraw()
+        # The tables on a later turn of the event loop: with the curves (and the first paint
+        # after them) in the same turn, the first comparison held the GUI thread over 100 ms.
+        QTimer.singleShot(0, self, lambda: self._fill_tables(token))
+
+    def _fill_tables(self, token: int) -> None:
+        if token != self._token:
+            return
         self._fill_diff()
         self._fill_runs_table()
         self.loaded.emit()
@@ -238,7 +245,9 @@ class CompareView(QWidget):
     def _draw(self, x: np.ndarray, y: np.ndarray, colour: str, name: str | None = None, dots: bool = False) -> None:
         opts: dict[str, Any] = (
             {"pen": None, "symbol": "o", "symbolSize": 7, "symbolBrush": colour, "symbolPen": None, "name": None}
-            if dots else {"pen": pg.mkPen(colour, width=2), "symbol": None, "name": name, "connect": "finite"})
+            # One-pixel lines: Qt draws them on a fast path; at width 2, painting ten runs of 5,000
+            # steps took 150 ms of the GUI thread instead of 15 (benchmarks/compare_view.py).
+            if dots else {"pen": pg.mkPen(colour, width=1), "symbol": None, "name": name, "connect": "finite"})
         if self._used < len(self._pool):
             item = self._pool[self._used]
             item.setData(x, y, **opts)
