@@ -39,8 +39,12 @@ def ask(client: DecodeClient, request: DecodeRequest, cancelled: threading.Event
     return replies
 
 
+def tokens_of(replies: list[dict[str, Any]]) -> list[list[Any]]:
+    return [token for r in replies if r["kind"] == "tokens" for token in r["tokens"]]
+
+
 def text_of(replies: list[dict[str, Any]]) -> str:
-    return "".join(r["text"] for r in replies if r["kind"] == "token")
+    return "".join(text for _id, text, _p in tokens_of(replies))
 
 
 def test_it_writes_what_the_engine_writes_and_says_what_it_cannot_do(run: Path, tmp_path: Path) -> None:
@@ -50,7 +54,8 @@ def test_it_writes_what_the_engine_writes_and_says_what_it_cannot_do(run: Path, 
         replies = ask(client, DecodeRequest(str(run), "generate", "Th", "", "", SEEDED))
         assert [r["kind"] for r in replies][:1] == ["started"] and replies[-1] == {"id": 1, "kind": "done", "count": 40}
         assert text_of(replies) == expected
-        assert all(0.0 <= r["p"] <= 1.0 for r in replies if r["kind"] == "token")
+        assert len(tokens_of(replies)) == 40 and all(0.0 <= p <= 1.0 for _id, _text, p in tokens_of(replies))
+        assert len(replies[1]["tokens"]) == 1  # the first token at once; later ones in batches
 
         unsupported = ask(client, DecodeRequest(str(run), "classify", "a text", "", "", SEEDED))
         assert [r["kind"] for r in unsupported] == ["unsupported"] and "classif" in unsupported[0]["why"]
@@ -71,7 +76,7 @@ def test_a_process_that_dies_is_reported_and_the_next_request_starts_another(run
         died = ask(client, DecodeRequest(str(run), "generate", "Th", "", "", SEEDED))
         assert [r["kind"] for r in died][-1] == "failed"
         assert "The decoding process ended unexpectedly" in died[-1]["message"]
-        assert len([r for r in died if r["kind"] == "token"]) == 2
+        assert len(tokens_of(died)) == 2
         client.env = None  # the next process has no fault point
         again = ask(client, DecodeRequest(str(run), "generate", "Th", "", "", SEEDED))
         assert again[-1]["kind"] == "done" and len(text_of(again)) > 0
@@ -88,12 +93,12 @@ def test_cancel_ends_the_request_at_once_and_the_next_one_gets_only_its_own_toke
         asking = threading.Thread(target=client.decode, args=(request, replies.append, cancelled))
         asking.start()
         give_up = time.monotonic() + 60
-        while len([r for r in replies if r["kind"] == "token"]) < 2 and time.monotonic() < give_up:
+        while len(tokens_of(replies)) < 2 and time.monotonic() < give_up:
             time.sleep(0.02)
         cancelled.set()  # the process is frozen after its second token
         asking.join(10)
         assert not asking.is_alive()
-        assert [r["kind"] for r in replies] == ["started", "token", "token", "cancelled"]
+        assert [r["kind"] for r in replies] == ["started", "tokens", "tokens", "cancelled"]
         assert client.process is not None
         os.kill(client.process.pid, signal.SIGCONT)
         expected = "".join(t.text for t in TaskRunner(load_model(run)).stream("generate", SEEDED, text="Th"))

@@ -38,11 +38,12 @@ class TokenQueue:
         self._items: list[tuple[int, int, str, float]] = []  # pane, id, text, probability
         self._lock = threading.Lock()
 
-    def put(self, item: tuple[int, int, str, float]) -> bool:
-        """Queue a token; True when the queue was empty (the GUI thread must be told)."""
+    def put_all(self, items: list[tuple[int, int, str, float]]) -> bool:
+        """Queue tokens; True when the queue was empty (the GUI thread must be told)."""
         with self._lock:
-            self._items.append(item)
-            return len(self._items) == 1
+            was_empty = not self._items
+            self._items.extend(items)
+            return was_empty and bool(items)
 
     def take(self) -> list[tuple[int, int, str, float]]:
         with self._lock:
@@ -78,8 +79,8 @@ class InferenceWorker(QObject):
 
             def on_reply(reply: dict[str, Any], pane: int = pane) -> None:
                 kind = reply.get("kind")
-                if kind == "token":
-                    if self.queue.put((pane, int(reply["token"]), str(reply["text"]), float(reply["p"]))):
+                if kind == "tokens":
+                    if self.queue.put_all([(pane, int(token), str(text), float(p)) for token, text, p in reply["tokens"]]):
                         self.tokens_ready.emit()
                 elif kind == "started":
                     self.started.emit(pane, str(reply.get("label", "")))
