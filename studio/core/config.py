@@ -248,6 +248,11 @@ class TrainConfig(Section):
         help=N_("Weights-only copies of the model, taken at evaluations and spread over the run, that the Inspect page's "
                 "time scrubber moves through; 0 keeps none."),
     )
+    log_interval: int = setting(
+        0, label=N_("Log every"), unit=N_("steps"), min=0, advanced=True,
+        help=N_("Record the training loss (the mean over these steps) every this many steps. Reading the loss back makes "
+                "the computer wait for the GPU; 0: every step on the CPU, where that costs nothing, and every 10 on a GPU."),
+    )
     layer_stats_interval: int = setting(
         10, label=N_("Layer statistics every"), unit=N_("steps"), min=0, advanced=True,
         help=N_("Record each layer's gradient norm and update-to-weight ratio every this many steps, for the Inspect "

@@ -494,3 +494,34 @@ def test_a_resume_continues_the_time_budget(tiny_corpus: Path, tmp_path: Path) -
     more = Collect()
     longer = Trainer.resume(resumed.run_dir, ["train.time_budget=3s"]).fit([more, over_budget_guard(control := RunControl())], control)
     assert longer.status == "finished" and len(more.of(StepLogged)) > 2 and ends_within_a_step(more.of(StepLogged), 3.0)
+
+
+def test_a_log_interval_logs_the_mean_loss_of_its_steps_and_before_each_evaluation(tiny_corpus: Path, tmp_path: Path) -> None:
+    """train.log_interval (how often the loss is read back from the device: every 10 steps on a
+    GPU by default) logs the mean of the steps since the last log point, and also at every
+    evaluation and save, so nothing is checked late or lost at a resume. Same seed, same steps:
+    the means of the every-step run's losses."""
+    every = Collect()
+    Trainer(tiny_config("gpt", tiny_corpus, "train.steps=10", "train.eval_interval=5"), out=tmp_path / "a").fit([every])
+    sparse = Collect()
+    Trainer(tiny_config("gpt", tiny_corpus, "train.steps=10", "train.eval_interval=5", "train.log_interval=4"),
+            out=tmp_path / "b").fit([sparse])
+    losses = {e.step: e.loss for e in every.of(StepLogged)}
+    assert sorted(losses) == list(range(1, 11))
+    logged = {e.step: e.loss for e in sparse.of(StepLogged)}
+    assert sorted(logged) == [4, 5, 8, 10]
+    groups = {4: [1, 2, 3, 4], 5: [5], 8: [6, 7, 8], 10: [9, 10]}
+    for step, steps in groups.items():
+        assert logged[step] == pytest.approx(sum(losses[s] for s in steps) / len(steps), rel=1e-5)
+
+
+def test_divergence_between_log_points_fails_before_any_save(tiny_corpus: Path, tmp_path: Path) -> None:
+    config = tiny_config("gpt", tiny_corpus, "train.lr=10", "train.grad_clip=0", "optimizer.name=sgd", "optimizer.momentum=0.99",
+                         "train.steps=200", "schedule.warmup_steps=0", "train.log_interval=7", "train.eval_interval=50")
+    events = Collect()
+    result = Trainer(config, out=tmp_path).fit([events])
+    assert result.status == "failed" and "training diverged" in events.of(RunFailed)[0].error
+    last = Path(result.run_dir) / "checkpoints" / "last"
+    if last.exists():  # a save before the divergence: its weights are finite
+        model = load_checkpoint(last).build_model()
+        assert all(math.isfinite(float(q.abs().sum())) for q in model.parameters())

@@ -163,7 +163,7 @@ class DecodeClient:
         process = self.process
         code = process.wait() if process is not None else None
         tail = "\n".join(list(self._stderr)[-5:])
-        # Translators: {code} is the process's exit status; {tail} its last lines of output.
+        # Translators: {code} is the process's exit status (a number).
         message = _("The decoding process ended unexpectedly (exit status {code}).").format(code=code)
         return f"{message}\n{tail}" if tail else message
 

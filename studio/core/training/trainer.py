@@ -157,6 +157,33 @@ class _EarlyEvents:
             self.events.append(event)
 
 
+GPU_LOG_INTERVAL = 10  # steps between loss read-backs on a GPU (train.log_interval = 0)
+
+
+class _PendingLoss:
+    """The training loss between log points, summed where it was computed: reading it back is
+    one host synchronisation per log point instead of one per micro-batch."""
+
+    def __init__(self) -> None:
+        self.total: torch.Tensor | None = None
+        self.count = 0
+        self.lr = 0.0  # the newest step's, logged with the mean
+        self.grad_norm: torch.Tensor | None = None
+
+    def add(self, loss: torch.Tensor) -> None:
+        value = loss.detach().float()
+        self.total = value if self.total is None else self.total + value
+        self.count += 1
+
+    def take(self) -> float | None:
+        """The mean since the last take (None if nothing was added)."""
+        if self.total is None:
+            return None
+        mean = float(self.total) / self.count
+        self.total, self.count = None, 0
+        return mean
+
+
 class Trainer:
     """One run. ``Trainer(config, out=...)`` starts a new one; ``Trainer.resume(ref)`` continues one.
 
@@ -385,6 +412,28 @@ class Trainer:
         checkpoint_every = cfg.train.checkpoint_interval or cfg.train.eval_interval
         status, reason = "finished", ""
         model.train()
+        # Reading the loss back makes the host wait for the device; on a GPU, once a step kept it
+        # from queueing the next step's work. On the CPU it costs nothing, so every step is logged.
+        log_every = cfg.train.log_interval or (1 if device.type == "cpu" else GPU_LOG_INTERVAL)
+        losses = _PendingLoss()
+
+        def log_steps() -> None:
+            """One StepLogged for the steps since the last: their mean loss, read back now."""
+            mean = losses.take()
+            if mean is None or losses.grad_norm is None:
+                return
+            if not math.isfinite(mean):
+                # Translators: train.lr, train.grad_clip and schedule.warmup_steps are setting names, kept as is.
+                raise TrainingError(
+                    _("the loss became {loss} at step {step}: training diverged. Lower train.lr "
+                      "(now {lr:g}), keep train.grad_clip above 0, or lengthen schedule.warmup_steps").format(
+                        loss=mean, step=p.step, lr=cfg.train.lr
+                    )
+                )
+            step_loss = self.dist.mean(mean, device)
+            tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
+            emit(StepLogged(p.step, total_steps, step_loss, losses.lr, float(losses.grad_norm), tokens_per_s, p.tokens_seen,
+                            p.elapsed_s, mfu.mfu(flops_per_token, tokens_per_s, peak)))
 
         while p.step < total_steps:
             if control.pause_requested:
@@ -403,7 +452,6 @@ class Trainer:
                 lr = lr_within_budget(p.step, p.elapsed_s / budget, cfg.train.lr, total_steps, cfg.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss_total = 0.0
             step_tokens = 0
             for micro in range(accum):
                 batch = {k: v.to(device, non_blocking=True) for k, v in workload.next_batch().items()}
@@ -414,21 +462,12 @@ class Trainer:
                 with sync, choice.autocast():
                     loss = loss_module(batch)
                     (loss / accum).backward()
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    # Translators: train.lr, train.grad_clip and schedule.warmup_steps are setting names, kept as is.
-                    raise TrainingError(
-                        _("the loss became {loss} at step {step}: training diverged. Lower train.lr "
-                          "(now {lr:g}), keep train.grad_clip above 0, or lengthen schedule.warmup_steps").format(
-                            loss=loss_value, step=p.step + 1, lr=cfg.train.lr
-                        )
-                    )
-                loss_total += loss_value
+                losses.add(loss)
             stats_every = cfg.train.layer_stats_interval
             before = None
             if stats_every and (p.step + 1) % stats_every == 0 and self.dist.is_main:
                 before = self._layer_stats_before()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)  # a tensor: read back only when logged
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             p.step += 1
@@ -442,15 +481,16 @@ class Trainer:
             dt = time.perf_counter() - t0
             p.elapsed_s += dt
             p.recent.append((dt, step_tokens))
-            step_loss = self.dist.mean(loss_total / accum, device)
-            tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
-            emit(StepLogged(p.step, total_steps, step_loss, lr, grad_norm, tokens_per_s, p.tokens_seen, p.elapsed_s,
-                            mfu.mfu(flops_per_token, tokens_per_s, peak)))
-            fault_point("train:step")
-
             # Under torchrun every rank must stop at the same step: the first rank out of time stops them all.
             out_of_time = budget is not None and self.dist.any_true(p.elapsed_s >= budget, device)
             at_end = p.step == total_steps or out_of_time
+            # Logged before every evaluation and save too, so a checkpoint never follows an unchecked
+            # loss, and a resume starts with nothing pending.
+            losses.lr, losses.grad_norm = lr, grad_norm
+            if p.step % log_every == 0 or at_end or p.step % cfg.train.eval_interval == 0 or p.step % checkpoint_every == 0:
+                log_steps()
+            fault_point("train:step")
+
             if p.step % cfg.train.eval_interval == 0 or at_end:
                 t_eval = time.perf_counter()
                 improved, stop_early = self._evaluate(device, choice)
@@ -472,6 +512,7 @@ class Trainer:
                 reason = _("the time budget of {budget} is used").format(budget=format_duration(budget or 0.0))
                 break
 
+        log_steps()  # the steps since the last log point, when a stop ended the loop between two
         if p.saved_step != p.step:
             self._save("last")
         if status != "stopped" and cfg.task.kind != "lm" and self.dist.is_main:
