@@ -105,3 +105,16 @@ def test_cancel_ends_the_request_at_once_and_the_next_one_gets_only_its_own_toke
         assert text_of(ask(client, request)) == expected  # none of the cancelled request's tokens
     finally:
         client.close()
+
+
+def test_closing_while_the_process_still_imports_pytorch_is_quick() -> None:
+    """The window closing right after a model was chosen: the child reads its input from the
+    start, so it leaves at once instead of after its imports (the window used to wait 5 s)."""
+    client = DecodeClient()
+    client.start()
+    process = client.process
+    assert process is not None
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 3.0
+    assert process.poll() is not None and client.process is None

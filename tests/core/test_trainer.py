@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from studio.core.architectures import ARCH_NAMES
 from studio.core.callbacks import FunctionCallback
@@ -516,12 +517,20 @@ def test_a_log_interval_logs_the_mean_loss_of_its_steps_and_before_each_evaluati
 
 
 def test_divergence_between_log_points_fails_before_any_save(tiny_corpus: Path, tmp_path: Path) -> None:
+    """The loss is checked at every save: no checkpoint ever holds the weights of a diverged step,
+    even when the loss is read back only every 50 steps (each save, here every step, checks it first)."""
     config = tiny_config("gpt", tiny_corpus, "train.lr=10", "train.grad_clip=0", "optimizer.name=sgd", "optimizer.momentum=0.99",
-                         "train.steps=200", "schedule.warmup_steps=0", "train.log_interval=7", "train.eval_interval=50")
+                         "train.steps=200", "schedule.warmup_steps=0", "train.log_interval=50", "train.eval_interval=100",
+                         "train.checkpoint_interval=1")
     events = Collect()
-    result = Trainer(config, out=tmp_path).fit([events])
+    saved: list[tuple[int, bool]] = []  # (step, weights finite); a callback's own assertion would be switched off
+
+    def check_saved(event: object) -> None:
+        if isinstance(event, CheckpointSaved) and event.label in ("last", "best"):
+            model = load_checkpoint(Path(event.path)).build_model()
+            saved.append((event.step, all(bool(torch.isfinite(q).all()) for q in model.parameters())))
+
+    result = Trainer(config, out=tmp_path).fit([events, FunctionCallback(check_saved)])
     assert result.status == "failed" and "training diverged" in events.of(RunFailed)[0].error
-    last = Path(result.run_dir) / "checkpoints" / "last"
-    if last.exists():  # a save before the divergence: its weights are finite
-        model = load_checkpoint(last).build_model()
-        assert all(math.isfinite(float(q.abs().sum())) for q in model.parameters())
+    assert saved, "no checkpoint was saved before the divergence: the test checked nothing"
+    assert all(finite for _step, finite in saved), f"non-finite weights saved: {saved}"

@@ -6,12 +6,15 @@ import itertools
 import os
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from studio.core.config import RunConfig
+from studio.core.inference.decode_process import BATCH_S
 from studio.core.tasks.demo import write_demo_task
 from studio.core.training.checkpoint import load_checkpoint
 from studio.core.training.run_dir import RunDir
@@ -20,6 +23,8 @@ from studio.gui.main_window import MainWindow
 from studio.gui.pages.try_page import TryPage
 from tests.gui.conftest import answer_close_dialog
 from tests.gui.test_training_flow import click
+
+POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals (SIGSTOP freezes the decoding process)")
 
 
 @pytest.fixture
@@ -130,6 +135,7 @@ def test_finetune_then_every_try_tab(qtbot, window: MainWindow, base_run: Path, 
     assert window.stack.currentWidget() is window.finetune_page
 
 
+@POSIX
 def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base_run: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Tokens arrive one by one and Cancel stops the stream. Made exact rather than a race: the
@@ -189,11 +195,16 @@ def test_a_fast_stream_wakes_the_window_a_few_times_not_per_token(qtbot, window:
     page.inputs["generate"]["text"].setPlainText("One")
     wakes = []
     page.job.tokens_ready.connect(lambda: wakes.append(1))
+    started = time.monotonic()
     with qtbot.waitSignal(page.answered, timeout=120_000):
         click(qtbot, page.run_button)
+    seconds = time.monotonic() - started
     tokens = len(page.outputs[0].spans)
     assert tokens >= 100, page.status_labels[0].text()
-    assert 1 <= len(wakes) <= tokens // 4, f"{len(wakes)} signals for {tokens} tokens"
+    # The decoding process writes a batch at most every BATCH_S, and the window is woken only for
+    # a batch that finds the queue empty: however fast or slow the machine, at most one wake per
+    # BATCH_S (a wake per token, before: 300 for 300 tokens), and never more than the tokens.
+    assert 1 <= len(wakes) <= min(tokens, seconds / BATCH_S + 2), f"{len(wakes)} signals for {tokens} tokens in {seconds:.2f} s"
 
 
 def test_closing_during_a_fine_tune_stops_and_saves_it(qtbot, window: MainWindow, base_run: Path, tmp_path: Path,
@@ -214,6 +225,7 @@ def test_closing_during_a_fine_tune_stops_and_saves_it(qtbot, window: MainWindow
     assert ckpt.step == info["step"] and ckpt.resumable and ckpt.config.task.kind == "classify"
 
 
+@POSIX
 def test_cancel_in_compare_mode_ends_both_panes(qtbot, window: MainWindow, base_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cancel while the first model answers: the second pane, whose turn never came, used to say
     "Loading the model…" for good."""

@@ -25,6 +25,7 @@ The protocol, one JSON object per line:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -75,7 +76,8 @@ class DecodeClient:
     def __init__(self, env: dict[str, str] | None = None):
         self.env = env
         self.process: subprocess.Popen[str] | None = None
-        self._lock = threading.Lock()  # the process and writes to its stdin
+        self._lock = threading.Lock()  # which process, its replies and its stderr
+        self._write_lock = threading.Lock()  # writes to its stdin (never held with _lock)
         self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=30)
         self._next_id = 0
@@ -87,8 +89,8 @@ class DecodeClient:
     def _start_locked(self) -> None:
         if self.process is not None and self.process.poll() is None:
             return
-        self._replies = queue.Queue()  # nothing left over from a child that died
-        self._stderr.clear()
+        # Each child has its own replies and stderr: nothing from one that died reaches the next.
+        self._replies, self._stderr = queue.Queue(), deque(maxlen=30)
         process = subprocess.Popen(studio_command("decode-worker"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1,
                                    env=dict(os.environ if self.env is None else self.env))
@@ -96,7 +98,8 @@ class DecodeClient:
         assert process.stdout is not None and process.stderr is not None
         threading.Thread(target=self._read_replies, args=(process.stdout, self._replies), name="decode-replies",
                          daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(process.stderr,), name="decode-stderr", daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(process.stderr, self._stderr), name="decode-stderr",
+                         daemon=True).start()
 
     @staticmethod
     def _read_replies(stream: IO[str], replies: queue.Queue[dict[str, Any]]) -> None:
@@ -109,21 +112,23 @@ class DecodeClient:
                 replies.put(reply)
         replies.put({"kind": "gone"})
 
-    def _read_stderr(self, stream: IO[str]) -> None:
+    @staticmethod
+    def _read_stderr(stream: IO[str], lines: deque[str]) -> None:
         for line in stream:
-            self._stderr.append(line.rstrip("\n"))
+            lines.append(line.rstrip("\n"))
 
-    def _send(self, message: dict[str, Any]) -> bool:
-        """Write one line to the child; False when it has gone."""
-        process = self.process
+    def _send(self, process: subprocess.Popen[str] | None, message: dict[str, Any]) -> bool:
+        """Write one line to ``process``; False when it has gone. The child reads its input from
+        the moment it starts, so a write waits at most for it to drain the pipe."""
         if process is None or process.stdin is None:
             return False
-        try:
-            process.stdin.write(json.dumps(message, ensure_ascii=False) + "\n")
-            process.stdin.flush()
-            return True
-        except (BrokenPipeError, OSError, ValueError):
-            return False
+        with self._write_lock:
+            try:
+                process.stdin.write(json.dumps(message, ensure_ascii=False) + "\n")
+                process.stdin.flush()
+                return True
+            except (BrokenPipeError, OSError, ValueError):
+                return False
 
     def decode(self, request: DecodeRequest, on_reply: Callable[[dict[str, Any]], None],
                cancelled: threading.Event) -> None:
@@ -134,16 +139,15 @@ class DecodeClient:
             self._start_locked()
             self._next_id += 1
             number = self._next_id
-            replies = self._replies
-            sent = self._send({"op": "decode", "id": number, "model": request.model, "tab": request.tab,
-                               "text": request.text, "context": request.context, "question": request.question,
-                               "decoding": asdict(request.decoding)})
+            process, replies, stderr = self.process, self._replies, self._stderr
+        sent = self._send(process, {"op": "decode", "id": number, "model": request.model, "tab": request.tab,
+                                    "text": request.text, "context": request.context, "question": request.question,
+                                    "decoding": asdict(request.decoding)})
         while True:
             if cancelled.is_set():
                 # The request ends here and now; the child stops at its next token, and whatever it
                 # still writes for this request is passed over by the next one (its id differs).
-                with self._lock:
-                    self._send({"op": "cancel", "id": number})
+                self._send(process, {"op": "cancel", "id": number})
                 on_reply({"id": number, "kind": "cancelled"})
                 return
             try:
@@ -151,7 +155,7 @@ class DecodeClient:
             except queue.Empty:
                 continue
             if reply.get("kind") == "gone":
-                on_reply({"kind": "failed", "message": self._died_message()})
+                on_reply({"kind": "failed", "message": self._died_message(process, stderr)})
                 return
             if reply.get("id") != number:
                 continue  # the end of an earlier request that was given up on
@@ -159,10 +163,15 @@ class DecodeClient:
             if reply.get("kind") in END_KINDS:
                 return
 
-    def _died_message(self) -> str:
-        process = self.process
-        code = process.wait() if process is not None else None
-        tail = "\n".join(list(self._stderr)[-5:])
+    @staticmethod
+    def _died_message(process: subprocess.Popen[str] | None, stderr: deque[str]) -> str:
+        code: int | None = None
+        if process is not None:
+            try:
+                code = process.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # its output closed but it lingers: say what is known
+                code = process.poll()
+        tail = "\n".join(list(stderr)[-5:])
         # Translators: {code} is the process's exit status (a number).
         message = _("The decoding process ended unexpectedly (exit status {code}).").format(code=code)
         return f"{message}\n{tail}" if tail else message
@@ -170,11 +179,13 @@ class DecodeClient:
     def forget(self) -> None:
         """Drop the loaded models (the next request loads its model again)."""
         with self._lock:
-            if self.process is not None and self.process.poll() is None:
-                self._send({"op": "forget"})
+            process = self.process
+        if process is not None and process.poll() is None:
+            self._send(process, {"op": "forget"})
 
-    def close(self, timeout: float = 5.0) -> None:
-        """End the child: end of input, then a kill if it does not leave in ``timeout`` seconds."""
+    def close(self, timeout: float = 0.5) -> None:
+        """End the child: end of input, then a kill if it is still there after ``timeout`` seconds
+        (it holds nothing worth waiting for: the models are on disk)."""
         with self._lock:
             process, self.process = self.process, None
         if process is None:
@@ -217,7 +228,8 @@ class _TokenBatch:
 
 def serve_decoding() -> int:
     """The body of ``studio decode-worker``: answer decode requests from stdin until it ends."""
-    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    # backslashreplace: a lone surrogate in a message (an undecodable file name) must not end the child.
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", errors="backslashreplace", buffering=1)
     os.dup2(2, 1)  # fd 1 becomes stderr for everyone else: the protocol's channel stays clean
     sys.stdout = sys.stderr
     write_lock = threading.Lock()
@@ -226,19 +238,17 @@ def serve_decoding() -> int:
         with write_lock:
             try:
                 protocol.write(json.dumps(message, ensure_ascii=False) + "\n")
-            except (OSError, ValueError):  # the window is gone (its end of the pipe closed); nothing to keep
+            except OSError:  # the window is gone (its end of the pipe closed); nothing to keep
                 os._exit(0)
 
-    import torch  # noqa: F401 - imported before "ready", so a request never waits on it
-
-    from studio.core.inference.loading import load_model
-    from studio.core.inference.runner import TaskRunner
-
-    work: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    work: queue.Queue[dict[str, Any]] = queue.Queue()
     cancelled: set[int] = set()
+    # UTF-8 whatever the system's code page (Windows gives a pipe the ANSI one); a bad byte is
+    # replaced rather than ending the reader.
+    requests = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
 
     def read_requests() -> None:
-        for line in sys.stdin:
+        for line in requests:
             try:
                 message = json.loads(line)
             except ValueError:
@@ -249,16 +259,28 @@ def serve_decoding() -> int:
                 cancelled.add(int(message.get("id", 0)))
             else:
                 work.put(message)
-        work.put(None)  # the window is gone
+        os._exit(0)  # the window is gone (or closed us): nothing here is worth finishing
 
+    # Reading starts before the slow imports, so the window's writes never wait on them and its
+    # close is seen at once.
     threading.Thread(target=read_requests, name="decode-requests", daemon=True).start()
+
+    import torch  # noqa: F401 - imported before "ready", so a request never waits on it
+
+    from studio.core.inference.loading import load_model
+    from studio.core.inference.runner import TaskRunner
+
     reply({"kind": "ready"})
     runners: dict[str, TaskRunner] = {}
-    while (message := work.get()) is not None:
+    while True:
+        message = work.get()
         if message.get("op") == "forget":
             runners.clear()
             continue
         number = int(message.get("id", 0))
+        if number in cancelled:  # given up on before its turn came: not even its model is loaded
+            cancelled.discard(number)
+            continue
         try:
             model = str(message["model"])
             if model not in runners:
@@ -295,4 +317,3 @@ def serve_decoding() -> int:
             reply({"id": number, "kind": "failed", "message": f"{type(e).__name__}: {e}"})
         finally:
             cancelled.discard(number)
-    return 0

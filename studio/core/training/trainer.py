@@ -422,15 +422,17 @@ class Trainer:
             mean = losses.take()
             if mean is None or losses.grad_norm is None:
                 return
-            if not math.isfinite(mean):
+            # Averaged over the ranks first: a non-finite loss on one rank is non-finite on all, so
+            # every rank stops here together instead of one leaving the others in the collective.
+            step_loss = self.dist.mean(mean, device)
+            if not math.isfinite(step_loss):
                 # Translators: train.lr, train.grad_clip and schedule.warmup_steps are setting names, kept as is.
                 raise TrainingError(
                     _("the loss became {loss} at step {step}: training diverged. Lower train.lr "
                       "(now {lr:g}), keep train.grad_clip above 0, or lengthen schedule.warmup_steps").format(
-                        loss=mean, step=p.step, lr=cfg.train.lr
+                        loss=step_loss, step=p.step, lr=cfg.train.lr
                     )
                 )
-            step_loss = self.dist.mean(mean, device)
             tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
             emit(StepLogged(p.step, total_steps, step_loss, losses.lr, float(losses.grad_norm), tokens_per_s, p.tokens_seen,
                             p.elapsed_s, mfu.mfu(flops_per_token, tokens_per_s, peak)))

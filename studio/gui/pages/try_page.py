@@ -143,6 +143,7 @@ class TryPage(QWidget):
         self.setObjectName("tryPage")
         self.job = TryJob(self)
         self.job.started.connect(self._on_started)
+        self._shut_down = False
         self.job.tokens_ready.connect(self._on_tokens_ready)
         self._drain_timer = QTimer(self)  # takes the generated tokens DRAIN_MS after the first of them
         self._drain_timer.setSingleShot(True)
@@ -295,7 +296,11 @@ class TryPage(QWidget):
             index = combo.count() - 1
         combo.setCurrentIndex(index)
         self.job.forget_models()  # the run may have new weights since it was last loaded
-        self.job.client.start()  # its PyTorch import overlaps with the person typing a prompt
+        if not self._shut_down:  # a run that ends while the window closes must not start a process
+            try:
+                self.job.client.start()  # its PyTorch import overlaps with the person typing a prompt
+            except OSError:
+                pass  # not startable now: the next Run tries again and says why in the pane
 
     def _browse(self, pane: int) -> None:
         from studio.core.paths import runs_dir
@@ -412,4 +417,5 @@ class TryPage(QWidget):
         self.answered.emit()
 
     def shutdown(self) -> None:
+        self._shut_down = True
         self.job.close()
