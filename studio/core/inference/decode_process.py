@@ -232,14 +232,11 @@ def serve_decoding() -> int:
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", errors="backslashreplace", buffering=1)
     os.dup2(2, 1)  # fd 1 becomes stderr for everyone else: the protocol's channel stays clean
     sys.stdout = sys.stderr
-    write_lock = threading.Lock()
+    # Imported here, in the child only: the window imports this module at start-up.
+    from studio.core.runs.worker_protocol import EventWriter
 
-    def reply(message: dict[str, Any]) -> None:
-        with write_lock:
-            try:
-                protocol.write(json.dumps(message, ensure_ascii=False) + "\n")
-            except OSError:  # the window is gone (its end of the pipe closed); nothing to keep
-                os._exit(0)
+    # The training worker's line writer; the window gone (the pipe closed), there is nothing to keep.
+    reply = EventWriter(protocol, on_gone=lambda: os._exit(0)).write
 
     work: queue.Queue[dict[str, Any]] = queue.Queue()
     cancelled: set[int] = set()
