@@ -10,20 +10,25 @@ Every run goes through the real ``Trainer.fit`` (headless, as ``studio train`` d
 validation (the shipped recipes ``shakespeare-char-gpt`` and ``shakespeare-char-lstm``: batch 12,
 context 64, AdamW, the engine's default learning rate, warm-up and cosine decay).
 
-GPT rungs (4 layers, 4 heads, 128 wide), cumulative, each adding one technique to the one before:
-baseline (the recipe as shipped: learned positions, LayerNorm, GELU, tied head), rope, rmsnorm,
+GPT rungs (4 layers, 4 heads, 128 wide), cumulative, each adding one technique to the ones above it
+that helped (a rung measured in the same run that does not lower the loss, or one named in --drop, is
+left out of the rungs below it):
+baseline (the recipe as first shipped: learned positions, LayerNorm, GELU, tied head), rope, rmsnorm,
 qknorm, relu2, zeroinit (zero-initialised output projections), untied (untied head), softcap
-(logit soft-cap, --softcap), wsd (warm-up, stable, decay schedule). LSTM rungs (2 layers,
---lstm-width wide, 216 by default): lstm (untied), lstm-layernorm, lstm-tied.
+(logit soft-cap, --softcap), wsd (warm-up, stable, decay schedule), muon (Muon for the hidden
+matrices, float32 Newton-Schulz, momentum 0.95; compare it on --time-budget too, its steps cost
+more). LSTM rungs (2 layers, --lstm-width wide, 216 by default): lstm (untied), lstm-layernorm,
+lstm-tied, lstm-wsd.
 
 Each (rung, learning rate, seed) is one run of --steps steps (or of --time-budget of training time
 each, the equal-wall-time comparison; the schedule then runs over the budget). Its figure is the
 validation loss at the end, the mean over --eval-batches batches (40 by default, the recipes'
 own) of 12 fixed windows, and its speed the tokens/s from the end of the first 10% of steps to the
 last. One row per rung and rate: the mean over the seeds ± half their range, in nats and bits per
-character, the change from the rung above, the median tokens/s, and with --plain that speed
-divided by the tutorial-style loop's of benchmarks/threads.py (same GPT, batch, context and
-threads; GPT rows only, there is no plain LSTM loop).
+character, the change from the last rung kept, the median tokens/s, and with --plain that speed
+divided by the tutorial-style loop's of benchmarks/threads.py (the network of each model's last
+rung, the same batch, context and threads; the loop runs after the ladder, so compare it on an
+otherwise idle machine).
 
     python benchmarks/ladder.py                                  # the full ladder, both models, 2 seeds
     python benchmarks/ladder.py --arch gpt --lr-sweep --rungs baseline,wsd   # rates 1e-3..5e-3
@@ -55,7 +60,11 @@ SWEEP_LRS = (1e-3, 2e-3, 3e-3, 5e-3)
 def gpt_rungs(softcap: float) -> list[tuple[str, list[str]]]:
     """(name, the overrides it adds to the rung above), in ladder order."""
     return [
-        ("baseline", []),
+        # The recipe as it shipped before the ladder, spelled out, so the ladder still starts there
+        # now that the preset carries the winners.
+        ("baseline", ["model.positions=learned", "model.norm=layer", "model.qk_norm=false", "model.activation=gelu",
+                      "model.zero_init_proj=false", "model.tie_embeddings=true", "model.logit_softcap=0",
+                      "schedule.decay=cosine", "optimizer.name=adamw"]),
         ("rope", ["model.positions=rotary"]),
         ("rmsnorm", ["model.norm=rms"]),
         ("qknorm", ["model.qk_norm=true"]),
@@ -64,14 +73,17 @@ def gpt_rungs(softcap: float) -> list[tuple[str, list[str]]]:
         ("untied", ["model.tie_embeddings=false"]),
         ("softcap", [f"model.logit_softcap={softcap:g}"]),
         ("wsd", ["schedule.decay=wsd"]),
+        ("muon", ["optimizer.name=muon", "optimizer.momentum=0.95"]),
     ]
 
 
 def lstm_rungs(width: int) -> list[tuple[str, list[str]]]:
     return [
-        ("lstm", [f"model.embedding_dim={width}", f"model.hidden_size={width}", "model.num_layers=2", "model.tie_weights=false"]),
+        ("lstm", [f"model.embedding_dim={width}", f"model.hidden_size={width}", "model.num_layers=2", "model.tie_weights=false",
+                  "model.layer_norm=false", "schedule.decay=cosine", "optimizer.name=adamw"]),
         ("lstm-layernorm", ["model.layer_norm=true"]),
         ("lstm-tied", ["model.tie_weights=true"]),
+        ("lstm-wsd", ["schedule.decay=wsd"]),
     ]
 
 
@@ -154,8 +166,8 @@ def train_one(arch: str, rung: str, overrides: list[str], lr: float, seed: int, 
     )
 
 
-def plain_tokens_per_s(data: Path, steps: int, threads: int) -> float:
-    """The tutorial-style GPT loop of benchmarks/threads.py, at the engine's thread count."""
+def plain_tokens_per_s(data: Path, steps: int, threads: int, arch: str, overrides: list[str]) -> float:
+    """The tutorial-style loop of benchmarks/threads.py on a rung's network, at the engine's thread count."""
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -164,7 +176,7 @@ def plain_tokens_per_s(data: Path, steps: int, threads: int) -> float:
     if threads:
         torch.set_num_threads(threads)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints its rate every 10 steps
-        return float(threads_benchmark.plain(data, steps))
+        return float(threads_benchmark.plain(data, steps, arch, tuple(o for o in overrides if o.startswith("model."))))
 
 
 def spread(values: list[float]) -> float:
@@ -184,6 +196,8 @@ def main() -> int:
     parser.add_argument("--softcap", type=float, default=15.0, help="the soft-cap rung's model.logit_softcap")
     parser.add_argument("--lstm-width", type=int, default=216, help="the LSTM's embedding and hidden size")
     parser.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: the engine's default)")
+    parser.add_argument("--drop", default="", help="comma list of rungs whose technique the rungs below leave out "
+                        "(a rung measured in this run that does not lower the loss is left out by itself)")
     parser.add_argument("--plain", action="store_true", help="also time benchmarks/threads.py's plain PyTorch loop")
     parser.add_argument("--plain-steps", type=int, default=200, help="timed steps of the plain loop (after 20 untimed)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an extra override for every run")
@@ -209,6 +223,7 @@ def main() -> int:
         print(f"benchmark: no rung {', '.join(unknown)} for --arch {args.arch}; rungs: "
               f"{', '.join(name for _, rungs in ladders for name, _ in rungs)}", file=sys.stderr)
         return 2
+    dropped = {r for r in args.drop.split(",") if r}
     lrs = [float(x) for x in args.lrs.split(",") if x] or (list(SWEEP_LRS) if args.lr_sweep else [])
 
     # Keep the user's own folders out of it, but reuse one token cache between all the runs.
@@ -228,9 +243,13 @@ def main() -> int:
         overrides: list[str] = []
         previous: dict[float, float] = {}
         for name, adds in rungs:
-            overrides = overrides + adds  # cumulative: every technique of the rungs above
+            kept = overrides  # what the rungs below build on if this one is dropped
+            overrides = overrides + adds  # cumulative: every technique of the rungs above that helped
             if name not in wanted:
+                if name in dropped:
+                    overrides = kept
                 continue
+            means: dict[float, float] = {}
             for lr in lrs or [default_lr]:
                 done = [train_one(arch, name, overrides, lr, seed, args, scratch / "runs") for seed in range(args.seeds)]
                 for r in done:
@@ -247,12 +266,18 @@ def main() -> int:
                     delta=mean - previous[lr] if lr in previous else None,
                     threads=done[0].threads,
                 ))
-                previous[lr] = mean
+                means[lr] = mean
+            if name in dropped or not any(lr not in previous or m < previous[lr] for lr, m in means.items()):
+                overrides = kept  # it lowered the loss at no rate: the rungs below leave it out
+            else:
+                previous.update(means)
 
-    plain = None
-    if args.plain and any(row.arch == "gpt" for row in rows):
-        threads = next(row.threads for row in rows if row.arch == "gpt")
-        plain = plain_tokens_per_s(args.data, args.plain_steps, threads)
+    # The plain loop on each model's last rung (the ladder's winner), at that rung's thread count.
+    plain: dict[str, float] = {}
+    if args.plain:
+        for arch in dict.fromkeys(row.arch for row in rows):
+            last = [row for row in rows if row.arch == arch][-1]
+            plain[arch] = plain_tokens_per_s(args.data, args.plain_steps, last.threads, arch, last.overrides)
 
     print(f"\n{'model':5s} {'rung':15s} {'lr':>7s} {'valid loss':>17s} {'bits/char':>9s} {'change':>8s} {'tokens/s':>9s}"
           + ("  engine/plain" if plain else ""))
@@ -260,13 +285,15 @@ def main() -> int:
         change = "" if row.delta is None else f"{row.delta:+.4f}"
         line = (f"{row.arch:5s} {row.rung:15s} {row.lr:7.0e} {row.valid_loss_mean:8.4f} ± {row.valid_loss_spread:.4f} "
                 f"{row.bits_per_char_mean:9.4f} {change:>8s} {row.tokens_per_s_median:9,.0f}")
-        if plain:
-            line += f"  {row.tokens_per_s_median / plain:.2f}x" if row.arch == "gpt" else "  -"
+        if row.arch in plain:
+            line += f"  {row.tokens_per_s_median / plain[row.arch]:.2f}x"
         print(line)
-    if plain:
-        print(f"plain PyTorch loop (benchmarks/threads.py, GPT): {plain:,.0f} tokens/s over {args.plain_steps} steps")
-    print("± is half the range over the seeds; change: from the row above it at the same rate (rungs are cumulative, "
-          "so a row keeps every technique of the rungs before it, listed or not).")
+    for arch, rate in plain.items():
+        print(f"plain PyTorch loop (benchmarks/threads.py) on the {arch} of the last {arch} rung: {rate:,.0f} tokens/s "
+              f"over {args.plain_steps} steps")
+    print("± is half the range over the seeds; change: from the last rung kept at the same rate (rungs are cumulative: "
+          "a row keeps the technique of every rung before it, listed or not, except those dropped with --drop or "
+          "measured here without lowering the loss).")
     if args.json:
         payload = {"steps": args.steps, "time_budget": args.time_budget, "seeds": args.seeds, "eval_batches": args.eval_batches,
                    "plain_tokens_per_s": plain, "rows": [asdict(r) for r in rows], "runs": [asdict(r) for r in runs]}

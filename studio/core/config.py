@@ -32,7 +32,10 @@ from studio.core.fileio import atomic_write_text
 from studio.core.i18n import N_, _
 from studio.core.settings import ModelConfig, Section, setting, text_codec_problem
 
-CONFIG_FORMAT_VERSION = 1
+CONFIG_FORMAT_VERSION = 2
+# Format 2 made the GPT's defaults the quality ladder's winners (RoPE, RMSNorm, QK-norm, ReLU²).
+# A format-1 config (every run saved before) that leaves one out meant the default of then.
+_FORMAT_1_GPT_DEFAULTS = {"positions": "learned", "norm": "layer", "qk_norm": False, "activation": "gelu"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,12 +196,12 @@ class TokenizerConfig(Section):
 class OptimizerConfig(Section):
     section: ClassVar[str] = "optimizer"
 
-    name: Literal["adamw", "adam", "sgd"] = setting("adamw", label=N_("Optimizer"), help=N_("AdamW decouples weight decay from the gradient; SGD uses momentum."))
+    name: Literal["adamw", "adam", "sgd", "muon"] = setting("adamw", label=N_("Optimizer"), help=N_("AdamW decouples weight decay from the gradient; SGD uses momentum; Muon orthogonalises the steps of the hidden weight matrices (AdamW for the rest)."))
     beta1: float = setting(0.9, label=N_("β1"), help=N_("Adam's first-moment decay."), min=0.0, max=0.9999, advanced=True)
     beta2: float = setting(0.99, label=N_("β2"), help=N_("Adam's second-moment decay. 0.99 suits small, noisy batches."), min=0.0, max=0.99999, advanced=True)
     eps: float = setting(1e-8, label=N_("ε"), help=N_("Adam's denominator guard."), min=0.0, max=1.0, advanced=True)
     weight_decay: float = setting(0.1, label=N_("Weight decay"), help=N_("Applied to weight matrices and embeddings, not to biases or norms."), min=0.0, max=10.0)
-    momentum: float = setting(0.9, label=N_("Momentum"), help=N_("SGD only."), min=0.0, max=0.9999)
+    momentum: float = setting(0.9, label=N_("Momentum"), help=N_("SGD, and Muon's hidden matrices."), min=0.0, max=0.9999)
 
 
 @dataclass
@@ -613,7 +616,10 @@ def migrate(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
             )),
             source,
         )
-    # Version 1 is the first; later versions add their upgrade steps here, oldest first.
+    # Upgrade steps, oldest first.
+    model = data.get("model")
+    if version < 2 and isinstance(model, Mapping) and model.get("arch", "gpt") == "gpt":
+        data["model"] = {**_FORMAT_1_GPT_DEFAULTS, **model}
     data["format_version"] = CONFIG_FORMAT_VERSION
     return data
 

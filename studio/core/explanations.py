@@ -97,6 +97,12 @@ _NOTES = [
         "Steps against the gradient, with a velocity that accumulates past steps: "
         "<i>v</i> ← μ<i>v</i> + ∇<i>L</i>, θ ← θ − <i>η</i><i>v</i>. Needs a larger learning rate "
         "(0.1–1 for RNNs) and more care than Adam, but uses half the memory.")),
+    Note("optimizer.muon", N_("Muon"), N_(
+        "Momentum orthogonalised by Newton-Schulz: each hidden weight matrix steps by its momentum with "
+        "every singular value pushed towards 1, so no one direction dominates the step. Embeddings, the "
+        "output head, biases and norm gains take AdamW steps. Here the iteration runs in float32 (fast on a "
+        "CPU) and the step is scaled to AdamW's size, so the same learning rate suits both; momentum "
+        "0.9–0.95.")),
     # ---- key settings ---------------------------------------------------------------------
     Note("train.lr", N_("Learning rate"), N_(
         "How far each step moves the weights. Too high and the loss jumps or becomes NaN; too low and "

@@ -18,17 +18,17 @@ from tests.core.test_models import tiny_config
 
 
 def test_flops_of_a_tiny_gpt_counted_by_hand() -> None:
-    """2 layers, d=16, context 8, vocabulary 10, no biases, learned positions."""
+    """2 layers, d=16, context 8, vocabulary 10, no biases, learned positions, no QK-norm."""
     d, layers, context, vocab = 16, 2, 8, 10
     per_layer = 4 * d * d + 2 * d * 4 * d + 2 * d  # qkv + proj, fc + out, two LayerNorm gains
     body = layers * per_layer + d  # + the final LayerNorm
     # Tied: the head multiplies by the token embedding, so it counts once; positions are a lookup.
-    tied = GPTConfig(n_layers=layers, n_heads=2, d_model=d, context_length=context, tie_embeddings=True, positions="learned")
+    tied = GPTConfig(n_layers=layers, n_heads=2, d_model=d, context_length=context, tie_embeddings=True, positions="learned", qk_norm=False)
     assert mfu.matmul_parameters(build_model(tied, vocab)) == body + vocab * d == 6384
     attention = 12 * layers * d * context
     assert mfu.training_flops_per_token(build_model(tied, vocab), tied) == 6 * 6384 + attention == 41376
     # Untied: the head is its own matrix, the embedding table still a lookup: the same count.
-    untied = GPTConfig(n_layers=layers, n_heads=2, d_model=d, context_length=context, tie_embeddings=False, positions="learned")
+    untied = GPTConfig(n_layers=layers, n_heads=2, d_model=d, context_length=context, tie_embeddings=False, positions="learned", qk_norm=False)
     assert mfu.matmul_parameters(build_model(untied, vocab)) == 6384
 
 

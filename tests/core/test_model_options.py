@@ -34,18 +34,35 @@ GPT_LADDER = [
 NEW_MODEL_KEYS = ("norm", "qk_norm", "activation", "zero_init_proj", "logit_softcap", "layer_norm")
 
 
+# The GPT as it was before any of the options (and a format-1 config's defaults): each test turns
+# on only what it checks.
+WITHOUT_OPTIONS = {"positions": "learned", "norm": "layer", "qk_norm": False, "activation": "gelu"}
+
+
 def small_gpt(**options: object) -> GPT:
     torch.manual_seed(0)
-    config = GPTConfig(n_layers=2, n_heads=2, d_model=32, context_length=CTX, dropout=0.0, **options)  # type: ignore[arg-type]
+    config = GPTConfig(n_layers=2, n_heads=2, d_model=32, context_length=CTX, dropout=0.0,  # type: ignore[arg-type]
+                       **{**WITHOUT_OPTIONS, **options})
     return GPT(config, VOCAB).eval()
 
 
-# ---- the defaults are the network as it was ---------------------------------------------------------
+# ---- older configs build the network they built -------------------------------------------------------
 
 
-def test_without_the_options_a_gpt_is_the_network_it_was() -> None:
-    """Same parameters under the same names (so older checkpoints load) and the same modules."""
-    model = small_gpt()
+def test_a_format_1_config_without_the_options_is_the_gpt_it_was() -> None:
+    """Same parameters under the same names (so older checkpoints load) and the same modules,
+    for a config of format 1 (every run saved before the GPT's defaults changed) that names none
+    of the options; a config that gives no format, like the shipped recipes, gets the ladder's
+    winners."""
+    table = {"arch": "gpt", "n_layers": 2, "n_heads": 2, "d_model": 32, "context_length": CTX, "dropout": 0.0}
+    old = RunConfig.from_dict({"format_version": 1, "model": dict(table)}).model
+    assert (old.positions, old.norm, old.qk_norm, old.activation) == ("learned", "layer", False, "gelu")  # type: ignore[attr-defined]
+    new = RunConfig.from_dict({"model": dict(table)}).model
+    assert (new.positions, new.norm, new.qk_norm, new.activation) == ("rotary", "rms", True, "relu2")  # type: ignore[attr-defined]
+    kept = RunConfig.from_dict({"format_version": 1, "model": {**table, "norm": "rms"}}).model
+    assert kept.norm == "rms" and kept.qk_norm is False  # type: ignore[attr-defined]  # a key it has is kept
+    torch.manual_seed(0)
+    model = GPT(old, VOCAB).eval()  # type: ignore[arg-type]
     assert set(model.state_dict()) == {
         "tok_emb.weight", "pos_emb.weight", "ln_f.weight", "head.weight",
         *(f"blocks.{i}.{name}" for i in range(2) for name in (
@@ -61,12 +78,14 @@ def test_without_the_options_a_gpt_is_the_network_it_was() -> None:
 
 
 def test_an_older_run_without_the_new_keys_loads_and_generates(tiny_corpus: Path, tmp_path: Path) -> None:
-    result = Trainer(tiny_config("gpt", tiny_corpus, "train.steps=4", "train.eval_interval=4"), out=tmp_path).fit()
+    old_network = [f"model.{k}={json.dumps(v)}" for k, v in WITHOUT_OPTIONS.items()]
+    result = Trainer(tiny_config("gpt", tiny_corpus, "train.steps=4", "train.eval_interval=4", *old_network), out=tmp_path).fit()
     assert result.status == "finished", result.error
     saved = result.run_dir / "checkpoints" / "last" / "config.toml"
     text = saved.read_text(encoding="utf-8")
     assert "qk_norm" in text and "decay_fraction" in text  # written now...
-    older = "\n".join(line for line in text.splitlines()
+    older = "\n".join(line if line.split("=")[0].strip() != "format_version" else "format_version = 1"
+                      for line in text.splitlines()
                       if line.split("=")[0].strip() not in (*NEW_MODEL_KEYS, "decay_fraction"))
     saved.write_text(older, encoding="utf-8")  # ...and absent from a config written before them
     commit = saved.parent / "commit.json"  # which records each file's size, as a save of then would have

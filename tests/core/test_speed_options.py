@@ -51,6 +51,7 @@ def test_training_children_get_a_quiet_openmp_but_keep_a_persons_choice() -> Non
     assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["KMP_BLOCKTIME"] == "0" and env["PATH"] == "/bin"
     assert child_environment({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
     assert quiet_openmp_environment({"OMP_WAIT_POLICY": "x", "KMP_BLOCKTIME": "5"}) == {}
+    assert quiet_openmp_environment({"GOMP_SPINCOUNT": "20000"}) == {}  # PASSIVE would void it
 
 
 @pytest.mark.parametrize(("cores", "load", "threads"), [(2, 0.1, 2), (2, 1.0, 1), (2, 3.5, 1), (8, 2.6, 5), (1, 0.0, 1)])

@@ -19,9 +19,16 @@ from collections.abc import Mapping
 QUIET_OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
 
+# Any of these in the environment is a person's own choice of how OpenMP's threads wait.
+_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
 def quiet_openmp_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """``QUIET_OPENMP`` less what ``env`` already sets: a person's own choice wins."""
-    return {k: v for k, v in QUIET_OPENMP.items() if k not in env}
+    """``QUIET_OPENMP``, unless ``env`` already says how OpenMP waits: a person's own choice wins
+    (PASSIVE would void a ``GOMP_SPINCOUNT`` of theirs, so none of it is added then)."""
+    if any(name in env for name in _WAIT_SETTINGS):
+        return {}
+    return dict(QUIET_OPENMP)
 
 
 def usable_cores() -> int:

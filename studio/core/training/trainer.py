@@ -61,6 +61,7 @@ from studio.core.training.device import DeviceChoice, choose_device, torch_threa
 from studio.core.training.distributed import DistributedEnv
 from studio.core.training.finetune import inherit_base
 from studio.core.training.lm_workload import LanguageModelWorkload
+from studio.core.training.muon import MuonAdamW, muon_parameter_groups
 from studio.core.training.run_dir import (
     RunDir,
     RunInfoWriter,
@@ -788,8 +789,11 @@ def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
         seen.add(id(q))
         (decay if q.dim() >= 2 else keep).append(q)
     o = cfg.optimizer
-    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": keep, "weight_decay": 0.0}]
     lr = cfg.train.lr
+    if o.name == "muon":
+        return MuonAdamW(muon_parameter_groups(model, o.weight_decay), lr=lr, momentum=o.momentum,
+                         betas=(o.beta1, o.beta2), eps=o.eps)
+    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": keep, "weight_decay": 0.0}]
     if o.name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=(o.beta1, o.beta2), eps=o.eps)
     if o.name == "adam":
