@@ -18,7 +18,7 @@ qknorm, relu2, zeroinit (zero-initialised output projections), untied (untied he
 (logit soft-cap, --softcap), wsd (warm-up, stable, decay schedule), muon (Muon for the hidden
 matrices, float32 Newton-Schulz, momentum 0.95; compare it on --time-budget too, its steps cost
 more). LSTM rungs (2 layers, --lstm-width wide, 216 by default): lstm (untied), lstm-layernorm,
-lstm-tied, lstm-wsd.
+lstm-tied, lstm-wsd, lstm-muon (Muon for the recurrent weight matrices).
 
 Each (rung, learning rate, seed) is one run of --steps steps (or of --time-budget of training time
 each, the equal-wall-time comparison; the schedule then runs over the budget). Its figure is the
@@ -84,6 +84,7 @@ def lstm_rungs(width: int) -> list[tuple[str, list[str]]]:
         ("lstm-layernorm", ["model.layer_norm=true"]),
         ("lstm-tied", ["model.tie_weights=true"]),
         ("lstm-wsd", ["schedule.decay=wsd"]),
+        ("lstm-muon", ["optimizer.name=muon", "optimizer.momentum=0.95"]),
     ]
 
 

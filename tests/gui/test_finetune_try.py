@@ -142,24 +142,11 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
     seed is fixed (one whose first tokens are not <eos>, which would end the text by itself), and
     the decoding process freezes itself (SIGSTOP, at a fault point) after its third token, so the
     answer is cancelled with exactly three tokens shown, however fast or loaded the machine."""
-    from studio.core.decoding.options import DecodingSettings
-    from studio.core.inference.loading import load_model
-    from studio.core.inference.runner import TaskRunner
-
     page = window.try_page
     window.show_page("Try")
     page.tabs.setCurrentIndex(4)  # Generate
-    page.mode_combo.setCurrentText("sample")
     page.max_tokens_spin.setValue(4000)
-    runner = TaskRunner(load_model(base_run))
-
-    def first_tokens(seed: int) -> int:
-        decoding = DecodingSettings("sample", page.temperature_spin.value(), page.top_k_spin.value(), page.top_p_spin.value(),
-                                    page.beam_spin.value(), max_new_tokens=4, seed=seed)
-        return len(list(runner.stream("generate", decoding)))
-
-    seed = next(s for s in itertools.count(1) if first_tokens(s) == 4)
-    page.seed_spin.setValue(seed)
+    choose_a_seed_that_writes(page, base_run, 4)
     process = start_frozen_decoding(page, monkeypatch, after_tokens=3)
     page.set_model(base_run)
     click(qtbot, page.run_button)
@@ -170,6 +157,24 @@ def test_try_output_streams_and_can_be_cancelled(qtbot, window: MainWindow, base
     assert "cancelled" in page.status_labels[0].text()
     assert len(page.outputs[0].spans) == 3
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
+
+
+def choose_a_seed_that_writes(page: TryPage, base_run: Path, tokens: int) -> None:
+    """Sampling, with the first seed whose first ``tokens`` tokens hold no <eos> (which would end
+    the text by itself before a test could cancel it)."""
+    from studio.core.decoding.options import DecodingSettings
+    from studio.core.inference.loading import load_model
+    from studio.core.inference.runner import TaskRunner
+
+    page.mode_combo.setCurrentText("sample")
+    runner = TaskRunner(load_model(base_run))
+
+    def first_tokens(seed: int) -> int:
+        decoding = DecodingSettings("sample", page.temperature_spin.value(), page.top_k_spin.value(), page.top_p_spin.value(),
+                                    page.beam_spin.value(), max_new_tokens=tokens, seed=seed)
+        return len(list(runner.stream("generate", decoding)))
+
+    page.seed_spin.setValue(next(s for s in itertools.count(1) if first_tokens(s) == tokens))
 
 
 def start_frozen_decoding(page: TryPage, monkeypatch: pytest.MonkeyPatch, after_tokens: int) -> subprocess.Popen[str]:
@@ -237,6 +242,7 @@ def test_cancel_in_compare_mode_ends_both_panes(qtbot, window: MainWindow, base_
     page.set_model(base_run, pane=1)
     page.tabs.setCurrentIndex(4)  # Generate
     page.max_tokens_spin.setValue(50)
+    choose_a_seed_that_writes(page, base_run, 2)
     click(qtbot, page.run_button)
     qtbot.waitUntil(lambda: len(page.outputs[0].spans) == 1, timeout=60_000)
     with qtbot.waitSignal(page.answered, timeout=30_000):

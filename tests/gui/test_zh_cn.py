@@ -70,6 +70,7 @@ ALLOWED_WORDS = {
     "gpt", "bert", "lstm", "gru", "rnn", "transformer", "bpe", "lora", "adamw", "adam", "sgd", "cpu", "gpu", "cuda",
     "studio", "spacy", "jieba", "toml", "csv", "tsv", "jsonl", "json", "pytorch", "qt", "pyside", "pyqtgraph",
     "tokenizers", "safetensors", "utf", "bom", "dropout", "id", "eta", "top", "bleu", "chrf", "rouge", "rougel", "squad", "rope", "mlp",
+    "muon", "newton", "schulz",
     "layernorm", "layernorms", "rmsnorm", "gbk", "mps",
     # units
     "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib", "ms", "min",

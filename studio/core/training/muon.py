@@ -80,11 +80,7 @@ class MuonAdamW(torch.optim.Optimizer):
         super().__init__(list(groups), defaults)
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[no-untyped-def]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def step(self, closure: None = None) -> None:  # type: ignore[override]  # the trainer never passes a closure
         for group in self.param_groups:
             lr, wd = group["lr"], group["weight_decay"]
             for p in group["params"]:
@@ -94,19 +90,22 @@ class MuonAdamW(torch.optim.Optimizer):
                     self._muon_step(p, lr, wd, group["momentum"])
                 else:
                     self._adamw_step(p, lr, wd, group["betas"], group["eps"])
-        return loss
 
     def _muon_step(self, p: torch.Tensor, lr: float, wd: float, momentum: float) -> None:
+        grad = p.grad
+        assert grad is not None  # step() skips parameters without one
         state = self.state[p]
         if "momentum_buffer" not in state:
             state["momentum_buffer"] = torch.zeros_like(p)
         buf = state["momentum_buffer"]
-        buf.mul_(momentum).add_(p.grad)
-        update = orthogonalize(p.grad.add(buf, alpha=momentum)).to(p.dtype)  # Nesterov
+        buf.mul_(momentum).add_(grad)
+        update = orthogonalize(grad.add(buf, alpha=momentum)).to(p.dtype)  # Nesterov
         p.mul_(1 - lr * wd)
         p.add_(update, alpha=-lr * 0.2 * math.sqrt(max(p.shape)))
 
     def _adamw_step(self, p: torch.Tensor, lr: float, wd: float, betas: tuple[float, float], eps: float) -> None:
+        grad = p.grad
+        assert grad is not None
         state = self.state[p]
         if "exp_avg" not in state:
             state["step"] = 0
@@ -115,8 +114,8 @@ class MuonAdamW(torch.optim.Optimizer):
         state["step"] += 1
         beta1, beta2 = betas
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.lerp_(p.grad, 1 - beta1)
-        v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+        m.lerp_(grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         step = state["step"]
         denom = (v / (1 - beta2**step)).sqrt_().add_(eps)
         p.mul_(1 - lr * wd)

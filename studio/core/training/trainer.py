@@ -426,6 +426,10 @@ class Trainer:
             # Averaged over the ranks first: a non-finite loss on one rank is non-finite on all, so
             # every rank stops here together instead of one leaving the others in the collective.
             step_loss = self.dist.mean(mean, device)
+            grad_norm = float(losses.grad_norm)  # the same on every rank (DDP averages the gradients)
+            if math.isfinite(step_loss) and not math.isfinite(grad_norm):
+                # A finite loss with an infinite gradient: this step's update made the weights non-finite.
+                raise TrainingError(_diverged_weights(p.step, cfg.train.lr))
             if not math.isfinite(step_loss):
                 # Translators: train.lr, train.grad_clip and schedule.warmup_steps are setting names, kept as is.
                 raise TrainingError(
@@ -435,7 +439,7 @@ class Trainer:
                     )
                 )
             tokens_per_s = sum(n for _, n in p.recent) / max(1e-9, sum(t for t, _ in p.recent))
-            emit(StepLogged(p.step, total_steps, step_loss, losses.lr, float(losses.grad_norm), tokens_per_s, p.tokens_seen,
+            emit(StepLogged(p.step, total_steps, step_loss, losses.lr, grad_norm, tokens_per_s, p.tokens_seen,
                             p.elapsed_s, mfu.mfu(flops_per_token, tokens_per_s, peak)))
 
         while p.step < total_steps:
@@ -586,6 +590,11 @@ class Trainer:
         draws its own batches, so ``last`` keeps every rank's random states (gathered to rank 0,
         which alone writes), and each rank takes back its own on resume."""
         assert self.model is not None and self.tokenizer is not None
+        # The loss is checked at the log point before every save, but it is the loss from before
+        # this step's update; a huge finite step can still overflow the weights. Never save those.
+        # (Every rank holds the same weights, so under torchrun all of them stop here together.)
+        if not all(bool(torch.isfinite(q).all()) for q in self.model.parameters()):
+            raise TrainingError(_diverged_weights(self.progress.step, self.config.train.lr))
         rng = None
         optimizer = None
         if label == "last":
@@ -776,6 +785,12 @@ def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer:
     if base is None:
         base = build_model(config.model, tokenizer.vocab_size)
     return TaskWorkload(config, emit, base, tokenizer, None, rank)
+
+
+def _diverged_weights(step: int, lr: float) -> str:
+    # Translators: train.lr, train.grad_clip and schedule.warmup_steps are setting names, kept as is.
+    return _("the weights became infinite or NaN at step {step}: training diverged. Lower train.lr "
+             "(now {lr:g}), keep train.grad_clip above 0, or lengthen schedule.warmup_steps").format(step=step, lr=lr)
 
 
 def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
