@@ -8,7 +8,9 @@ the baby Shakespeare models, one technique added per rung.
 Every run goes through the real ``Trainer.fit`` (headless, as ``studio train`` does) on
 ../shared/data/lm/tinyshakespeare/input.txt, character tokenizer, the last 10% held out for
 validation (the shipped recipes ``shakespeare-char-gpt`` and ``shakespeare-char-lstm``: batch 12,
-context 64, AdamW, the engine's default learning rate, warm-up and cosine decay).
+context 64, 2000 steps; each baseline rung spells out the recipe as it first shipped, AdamW at the
+engine's default learning rate, 3e-3, with warm-up and cosine decay; the recipes now carry the
+ladder's winners).
 
 GPT rungs (4 layers, 4 heads, 128 wide), cumulative, each adding one technique to the ones above it
 that helped (a rung measured in the same run that does not lower the loss, or one named in --drop, is
@@ -64,7 +66,7 @@ def gpt_rungs(softcap: float) -> list[tuple[str, list[str]]]:
         # now that the preset carries the winners.
         ("baseline", ["model.positions=learned", "model.norm=layer", "model.qk_norm=false", "model.activation=gelu",
                       "model.zero_init_proj=false", "model.tie_embeddings=true", "model.logit_softcap=0",
-                      "schedule.decay=cosine", "optimizer.name=adamw"]),
+                      "schedule.decay=cosine", "schedule.decay_fraction=0.2", "optimizer.name=adamw"]),
         ("rope", ["model.positions=rotary"]),
         ("rmsnorm", ["model.norm=rms"]),
         ("qknorm", ["model.qk_norm=true"]),
@@ -80,7 +82,7 @@ def gpt_rungs(softcap: float) -> list[tuple[str, list[str]]]:
 def lstm_rungs(width: int) -> list[tuple[str, list[str]]]:
     return [
         ("lstm", [f"model.embedding_dim={width}", f"model.hidden_size={width}", "model.num_layers=2", "model.tie_weights=false",
-                  "model.layer_norm=false", "schedule.decay=cosine", "optimizer.name=adamw"]),
+                  "model.layer_norm=false", "schedule.decay=cosine", "schedule.decay_fraction=0.2", "optimizer.name=adamw"]),
         ("lstm-layernorm", ["model.layer_norm=true"]),
         ("lstm-tied", ["model.tie_weights=true"]),
         ("lstm-wsd", ["schedule.decay=wsd"]),
@@ -231,16 +233,15 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="studio-ladder-"))
     os.environ["STUDIO_DATA_DIR"] = str(scratch / "data")
     os.environ.setdefault("STUDIO_CACHE_DIR", str(scratch / "cache"))
-    from studio.core.config import RunConfig
+    from studio.core.config import TrainConfig
     from studio.core.fileio import atomic_write_text
-    from studio.core.resources import find_config
 
     length = f"time budget {args.time_budget}" if args.time_budget else f"{args.steps} steps"
     print(f"ladder: {length}, {args.seeds} seed(s), final validation loss over {args.eval_batches} batches of 12 x 64", flush=True)
     runs: list[RunResult] = []
     rows: list[Row] = []
     for arch, rungs in ladders:
-        default_lr = RunConfig.load(find_config(f"shakespeare-char-{arch}")).train.lr
+        default_lr = TrainConfig().lr  # the engine's, not the recipe's: the ladder starts where the recipes once did
         overrides: list[str] = []
         previous: dict[float, float] = {}
         for name, adds in rungs:
