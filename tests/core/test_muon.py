@@ -10,8 +10,8 @@ import torch
 
 from studio.core.events import StepLogged
 from studio.core.models.registry import build_model
-from studio.core.training.muon import MuonAdamW, muon_parameter_groups, orthogonalize
-from studio.core.training.trainer import Trainer
+from studio.core.training.muon import MuonAdamW, orthogonalize
+from studio.core.training.trainer import Trainer, _make_optimizer
 from tests.core.test_models import tiny_config
 from tests.core.test_trainer import Collect, assert_resume_is_exact
 
@@ -39,7 +39,9 @@ def test_newton_schulz_brings_every_singular_value_near_one(shape: tuple[int, in
 def test_muon_steps_hidden_matrices_and_leaves_embeddings_head_and_gains_to_adamw(tiny_corpus: Path) -> None:
     config = tiny_config("gpt", tiny_corpus, "model.tie_embeddings=false", 'model.positions="learned"')
     model = build_model(config.model, 50)
-    hidden, decay, keep = muon_parameter_groups(model, 0.1)
+    optimizer = _make_optimizer(model, config.with_overrides(["optimizer.name=muon"]))
+    assert isinstance(optimizer, MuonAdamW)
+    hidden, decay, keep = optimizer.param_groups
     names = {id(p): n for n, p in model.named_parameters()}
     assert all(".attn." in names[id(p)] or ".mlp." in names[id(p)] for p in hidden["params"])
     assert {names[id(p)] for p in decay["params"]} == {"tok_emb.weight", "pos_emb.weight", "head.weight"}

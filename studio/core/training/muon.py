@@ -27,6 +27,7 @@ from torch import nn
 # roughly [0.7, 1.2] in five steps, which is close enough to orthogonal for a training step.
 _NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 NEWTON_SCHULZ_STEPS = 5
+_OUTPUT_LAYERS = ("head", "classifier", "span")
 
 
 def orthogonalize(update: torch.Tensor, steps: int = NEWTON_SCHULZ_STEPS) -> torch.Tensor:
@@ -43,30 +44,20 @@ def orthogonalize(update: torch.Tensor, steps: int = NEWTON_SCHULZ_STEPS) -> tor
     return x.T if tall else x
 
 
-def muon_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Hidden matrices (2-D weights outside embeddings and the output head) for Muon; the rest
-    for AdamW, with weight decay on matrices and embeddings only, as the other optimizers have."""
-    embedded = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Module):
-        embedded |= {id(p) for p in head.parameters()}
-    hidden: list[nn.Parameter] = []
-    decay: list[nn.Parameter] = []
-    keep: list[nn.Parameter] = []
-    seen: set[int] = set()
-    for p in model.parameters():
-        if id(p) in seen or not p.requires_grad:
-            continue
-        seen.add(id(p))
-        if p.dim() == 2 and id(p) not in embedded:
-            hidden.append(p)
-        elif p.dim() >= 2:
-            decay.append(p)
-        else:
-            keep.append(p)
+def muon_parameter_groups(model: nn.Module, decay: list[nn.Parameter], keep: list[nn.Parameter],
+                          weight_decay: float) -> list[dict]:
+    """The optimizer's groups from the trainer's split (``decay``: matrices and embeddings,
+    ``keep``: biases and norm gains): the hidden matrices among ``decay`` for Muon, the rest of it
+    and ``keep`` for AdamW."""
+    # The output layers by name: a language model's ``head``, a task's ``classifier`` or ``span``
+    # on top of a base (studio/core/tasks/heads.py). They map to labels, not to hidden features.
+    outer = {id(p) for name, m in model.named_modules()
+             if isinstance(m, nn.Embedding) or name.rsplit(".", 1)[-1] in _OUTPUT_LAYERS for p in m.parameters()}
+    hidden = [p for p in decay if p.dim() == 2 and id(p) not in outer]
+    chosen = {id(p) for p in hidden}
     return [
         {"params": hidden, "weight_decay": weight_decay, "muon": True},
-        {"params": decay, "weight_decay": weight_decay, "muon": False},
+        {"params": [p for p in decay if id(p) not in chosen], "weight_decay": weight_decay, "muon": False},
         {"params": keep, "weight_decay": 0.0, "muon": False},
     ]
 

@@ -806,7 +806,7 @@ def _make_optimizer(model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
     o = cfg.optimizer
     lr = cfg.train.lr
     if o.name == "muon":
-        return MuonAdamW(muon_parameter_groups(model, o.weight_decay), lr=lr, momentum=o.momentum,
+        return MuonAdamW(muon_parameter_groups(model, decay, keep, o.weight_decay), lr=lr, momentum=o.momentum,
                          betas=(o.beta1, o.beta2), eps=o.eps)
     groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": keep, "weight_decay": 0.0}]
     if o.name == "adamw":
