@@ -3,7 +3,8 @@
     python benchmarks/threads.py [--arch gpt|lstm] [--steps 80] [--repeats 3] [--timeout 60] [--data PATH]
 
 The model is the shipped ``shakespeare-char-gpt`` recipe (4 layers, 4 heads, 128 wide, context 64,
-batch 12) or ``shakespeare-char-lstm`` (2 layers of 224, context 64, batch 12). Each measurement is a fresh process (OpenMP reads its environment once, at start):
+batch 12) or ``shakespeare-char-lstm`` (2 layers of 224, context 64, batch 12), trained with AdamW
+by both loops. Each measurement is a fresh process (OpenMP reads its environment once, at start):
 
 - ``engine``: ``Trainer.fit`` with the engine's defaults, at 1 or 2 threads or auto (run.threads=0,
   what ``studio train`` does), with libgomp's default wait policy (spin, then sleep; the headless
@@ -46,6 +47,10 @@ def engine(data: Path, threads: int, steps: int, arch: str = "gpt") -> float:
     config = RunConfig.load(find_config(f"shakespeare-char-{arch}"), [
         f'data.paths=["{data}"]', f"run.threads={threads}", "train.sample_tokens=0", f"train.steps={total}",
         f"train.eval_interval={total}", "train.eval_batches=1",
+        # The engine's default optimizer, as the plain loop's: the GPT recipe's Muon spends about a
+        # third of each step on its Newton-Schulz iterations, for a lower loss at equal time
+        # (benchmarks/ladder.py), which is not what this benchmark compares.
+        "optimizer.name=adamw",
     ])
     seen: dict[int, StepLogged] = {}
 
