@@ -118,8 +118,9 @@ class Row:
     valid_loss_spread: float
     bits_per_char_mean: float
     tokens_per_s_median: float
-    delta: float | None  # from the row above at the same rate
+    delta: float | None  # from the last rung kept, at the same rate
     threads: int
+    kept: bool = True  # False: it lowered the loss at no rate, and the rungs below leave it out
 
 
 def train_one(arch: str, rung: str, overrides: list[str], lr: float, seed: int, args: argparse.Namespace, out: Path) -> RunResult:
@@ -240,6 +241,7 @@ def main() -> int:
     print(f"ladder: {length}, {args.seeds} seed(s), final validation loss over {args.eval_batches} batches of 12 x 64", flush=True)
     runs: list[RunResult] = []
     rows: list[Row] = []
+    winners: dict[str, list[str]] = {}  # each model's techniques that helped, for the plain loop
     for arch, rungs in ladders:
         default_lr = TrainConfig().lr  # the engine's, not the recipe's: the ladder starts where the recipes once did
         overrides: list[str] = []
@@ -271,22 +273,26 @@ def main() -> int:
                 means[lr] = mean
             if name in dropped or not any(lr not in previous or m < previous[lr] for lr, m in means.items()):
                 overrides = kept  # it lowered the loss at no rate: the rungs below leave it out
+                for row in rows[-len(means):]:
+                    row.kept = False
             else:
                 previous.update(means)
+        winners[arch] = overrides
 
-    # The plain loop on each model's last rung (the ladder's winner), at that rung's thread count.
+    # The plain loop on each model's winning network (every rung kept), at its runs' thread count.
     plain: dict[str, float] = {}
     if args.plain:
         for arch in dict.fromkeys(row.arch for row in rows):
-            last = [row for row in rows if row.arch == arch][-1]
-            plain[arch] = plain_tokens_per_s(args.data, args.plain_steps, last.threads, arch, last.overrides)
+            threads = [row for row in rows if row.arch == arch][-1].threads
+            plain[arch] = plain_tokens_per_s(args.data, args.plain_steps, threads, arch, winners[arch] + args.set)
 
     print(f"\n{'model':5s} {'rung':15s} {'lr':>7s} {'valid loss':>17s} {'bits/char':>9s} {'change':>8s} {'tokens/s':>9s}"
           + ("  engine/plain" if plain else ""))
     for row in rows:
         change = "" if row.delta is None else f"{row.delta:+.4f}"
         line = (f"{row.arch:5s} {row.rung:15s} {row.lr:7.0e} {row.valid_loss_mean:8.4f} ± {row.valid_loss_spread:.4f} "
-                f"{row.bits_per_char_mean:9.4f} {change:>8s} {row.tokens_per_s_median:9,.0f}")
+                f"{row.bits_per_char_mean:9.4f} {change:>8s} {row.tokens_per_s_median:9,.0f}"
+                f"{'' if row.kept else '  (dropped)'}")
         if row.arch in plain:
             line += f"  {row.tokens_per_s_median / plain[row.arch]:.2f}x"
         print(line)

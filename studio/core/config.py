@@ -617,7 +617,7 @@ def migrate(data: dict[str, Any], source: str | None = None) -> dict[str, Any]:
             source,
         )
     # Upgrade steps, oldest first.
-    model = data.get("model")
+    model = data.get("model", {})  # no [model] table: the default architecture, a GPT
     if version < 2 and isinstance(model, Mapping) and model.get("arch", "gpt") == "gpt":
         data["model"] = {**_FORMAT_1_GPT_DEFAULTS, **model}
     data["format_version"] = CONFIG_FORMAT_VERSION

@@ -59,6 +59,8 @@ def test_a_format_1_config_without_the_options_is_the_gpt_it_was() -> None:
     assert (old.positions, old.norm, old.qk_norm, old.activation) == ("learned", "layer", False, "gelu")  # type: ignore[attr-defined]
     new = RunConfig.from_dict({"model": dict(table)}).model
     assert (new.positions, new.norm, new.qk_norm, new.activation) == ("rotary", "rms", True, "relu2")  # type: ignore[attr-defined]
+    no_table = RunConfig.from_dict({"format_version": 1}).model  # no [model]: a GPT, as it was
+    assert (no_table.norm, no_table.positions) == ("layer", "learned")  # type: ignore[attr-defined]
     kept = RunConfig.from_dict({"format_version": 1, "model": {**table, "norm": "rms"}}).model
     assert kept.norm == "rms" and kept.qk_norm is False  # type: ignore[attr-defined]  # a key it has is kept
     torch.manual_seed(0)

@@ -84,6 +84,21 @@ def test_parameter_count_updates_live(qtbot, window: MainWindow) -> None:
     assert "MiB" in page.memory_label.text() or "KiB" in page.memory_label.text()
 
 
+def test_switching_architecture_keeps_what_was_set_and_takes_the_new_defaults(qtbot, window: MainWindow) -> None:
+    """The GPT's defaults (RMSNorm, QK-norm, ReLU²) are not the encoder's: a switch used to carry
+    every shared value over, so a BERT chosen after the default GPT came out with the GPT's layers."""
+    page = window.model_page
+    page.set_architecture("gpt")
+    page.form.set_values({"context_length": 96})
+    page.set_architecture("bert")
+    values = page.form.raw_values()[0]
+    assert (values["norm"], values["qk_norm"], values["activation"]) == ("layer", False, "gelu")
+    assert values["context_length"] == 96  # what the person set is kept
+    page.set_architecture("gpt")
+    values = page.form.raw_values()[0]
+    assert (values["norm"], values["qk_norm"], values["activation"], values["positions"]) == ("rms", True, "relu2", "rotary")
+
+
 def test_choices_and_layout_survive_a_restart(qtbot, window: MainWindow, tmp_path: Path, tiny_corpus: Path) -> None:
     window.data_page.set_paths([str(tiny_corpus)])
     kind = window.data_page.tokenizer_form.editors["kind"]

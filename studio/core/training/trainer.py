@@ -502,6 +502,7 @@ class Trainer:
                 t_eval = time.perf_counter()
                 improved, stop_early = self._evaluate(device, choice)
                 p.elapsed_s += time.perf_counter() - t_eval
+                self._check_weights_finite()  # on every rank, before the best save and rank 0's snapshot
                 if improved:
                     self._save("best")
                 if cfg.train.snapshots and self.dist.is_main:
@@ -585,16 +586,20 @@ class Trainer:
             "evals_without_improvement": p.evals_without_improvement,
         }
 
+    def _check_weights_finite(self) -> None:
+        """The loss is checked at the log point before every save, but it is the loss from before
+        this step's update; a huge finite step can still overflow the weights. Never save those.
+        Every rank holds the same weights, so under torchrun all of them stop here together."""
+        assert self.model is not None
+        if not all(bool(torch.isfinite(q).all()) for q in self.model.parameters()):
+            raise TrainingError(_diverged_weights(self.progress.step, self.config.train.lr))
+
     def _save(self, label: str) -> None:
         """Save a checkpoint. Under torchrun every rank calls this at the same step: each rank
         draws its own batches, so ``last`` keeps every rank's random states (gathered to rank 0,
         which alone writes), and each rank takes back its own on resume."""
         assert self.model is not None and self.tokenizer is not None
-        # The loss is checked at the log point before every save, but it is the loss from before
-        # this step's update; a huge finite step can still overflow the weights. Never save those.
-        # (Every rank holds the same weights, so under torchrun all of them stop here together.)
-        if not all(bool(torch.isfinite(q).all()) for q in self.model.parameters()):
-            raise TrainingError(_diverged_weights(self.progress.step, self.config.train.lr))
+        self._check_weights_finite()
         rng = None
         optimizer = None
         if label == "last":

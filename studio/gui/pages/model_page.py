@@ -32,6 +32,7 @@ class ModelPage(QWidget):
         self.setObjectName("modelPage")
         self.session = session
         self.form: ConfigForm | None = None
+        self._arch = "gpt"  # the architecture the form shows
         self._applying_preset = False
 
         self.arch_combo = QComboBox(objectName="architectureCombo")
@@ -93,14 +94,22 @@ class ModelPage(QWidget):
         self.arch_combo.setCurrentIndex(self.arch_combo.findData(arch))
 
     def _on_arch_changed(self) -> None:
-        # Keep what the architectures share (context length, dropout, width...) when switching.
-        kept = self.form.raw_values()[0] if self.form else {}
+        # Keep what the person set among the settings the architectures share (context length,
+        # dropout, width...). A value still at the old architecture's default takes the new one's:
+        # the GPT's defaults (RMSNorm, QK-norm, ReLU²) are not the encoders'.
+        kept: dict[str, Any] = {}
+        if self.form is not None:
+            from studio.core.architectures import config_class
+
+            old_defaults = config_class(self._arch)().to_dict()
+            kept = {k: v for k, v in self.form.raw_values()[0].items() if old_defaults.get(k) != v}
         self._build_form(self.arch_combo.currentData(), kept)
 
     def _build_form(self, arch: str, values: dict[str, Any]) -> None:
         from studio.core.architectures import config_class
 
         cls = config_class(arch)
+        self._arch = arch
         defaults = cls().to_dict()
         defaults.pop("arch", None)
         known = {k: v for k, v in values.items() if k in defaults}
