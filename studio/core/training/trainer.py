@@ -591,7 +591,7 @@ class Trainer:
         this step's update; a huge finite step can still overflow the weights. Never save those.
         Every rank holds the same weights, so under torchrun all of them stop here together."""
         assert self.model is not None
-        if not all(bool(torch.isfinite(q).all()) for q in self.model.parameters()):
+        if not _weights_finite(self.model):
             raise TrainingError(_diverged_weights(self.progress.step, self.config.train.lr))
 
     def _save(self, label: str) -> None:
@@ -705,7 +705,7 @@ class Trainer:
             or p.step == p.saved_step
             or isinstance(error, TrainingError | ResourceError | SinkFailed | CheckpointError)
             or is_disk_full(error)
-            or not all(bool(torch.isfinite(q).all()) for q in model.parameters())
+            or not _weights_finite(model)
         ):
             return previous
         try:
@@ -790,6 +790,10 @@ def make_workload(config: RunConfig, emit: Emit, control: RunControl, tokenizer:
     if base is None:
         base = build_model(config.model, tokenizer.vocab_size)
     return TaskWorkload(config, emit, base, tokenizer, None, rank)
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(q).all()) for q in model.parameters())
 
 
 def _diverged_weights(step: int, lr: float) -> str:
